@@ -1,0 +1,14 @@
+export { resolveMoEConfig, moeConfigDefaults } from './config.js';
+export type { DeepSeekMoEConfig, MoEConfigInput, ScoreFunc, GroupScoreFunc, DispatchMode } from './config.js';
+export { moeForward, measureDroplessCapacity } from './moe.js';
+export type { MoEWeights, MoEOutput, MoEForwardOptions } from './moe.js';
+export { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf } from './layer.js';
+export type { DeepSeekMoELayerArgs } from './layer.js';
+export { createMoEWeights, disposeMoEWeights, moeWeightSpecs } from './weights.js';
+export { balanceLosses, routingStats, updateExpertBias } from './balance.js';
+export type { BalanceLosses, RoutingStats } from './balance.js';
+export { swiGLU, expertsSwiGLU } from './experts.js';
+export { countParams } from './params.js';
+export type { MoEParamCount, MoEParamParts } from './params.js';
+export { initBackend } from './backend.js';
+export type { BackendName, InitBackendOptions } from './backend.js';

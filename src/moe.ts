@@ -1,0 +1,149 @@
+import * as tf from '@tensorflow/tfjs';
+import { balanceLosses, routingStats, type BalanceLosses, type RoutingStats } from './balance.js';
+import type { DeepSeekMoEConfig } from './config.js';
+import { combineExperts, dispatchTokens, gatherChoices } from './dispatch.js';
+import { expertsSwiGLU, swiGLU } from './experts.js';
+import { buildRoutingPlan, capacityFor, choicesOf, droplessCapacity, type Choices } from './plan.js';
+import { maskToFloat } from './ops.js';
+import { gateWeights, route } from './router.js';
+
+/** The tensors of one DeepSeekMoE layer. */
+export interface MoEWeights {
+  /** Router (gate) weight Wg: [d, E]. */
+  routerKernel: tf.Tensor2D;
+  /** Routed experts, stacked: w1 and w3 [E, d, h], w2 [E, h, d]. */
+  expertW1: tf.Tensor3D;
+  expertW3: tf.Tensor3D;
+  expertW2: tf.Tensor3D;
+  /** Shared experts as one SwiGLU FFN of width nSharedExperts * h; null when nSharedExperts is 0. */
+  sharedW1: tf.Tensor2D | null;
+  sharedW3: tf.Tensor2D | null;
+  sharedW2: tf.Tensor2D | null;
+  /** Auxiliary-loss-free selection bias [E]; null when auxFreeBias is off. */
+  expertBias: tf.Tensor1D | null;
+}
+
+export interface MoEOutput {
+  /** Same shape as the input. */
+  output: tf.Tensor;
+  losses: BalanceLosses;
+  stats: RoutingStats;
+  /** Tokens each expert was chosen for, before drops: [E]. This is the load the bias update reads. */
+  expertCounts: tf.Tensor1D;
+}
+
+export interface MoEForwardOptions {
+  /** Enables router jitter. Default false. */
+  training?: boolean;
+  /**
+   * 'dropless' only: slots per expert measured ahead by `measureDroplessCapacity` (an async read), so this call
+   * reads nothing back. Assignments beyond it are dropped and show in stats.droppedFraction; that only happens
+   * when routing differs from the measurement (router jitter, changed weights).
+   */
+  capacity?: number;
+}
+
+/**
+ * Routes `x` once, off the tape, and returns the slots per expert that 'dropless' needs for it; awaits the read
+ * instead of blocking. Throws on non-finite input when config.checkFinite is set.
+ */
+export async function measureDroplessCapacity(x: tf.Tensor, weights: MoEWeights, config: DeepSeekMoEConfig): Promise<number> {
+  checkInput(x, config);
+  const T = x.size / config.dModel;
+  const summary = tf.tidy(() => {
+    const tokens = tf.reshape(x, [T, config.dModel]) as tf.Tensor2D;
+    const { topKIndices } = route(tokens, weights.routerKernel, weights.expertBias, config, false);
+    const nonFinite = config.checkFinite ? tf.sum(maskToFloat(tf.logicalNot(tf.isFinite(tokens)))) : tf.scalar(0);
+    return tf.stack([tf.max(choicesOf(topKIndices, config.nRoutedExperts).expertCounts), nonFinite]);
+  });
+  const [maxCount = 0, nonFiniteCount = 0] = await summary.data();
+  summary.dispose();
+  if (nonFiniteCount > 0) throw nonFiniteError();
+  return droplessCapacity(maxCount, T);
+}
+
+function checkInput(x: tf.Tensor, config: DeepSeekMoEConfig): void {
+  if (!(x instanceof tf.Tensor)) throw new Error(`DeepSeekMoE input: expected a tf.Tensor, but got ${typeof x}.`);
+  if (x.rank !== 2 && x.rank !== 3) {
+    throw new Error(`DeepSeekMoE input: expected rank 2 [tokens, dModel] or 3 [batch, seq, dModel], but got shape [${x.shape}].`);
+  }
+  if (x.shape[x.rank - 1] !== config.dModel) {
+    throw new Error(`DeepSeekMoE input: expected last dimension dModel = ${config.dModel}, but got shape [${x.shape}].`);
+  }
+  if (x.dtype !== 'float32') throw new Error(`DeepSeekMoE input: expected dtype float32, but got ${x.dtype}.`);
+}
+
+const nonFiniteError = () => new Error('DeepSeekMoE input: expected finite values, but got NaN or Infinity.');
+
+/**
+ * The DeepSeekMoE layer as a function (no residual: the block adds it). Returns
+ * sharedExperts(x) + sum_k g_k routedExpert_k(x) with its balance losses and routing statistics.
+ *
+ * GPU-to-CPU reads per call: 'dropless' makes exactly one (the busiest expert's count, to size the slots; the
+ * finite check rides on it) unless `options.capacity` is given; 'capacity' and 'dense' make none when
+ * checkFinite is false, one when it is true. These reads are synchronous: on webgpu TF.js serves them through a
+ * canvas, which is slow (and loses the device on SwiftShader), so there use `measureDroplessCapacity` first.
+ */
+export function moeForward(x: tf.Tensor, weights: MoEWeights, config: DeepSeekMoEConfig, options: MoEForwardOptions = {}): MoEOutput {
+  checkInput(x, config);
+  const { nRoutedExperts: E, topK: K, dModel: d } = config;
+  const T = x.size / d;
+  const nSequences = x.rank === 3 ? x.shape[0] : 1;
+  const run = (): MoEOutput => {
+    const tokens = tf.reshape(x, [T, d]) as tf.Tensor2D;
+    if (config.checkFinite && config.dispatch !== 'dropless') {
+      if (tf.any(tf.logicalNot(tf.isFinite(tokens))).dataSync()[0]) throw nonFiniteError();
+    }
+    const { logits, scores, topKIndices } = route(tokens, weights.routerKernel, weights.expertBias, config, options.training ?? false);
+    const choices = choicesOf(topKIndices, E);
+
+    let routed: tf.Tensor2D;
+    let droppedFraction: tf.Scalar;
+    if (config.dispatch === 'dense') {
+      routed = denseRouted(tokens, scores, choices, weights, config);
+      droppedFraction = tf.scalar(0);
+    } else {
+      let capacity: number;
+      if (config.dispatch === 'capacity') {
+        capacity = capacityFor(T, K, E, config.capacityFactor);
+      } else if (options.capacity !== undefined) {
+        capacity = Math.min(T, options.capacity);
+      } else {
+        const nonFinite = config.checkFinite ? tf.sum(maskToFloat(tf.logicalNot(tf.isFinite(tokens)))) : tf.scalar(0);
+        const [maxCount = 0, nonFiniteCount = 0] = tf.stack([tf.max(choices.expertCounts), nonFinite]).dataSync();
+        if (nonFiniteCount > 0) throw nonFiniteError();
+        capacity = droplessCapacity(maxCount, T);
+      }
+      const plan = buildRoutingPlan(topKIndices, choices, capacity);
+      const gates = gateWeights(gatherChoices(scores, plan, K), config); // [T, K]
+      const xe = dispatchTokens(tokens, plan, E); // [E, C, d]
+      const ye = expertsSwiGLU(xe, weights.expertW1, weights.expertW3, weights.expertW2);
+      routed = combineExperts(ye, gates, plan);
+      droppedFraction = plan.droppedFraction;
+    }
+
+    const shared = weights.sharedW1 && weights.sharedW3 && weights.sharedW2
+      ? swiGLU(tokens, weights.sharedW1, weights.sharedW3, weights.sharedW2)
+      : null;
+    const output = tf.reshape(shared ? tf.add(routed, shared) : routed, x.shape);
+    const losses = balanceLosses(logits, scores, choices.membership, nSequences, config);
+    const stats = routingStats(choices.expertCounts, scores, droppedFraction, config);
+    return { output, losses, stats, expertCounts: choices.expertCounts };
+  };
+  return tf.tidy(run as unknown as () => tf.TensorContainerObject) as unknown as MoEOutput;
+}
+
+/**
+ * The readable reference: every expert runs on every token, and a mask keeps the chosen ones. Costs E / K times
+ * the routed FLOPs; used by the tests to check the fast paths, and by the bench as the naive baseline.
+ */
+function denseRouted(x: tf.Tensor2D, scores: tf.Tensor2D, choices: Choices, w: MoEWeights, config: DeepSeekMoEConfig): tf.Tensor2D {
+  const E = config.nRoutedExperts;
+  const [T, d] = x.shape;
+  const { choiceMask } = choices; // [T, K, E], off the tape
+  const chosenScores = tf.sum(tf.mul(choiceMask, tf.expandDims(scores, 1)), 2) as tf.Tensor2D; // [T, K]
+  const gates = gateWeights(chosenScores, config);
+  const combineWeights = tf.sum(tf.mul(choiceMask, tf.expandDims(gates, 2)), 1); // [T, E]
+  const everyExpert = expertsSwiGLU(tf.broadcastTo(tf.expandDims(x, 0), [E, T, d]) as tf.Tensor3D, w.expertW1, w.expertW3, w.expertW2);
+  return tf.sum(tf.mul(everyExpert, tf.expandDims(tf.transpose(combineWeights), 2)), 0) as tf.Tensor2D; // [T, d]
+}

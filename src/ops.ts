@@ -1,0 +1,38 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * A tensor on the same data as `x` that the gradient tape does not see (torch's `.detach()`): no copy, no tape
+ * node, so ops built on it (TopK, which has no gradient) are never reached by backprop. The backend's own
+ * reference count is raised first, as TF.js kernels do when they share data (reshape); without it, disposing
+ * either tensor frees the buffer under the other one (webgpu then hands it to the next op).
+ */
+export function stopGradient<R extends tf.Rank>(x: tf.Tensor<R>): tf.Tensor<R> {
+  tf.backend().incRef(x.dataId);
+  return tf.engine().makeTensorFromDataId(x.dataId, x.shape, x.dtype) as tf.Tensor<R>;
+}
+
+/** SiLU (swish): a * sigmoid(a). */
+export function silu<T extends tf.Tensor>(a: T): T {
+  return tf.mul(a, tf.sigmoid(a));
+}
+
+/** int32 range scaled by `step`: [0, step, 2 step, ...], `n` entries. */
+export function rangeInt(n: number, step = 1): tf.Tensor1D {
+  return tf.range(0, n * step, step, 'int32');
+}
+
+/**
+ * 1.0 where `mask` is true, else 0.0. Not `tf.cast(mask, 'float32')`: on webgpu (TF.js 4.22) a cast from bool
+ * hands later transposes and reductions the comparison's input buffer instead of the mask.
+ */
+export function maskToFloat(mask: tf.Tensor): tf.Tensor {
+  return tf.where(mask, tf.ones(mask.shape), tf.zeros(mask.shape));
+}
+
+/**
+ * A one-hot float mask [..., depth] from int32 indices, as a broadcast equality: tf.oneHot rejects depth 1 and
+ * its float32 form is wrong on wasm.
+ */
+export function oneHotFloat(indices: tf.Tensor, depth: number): tf.Tensor {
+  return maskToFloat(tf.equal(tf.expandDims(indices, -1), tf.range(0, depth, 1, 'int32')));
+}

@@ -1,0 +1,59 @@
+import * as tf from '@tensorflow/tfjs';
+import type { DeepSeekMoEConfig } from './config.js';
+import { oneHotFloat, stopGradient } from './ops.js';
+
+/** What the gate computes for T tokens. */
+export interface RouterOutput {
+  /** Router logits, x Wg: [T, E]. */
+  logits: tf.Tensor2D;
+  /** Unbiased affinities s (softmax or sigmoid of the logits): [T, E]. Gate weights come from these. */
+  scores: tf.Tensor2D;
+  /** The K chosen experts per token, picked on the biased, group-masked scores; off the gradient tape: [T, K]. */
+  topKIndices: tf.Tensor2D;
+}
+
+/**
+ * DeepSeek-V3's Gate up to the choice of experts: scores, bias for selection only, group-limited top-k.
+ * Groups outside a token's topKGroups are masked with -Infinity (never 0), so a negative biased score can never
+ * lose to a masked expert.
+ */
+export function route(
+  x: tf.Tensor2D, // [T, d]
+  routerKernel: tf.Tensor2D, // [d, E]
+  expertBias: tf.Tensor1D | null, // [E]
+  config: DeepSeekMoEConfig,
+  training: boolean,
+): RouterOutput {
+  const { nRoutedExperts: E, topK: K, nExpertGroups: G, topKGroups } = config;
+  const T = x.shape[0];
+  const routerInput =
+    training && config.routerJitter > 0
+      ? tf.mul(x, tf.randomUniform(x.shape, 1 - config.routerJitter, 1 + config.routerJitter))
+      : x;
+  const logits = tf.matMul(routerInput as tf.Tensor2D, routerKernel); // [T, E]
+  const scores = config.scoreFunc === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits);
+
+  let selection = stopGradient(scores) as tf.Tensor2D;
+  if (expertBias !== null) selection = tf.add(selection, expertBias) as tf.Tensor2D;
+  if (G > 1) {
+    const grouped = tf.reshape(selection, [T, G, E / G]);
+    const groupScores =
+      config.groupScoreFunc === 'max' ? tf.max(grouped, -1) : tf.sum(tf.topk(grouped, 2).values, -1); // [T, G]
+    const keptGroups = tf.sum(oneHotFloat(tf.topk(groupScores, topKGroups).indices, G), 1); // [T, G], 0 or 1
+    const masked = tf.where(
+      tf.greater(tf.expandDims(keptGroups, -1), 0).broadcastTo([T, G, E / G]),
+      grouped,
+      tf.fill([T, G, E / G], -Infinity),
+    );
+    selection = tf.reshape(masked, [T, E]) as tf.Tensor2D;
+  }
+  const topKIndices = tf.topk(selection, K).indices as tf.Tensor2D; // [T, K]
+  return { logits: logits as tf.Tensor2D, scores: scores as tf.Tensor2D, topKIndices };
+}
+
+/** Turns the K gathered affinities into gate weights: optional renormalisation, then routeScale. */
+export function gateWeights(chosenScores: tf.Tensor2D, config: DeepSeekMoEConfig): tf.Tensor2D {
+  let g = chosenScores; // [T, K]
+  if (config.normTopK) g = tf.div(g, tf.sum(g, -1, true)) as tf.Tensor2D;
+  return config.routeScale === 1 ? g : (tf.mul(g, config.routeScale) as tf.Tensor2D);
+}

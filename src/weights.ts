@@ -1,0 +1,59 @@
+import * as tf from '@tensorflow/tfjs';
+import type { DeepSeekMoEConfig } from './config.js';
+import type { MoEWeights } from './moe.js';
+
+/** One weight of the layer: its name (as saved), shape, initial standard deviation (0 = zeros) and trainability. */
+export interface MoEWeightSpec {
+  name: keyof MoEWeights;
+  shape: number[];
+  initStd: number;
+  trainable: boolean;
+}
+
+/**
+ * The layer's weights. Initial scales are fan-in (LeCun) per expert: 1/sqrt(d) into an expert, 1/sqrt(h) out
+ * of it. The selection bias starts at zero and is not trainable: only the balance update moves it.
+ */
+export function moeWeightSpecs(config: DeepSeekMoEConfig): MoEWeightSpec[] {
+  const { dModel: d, nRoutedExperts: E, expertHiddenDim: h, nSharedExperts } = config;
+  const hs = nSharedExperts * h;
+  const specs: MoEWeightSpec[] = [
+    { name: 'routerKernel', shape: [d, E], initStd: 1 / Math.sqrt(d), trainable: true },
+    { name: 'expertW1', shape: [E, d, h], initStd: 1 / Math.sqrt(d), trainable: true },
+    { name: 'expertW3', shape: [E, d, h], initStd: 1 / Math.sqrt(d), trainable: true },
+    { name: 'expertW2', shape: [E, h, d], initStd: 1 / Math.sqrt(h), trainable: true },
+  ];
+  if (hs > 0) {
+    specs.push(
+      { name: 'sharedW1', shape: [d, hs], initStd: 1 / Math.sqrt(d), trainable: true },
+      { name: 'sharedW3', shape: [d, hs], initStd: 1 / Math.sqrt(d), trainable: true },
+      { name: 'sharedW2', shape: [hs, d], initStd: 1 / Math.sqrt(hs), trainable: true },
+    );
+  }
+  if (config.auxFreeBias) specs.push({ name: 'expertBias', shape: [E], initStd: 0, trainable: false });
+  return specs;
+}
+
+/** The initializer for a spec; seeds are offset per weight so weights differ yet repeat for a fixed seed. */
+export function initializerFor(spec: MoEWeightSpec, index: number, seed: number | null): ReturnType<typeof tf.initializers.zeros> {
+  if (spec.initStd === 0) return tf.initializers.zeros();
+  return tf.initializers.truncatedNormal({ stddev: spec.initStd, seed: seed === null ? undefined : seed + index });
+}
+
+/** Fresh variables for a custom training loop; dispose them with `disposeMoEWeights`. */
+export function createMoEWeights(config: DeepSeekMoEConfig): MoEWeights {
+  const w: MoEWeights = {
+    routerKernel: null!, expertW1: null!, expertW3: null!, expertW2: null!,
+    sharedW1: null, sharedW3: null, sharedW2: null, expertBias: null,
+  };
+  moeWeightSpecs(config).forEach((spec, i) => {
+    const value = tf.tidy(() => initializerFor(spec, i, config.seed).apply(spec.shape, 'float32'));
+    (w as unknown as Record<string, tf.Tensor>)[spec.name] = tf.variable(value, spec.trainable, undefined, 'float32');
+    value.dispose();
+  });
+  return w;
+}
+
+export function disposeMoEWeights(w: MoEWeights): void {
+  for (const t of Object.values(w)) if (t) (t as tf.Tensor).dispose();
+}

@@ -1,0 +1,64 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, measureDroplessCapacity, moeWeightSpecs, resolveMoEConfig, type BackendName, type DeepSeekMoEConfig, type MoEConfigInput, type MoEWeights } from '../src/index.js';
+
+export const inBrowser = typeof window !== 'undefined';
+
+/** The numeric tests run on cpu and wasm in Node, and on webgl and webgpu in headless Chromium. */
+export const backendsUnderTest: BackendName[] = inBrowser ? ['webgl', 'webgpu'] : ['cpu', 'wasm'];
+
+/**
+ * Synchronous reads on webgpu go through a canvas that loses the device on SwiftShader, so there the tests take
+ * the sync-free route a custom loop would: no finite check in the forward, dropless slots measured ahead.
+ */
+export const syncReads = (backend: BackendName) => backend !== 'webgpu';
+
+/** Config and forward options for a backend: the default path, or the sync-free one on webgpu. */
+export async function forBackend(backend: BackendName, input: MoEConfigInput, w: MoEWeights, x: tf.Tensor) {
+  if (syncReads(backend)) return { config: resolveMoEConfig(input), options: {} };
+  const c = resolveMoEConfig({ ...input, checkFinite: false });
+  const capacity = c.dispatch === 'dropless' ? await measureDroplessCapacity(x, w, c) : undefined;
+  return { config: c, options: capacity === undefined ? {} : { capacity } };
+}
+
+export async function useBackend(name: BackendName): Promise<void> {
+  await initBackend(name);
+}
+
+/** Deterministic weights (seeded in JS, so every backend sees the same numbers). Bias, when on, is random too. */
+export function seededWeights(config: DeepSeekMoEConfig, seed = 1, biasScale = 0.05): MoEWeights {
+  const w: Record<string, tf.Tensor | null> = { sharedW1: null, sharedW3: null, sharedW2: null, expertBias: null };
+  moeWeightSpecs(config).forEach((spec, i) => {
+    const std = spec.initStd === 0 ? biasScale : spec.initStd;
+    w[spec.name] = tf.randomNormal(spec.shape, 0, std, 'float32', seed * 100 + i);
+  });
+  return w as unknown as MoEWeights;
+}
+
+export function config(input: MoEConfigInput): DeepSeekMoEConfig {
+  return resolveMoEConfig(input);
+}
+
+/** Weight names with gradients, in a fixed order (the selection bias has none). */
+export function trainableNames(w: MoEWeights): (keyof MoEWeights)[] {
+  return (Object.keys(w) as (keyof MoEWeights)[]).filter((k) => w[k] !== null && k !== 'expertBias');
+}
+
+export async function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  const d = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))));
+  const v = (await d.data())[0]!;
+  d.dispose();
+  return v;
+}
+
+export async function maxAbs(a: tf.Tensor): Promise<number> {
+  const d = tf.tidy(() => tf.max(tf.abs(a)));
+  const v = (await d.data())[0]!;
+  d.dispose();
+  return v;
+}
+
+/** |a - b| relative to the larger magnitude, floored at 1 (float32 sums of a few hundred terms). */
+export async function relDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  const scale = Math.max(1, await maxAbs(a), await maxAbs(b));
+  return (await maxAbsDiff(a, b)) / scale;
+}

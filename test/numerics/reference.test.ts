@@ -1,0 +1,72 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { moeForward, swiGLU, type BackendName, type DispatchMode, type MoEConfigInput, type MoEWeights } from '../../src/index.js';
+import { backendsUnderTest, config, forBackend, relDiff, seededWeights, trainableNames, useBackend } from '../helpers.js';
+
+const dispatchModes: DispatchMode[] = ['dense', 'dropless', 'capacity'];
+
+/** Output and the gradients of (sum(output * probe) + balance losses) w.r.t. every weight and the input. */
+async function outputAndGrads(backend: BackendName, input: MoEConfigInput, w: MoEWeights, x: tf.Tensor, probe: tf.Tensor) {
+  const { config: c, options } = await forBackend(backend, input, w, x);
+  const names = trainableNames(w);
+  const f = (...args: tf.Tensor[]) => {
+    const weights = { ...w } as Record<string, tf.Tensor | null>;
+    names.forEach((n, i) => (weights[n] = args[i + 1]!));
+    const { output, losses } = moeForward(args[0]!, weights as unknown as MoEWeights, c, options);
+    return tf.add(tf.sum(tf.mul(output, probe)), losses.total) as tf.Scalar;
+  };
+  const inputs = [x, ...names.map((n) => w[n]!)];
+  const output = moeForward(x, w, c, options).output;
+  const grads = tf.grads(f)(inputs);
+  return { output, grads: new Map<string, tf.Tensor>([['x', grads[0]!], ...names.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]) };
+}
+
+describe.each(backendsUnderTest)('reference checks on %s', (backend) => {
+  beforeAll(() => useBackend(backend));
+
+  it.each(dispatchModes)('one routed expert, top-1, no shared expert equals a dense SwiGLU FFN (%s)', async (dispatch) => {
+    const input = { dModel: 8, nRoutedExperts: 1, topK: 1, expertHiddenDim: 16, dispatch };
+    const w = seededWeights(config(input));
+    const x = tf.randomNormal([2, 5, 8], 0, 1, 'float32', 7);
+    const probe = tf.randomNormal([2, 5, 8], 0, 1, 'float32', 8);
+    const moe = await outputAndGrads(backend, input, w, x, probe);
+
+    const [w1, w3, w2] = [w.expertW1, w.expertW3, w.expertW2].map((t) => tf.squeeze(t, [0]) as tf.Tensor2D);
+    const ffn = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+      tf.sum(tf.mul(tf.reshape(swiGLU(tf.reshape(xx, [10, 8]) as tf.Tensor2D, a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D), [2, 5, 8]), probe)) as tf.Scalar;
+    const denseOut = tf.reshape(swiGLU(tf.reshape(x, [10, 8]) as tf.Tensor2D, w1!, w3!, w2!), [2, 5, 8]);
+    const [dx, d1, d3, d2] = tf.grads(ffn)([x, w1!, w3!, w2!]);
+
+    expect(await relDiff(moe.output, denseOut)).toBeLessThan(1e-5);
+    expect(await relDiff(moe.grads.get('x')!, dx!)).toBeLessThan(1e-5);
+    expect(await relDiff(tf.squeeze(moe.grads.get('expertW1')!, [0]), d1!)).toBeLessThan(1e-5);
+    expect(await relDiff(tf.squeeze(moe.grads.get('expertW3')!, [0]), d3!)).toBeLessThan(1e-5);
+    expect(await relDiff(tf.squeeze(moe.grads.get('expertW2')!, [0]), d2!)).toBeLessThan(1e-5);
+    // One expert under softmax always scores 1: the router gets no gradient.
+    expect(await relDiff(moe.grads.get('routerKernel')!, tf.zerosLike(w.routerKernel))).toBeLessThan(1e-6);
+  });
+
+  const variants: [string, Partial<MoEConfigInput>][] = [
+    ['softmax', { scoreFunc: 'softmax' }],
+    ['sigmoid, normTopK, routeScale 2.5', { scoreFunc: 'sigmoid', normTopK: true, routeScale: 2.5 }],
+    ['softmax, 4 groups pick 2', { scoreFunc: 'softmax', nExpertGroups: 4, topKGroups: 2 }],
+    ['sigmoid, groups sumTop2, bias', { scoreFunc: 'sigmoid', normTopK: true, nExpertGroups: 4, topKGroups: 2, groupScoreFunc: 'sumTop2', auxFreeBias: true }],
+    ['softmax, bias, 2 shared experts', { scoreFunc: 'softmax', auxFreeBias: true, nSharedExperts: 2 }],
+    ['sigmoid, shared, every balance loss', { scoreFunc: 'sigmoid', nSharedExperts: 1, nExpertGroups: 2, topKGroups: 2, alpha1: 0.01, alpha2: 0.01, seqAlpha: 0.01, zLossCoef: 0.001 }],
+  ];
+
+  it.each(variants)('dense, dropless and capacity (large factor) agree in outputs and gradients: %s', async (_, extra) => {
+    const base: MoEConfigInput = { dModel: 16, nRoutedExperts: 8, topK: 3, expertHiddenDim: 8, ...extra };
+    const w = seededWeights(config(base), 3, 0.2);
+    const x = tf.randomNormal([3, 6, 16], 0, 1, 'float32', 11);
+    const probe = tf.randomNormal([3, 6, 16], 0, 1, 'float32', 12);
+    const dense = await outputAndGrads(backend, { ...base, dispatch: 'dense' }, w, x, probe);
+    for (const other of [{ dispatch: 'dropless' }, { dispatch: 'capacity', capacityFactor: 8 }] as const) {
+      const fast = await outputAndGrads(backend, { ...base, ...other }, w, x, probe);
+      expect(await relDiff(fast.output, dense.output), `${other.dispatch} output`).toBeLessThan(2e-5);
+      for (const [name, g] of dense.grads) {
+        expect(await relDiff(fast.grads.get(name)!, g), `${other.dispatch} d${name}`).toBeLessThan(2e-5);
+      }
+    }
+  });
+});
