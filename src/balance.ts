@@ -75,7 +75,8 @@ export function balanceLosses(
 
   const zLoss = config.zLossCoef > 0 ? tf.mul(config.zLossCoef, tf.mean(tf.square(tf.logSumExp(logits, -1)))) : zero;
 
-  const total = tf.addN([expertBalance, deviceBalance, seqBalance, zLoss]);
+  // Chained adds, not tf.addN, which sums wrongly on webgpu (TF.js 4.22) for some input counts.
+  const total = tf.add(tf.add(expertBalance, deviceBalance), tf.add(seqBalance, zLoss));
   return {
     expertBalance: expertBalance as tf.Scalar,
     deviceBalance: deviceBalance as tf.Scalar,

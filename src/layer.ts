@@ -10,7 +10,8 @@ type LayerVariable = ReturnType<tf.layers.Layer['addWeight']>;
 /** Arguments of the DeepSeekMoE layer: the MoE config plus the usual Keras layer arguments (name, ...). */
 export type DeepSeekMoELayerArgs = MoEConfigInput & LayerArgs;
 
-const layerArgKeys = ['inputShape', 'batchInputShape', 'batchSize', 'dtype', 'name', 'trainable', 'weights', 'inputDType'];
+// Keras layer arguments, and the customObjects that tf.loadLayersModel passes to fromConfig.
+const layerArgKeys = ['inputShape', 'batchInputShape', 'batchSize', 'dtype', 'name', 'trainable', 'weights', 'inputDType', 'customObjects'];
 const moeKeys = ['dModel', 'nRoutedExperts', 'topK', 'expertHiddenDim', ...Object.keys(moeConfigDefaults)];
 
 /**
@@ -64,10 +65,10 @@ export class DeepSeekMoE extends tf.layers.Layer {
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
     const training = kwargs?.training ?? false;
     const result = moeForward(x, this.currentWeights(), this.moeConfig, { training });
-    // The balance losses live in the caller's scope (model.fit's gradient tape reads them right after this call);
-    // the statistics are kept so they can be read after the step, and replaced by the next call.
+    // Kept past the model's own tidy so the loss closure (model.fit's, or a custom loop's) can still read them,
+    // and replaced by the next call: one scalar and a few statistics per layer, whatever the number of steps.
     this.auxLoss?.dispose();
-    this.auxLoss = result.losses.total;
+    this.auxLoss = tf.keep(result.losses.total);
     if (this.stats) tf.dispose(this.stats as unknown as tf.TensorContainer);
     for (const t of Object.values(result.stats)) tf.keep(t as tf.Tensor);
     this.stats = result.stats;
@@ -93,7 +94,7 @@ export class DeepSeekMoE extends tf.layers.Layer {
   updateBias(): void {
     const bias = this.vars.get('expertBias');
     if (!bias || !this.pendingCounts) return;
-    updateExpertBias(bias as unknown as tf.Variable, this.pendingCounts, this.moeConfig.biasUpdateSpeed);
+    updateExpertBias(bias.read() as tf.Variable, this.pendingCounts, this.moeConfig.biasUpdateSpeed);
     this.pendingCounts.dispose();
     this.pendingCounts = null;
   }
