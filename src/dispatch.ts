@@ -1,27 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
+import { gatherRows } from './kernels.js';
+import { customOp } from './ops.js';
 import type { RoutingPlan } from './plan.js';
 
 /**
  * The gather-based dispatch and combine steps of the fast paths. Each is a `tf.customGrad` whose backward is
  * itself a gather through the plan's inverse map, so no backend needs UnsortedSegmentSum or ScatterNd.
- * The plan's index maps go through `save`: a closure-captured tensor is disposed before backprop runs.
+ * Sentinel indices (one past the last row) read zeros through gatherRows.
  */
 
-type Save = (tensors: tf.Tensor[]) => void;
-type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
 
-/** tf.customGrad with typed tensor inputs; `save` comes second instead of last. */
-function customOp(f: (inputs: tf.Tensor[], save: Save) => { value: tf.Tensor; gradFunc: GradFunc }): (...inputs: tf.Tensor[]) => tf.Tensor {
-  return tf.customGrad(((...args: unknown[]) => {
-    const save = args.pop() as Save;
-    return f(args as tf.Tensor[], save);
-  }) as Parameters<typeof tf.customGrad>[0]);
-}
-
-/** Appends one zero row so that a sentinel index reads zeros: [N, ...] -> [N + 1, ...]. */
-function padZeroRow(x: tf.Tensor): tf.Tensor2D {
-  return tf.concat([x as tf.Tensor2D, tf.zeros([1, x.shape[1]!])], 0);
-}
 
 /** The unbiased score of each chosen expert, s[t, topK[t, k]]: scores [T, E] -> [T, K]. */
 export function gatherChoices(scores: tf.Tensor2D, plan: RoutingPlan, K: number): tf.Tensor2D {
@@ -47,11 +35,11 @@ export function dispatchTokens(x: tf.Tensor2D, plan: RoutingPlan, E: number): tf
   const K = plan.assignmentToSlot.shape[0] / T;
   const op = customOp(([xIn], save) => {
     save([plan.assignmentToSlot]);
-    const value = tf.reshape(tf.gather(padZeroRow(xIn!), plan.slotToToken), [E, C, d]);
+    const value = tf.reshape(gatherRows(xIn as tf.Tensor2D, plan.slotToToken), [E, C, d]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const assignmentToSlot = saved[0] as tf.Tensor1D;
       // dx[t] = sum over the token's K assignments of the gradient in its slot (dropped ones read the zero row).
-      const perChoice = tf.gather(padZeroRow(tf.reshape(dy, [E * C, d])), assignmentToSlot); // [T * K, d]
+      const perChoice = gatherRows(tf.reshape(dy, [E * C, d]) as tf.Tensor2D, assignmentToSlot); // [T * K, d]
       return tf.sum(tf.reshape(perChoice, [T, K, d]), 1);
     };
     return { value, gradFunc };
@@ -65,17 +53,17 @@ export function combineExperts(ye: tf.Tensor3D, gates: tf.Tensor2D, plan: Routin
   const [T, K] = gates.shape;
   const op = customOp(([yeIn, gatesIn], save) => {
     save([yeIn!, gatesIn!, plan.assignmentToSlot, plan.slotToAssignment]);
-    const perChoice = tf.reshape(tf.gather(padZeroRow(tf.reshape(yeIn!, [E * C, d])), plan.assignmentToSlot), [T, K, d]);
+    const perChoice = tf.reshape(gatherRows(tf.reshape(yeIn!, [E * C, d]) as tf.Tensor2D, plan.assignmentToSlot), [T, K, d]);
     const value = tf.sum(tf.mul(perChoice, tf.expandDims(gatesIn!, 2)), 1);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [yeSaved, gatesSaved, assignmentToSlot, slotToAssignment] = saved as [tf.Tensor, tf.Tensor, tf.Tensor1D, tf.Tensor1D];
       const dyRows = tf.expandDims(dy, 1); // [T, 1, d]
       // dGates[t, k] = <ye[slot of (t, k)], dy[t]>
-      const outputs = tf.reshape(tf.gather(padZeroRow(tf.reshape(yeSaved, [E * C, d])), assignmentToSlot), [T, K, d]);
+      const outputs = tf.reshape(gatherRows(tf.reshape(yeSaved, [E * C, d]) as tf.Tensor2D, assignmentToSlot), [T, K, d]);
       const dGates = tf.sum(tf.mul(outputs, dyRows), 2);
       // dYe[slot] = gate * dy of the assignment in that slot; empty slots read the zero row.
       const weighted = tf.reshape(tf.mul(dyRows, tf.expandDims(gatesSaved, 2)), [T * K, d]);
-      const dYe = tf.reshape(tf.gather(padZeroRow(weighted), slotToAssignment), [E, C, d]);
+      const dYe = tf.reshape(gatherRows(weighted as tf.Tensor2D, slotToAssignment), [E, C, d]);
       return [dYe, dGates];
     };
     return { value, gradFunc };

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { balanceLosses, routingStats, type BalanceLosses, type RoutingStats } from './balance.js';
 import type { DeepSeekMoEConfig } from './config.js';
 import { combineExperts, dispatchTokens, gatherChoices } from './dispatch.js';
-import { expertsSwiGLU, swiGLU } from './experts.js';
+import { expertsSwiGLU, routedExperts, swiGLU } from './experts.js';
 import { buildRoutingPlan, capacityFor, choicesOf, droplessCapacity, type Choices } from './plan.js';
 import { maskToFloat } from './ops.js';
 import { gateWeights, route } from './router.js';
@@ -117,7 +117,7 @@ export function moeForward(x: tf.Tensor, weights: MoEWeights, config: DeepSeekMo
       const plan = buildRoutingPlan(topKIndices, choices, capacity);
       const gates = gateWeights(gatherChoices(scores, plan, K), config); // [T, K]
       const xe = dispatchTokens(tokens, plan, E); // [E, C, d]
-      const ye = expertsSwiGLU(xe, weights.expertW1, weights.expertW3, weights.expertW2);
+      const ye = routedExperts(xe, weights.expertW1, weights.expertW3, weights.expertW2);
       routed = combineExperts(ye, gates, plan);
       droppedFraction = plan.droppedFraction;
     }

@@ -30,9 +30,25 @@ export function maskToFloat(mask: tf.Tensor): tf.Tensor {
 }
 
 /**
- * A one-hot float mask [..., depth] from int32 indices, as a broadcast equality: tf.oneHot rejects depth 1 and
- * its float32 form is wrong on wasm.
+ * A one-hot float mask [..., depth] from int32 indices. tf.oneHot's float32 form is wrong on wasm, so it is built
+ * in int32 and cast (50x faster there than a broadcast equality); tf.oneHot rejects depth 1, where every
+ * index is 0 and the mask is all ones.
  */
 export function oneHotFloat(indices: tf.Tensor, depth: number): tf.Tensor {
-  return maskToFloat(tf.equal(tf.expandDims(indices, -1), tf.range(0, depth, 1, 'int32')));
+  if (depth === 1) return tf.ones([...indices.shape, 1]);
+  return tf.cast(tf.oneHot(indices, depth, 1, 0, 'int32'), 'float32');
+}
+
+type Save = (tensors: tf.Tensor[]) => void;
+type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
+
+/**
+ * tf.customGrad with typed tensor inputs, `save` second. Tensors the gradient needs must go through `save`:
+ * a closure-captured tensor is disposed before backprop runs.
+ */
+export function customOp(f: (inputs: tf.Tensor[], save: Save) => { value: tf.Tensor; gradFunc: GradFunc }): (...inputs: tf.Tensor[]) => tf.Tensor {
+  return tf.customGrad(((...args: unknown[]) => {
+    const save = args.pop() as Save;
+    return f(args as tf.Tensor[], save);
+  }) as Parameters<typeof tf.customGrad>[0]);
 }

@@ -97,10 +97,9 @@ export function capacityFor(T: number, K: number, E: number, capacityFactor: num
 }
 
 /**
- * `dropless` mode sizes slots to the busiest expert. The size is rounded up to a few buckets (multiples of
- * 8, then about 1/8 of the size) so webgl and webgpu see few distinct shapes and reuse compiled shaders.
+ * `dropless` mode sizes slots to the busiest expert, rounded up to a multiple of 8 (never past T): padding stays
+ * small, and webgl and webgpu see few distinct shapes, so compiled shaders are reused.
  */
 export function droplessCapacity(maxCount: number, T: number): number {
-  const step = Math.max(8, 2 ** Math.floor(Math.log2(Math.max(1, maxCount)) - 3));
-  return Math.max(1, Math.min(T, Math.ceil(maxCount / step) * step));
+  return Math.max(1, Math.min(T, Math.ceil(maxCount / 8) * 8));
 }

@@ -1,0 +1,30 @@
+/**
+ * npm run bench:layer -- [--backend wasm|cpu|tensorflow] [--runs 5] [--warmup 2] [--json]
+ * Forward + backward of one DeepSeekMoE layer at the reference shape; the last line is one JSON object.
+ */
+import { parseArgs } from 'node:util';
+import { initBackend, type BackendName } from '../src/index.js';
+import { runLayerBench } from './layer-bench.js';
+
+const { values } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'wasm' },
+    runs: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '2' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const runs = Number(values.runs);
+const warmup = Number(values.warmup);
+if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: expected a positive integer, but got '${values.runs}'.`);
+if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup: expected a non-negative integer, but got '${values.warmup}'.`);
+
+const backend = await initBackend(values.backend as BackendName);
+console.log(`backend ${backend}, ${runs} timed runs after ${warmup} warm-up`);
+const result = await runLayerBench({ runs, warmup, asyncCapacity: false, log: (line) => console.log(line) });
+const r = result.ratios;
+console.log(`moe / dense FFN of equal activated size: ${r.moeOverDenseActivated.toFixed(2)} (target <= 1.5)`);
+console.log(`masked dense path / moe: ${r.naiveOverMoe.toFixed(2)} (target >= 5)`);
+console.log(`E=64 / E=8: ${r.e64OverE8.toFixed(2)} (target <= 1.25)`);
+console.log(`GFLOP/s: moe ${result.gflops.moe.toFixed(2)}, plain matmul ${result.gflops.matmulPeak.toFixed(2)}`);
+console.log(JSON.stringify(result));

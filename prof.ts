@@ -1,0 +1,21 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, moeForward, resolveMoEConfig, type MoEWeights } from './src/index.js';
+import { seededWeights } from './bench/weights.js';
+await initBackend('wasm');
+const c = resolveMoEConfig({ dModel: 128, nRoutedExperts: 64, topK: 6, expertHiddenDim: 64, nSharedExperts: 2, scoreFunc: 'sigmoid', normTopK: true, auxFreeBias: true, seqAlpha: 0.0001 });
+const w = seededWeights(c);
+const x = tf.randomNormal([2048, 128]);
+const names = (Object.keys(w) as (keyof MoEWeights)[]).filter((k) => w[k] !== null && k !== 'expertBias');
+const f = (...args: tf.Tensor[]) => { const ww = { ...w } as Record<string, tf.Tensor | null>; names.forEach((n, i) => (ww[n] = args[i + 1]!)); const { output, losses } = moeForward(args[0]!, ww as unknown as MoEWeights, c); return tf.add(tf.mean(tf.square(output)), losses.total) as tf.Scalar; };
+const step = () => tf.tidy(() => { const g = tf.grads(f)([x, ...names.map((n) => w[n]!)]); g.forEach((t) => t.dataSync()); });
+step();
+const info = await tf.profile(step);
+const by = new Map<string, number>();
+let total = 0;
+for (const k of info.kernels) { const key = k.name + ' ' + JSON.stringify(k.inputShapes); by.set(key, (by.get(key) ?? 0) + (k.kernelTimeMs as number)); total += k.kernelTimeMs as number; }
+const byName = new Map<string, number>();
+for (const k of info.kernels) byName.set(k.name, (byName.get(k.name) ?? 0) + (k.kernelTimeMs as number));
+console.log('total kernel ms', total.toFixed(0));
+console.log([...byName].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${v.toFixed(1).padStart(8)} ms  ${k}`).join('\n'));
+console.log('---');
+console.log([...by].sort((a, b) => b[1] - a[1]).slice(0, 14).map(([k, v]) => `${v.toFixed(1).padStart(8)} ms  ${k}`).join('\n'));

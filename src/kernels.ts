@@ -1,0 +1,79 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * Row copies and transposed matmuls, fast on every backend.
+ *
+ * The wasm backend (TF.js 4.22) runs GatherV2 at about 25 ns per element and Slice by first copying its whole
+ * input, and only a single 2-D matmul without transpose flags reaches XNNPACK: batched or transposed ones take a
+ * naive loop 10-20x slower. These helpers keep the same maths and route around that: two row-copy kernels
+ * registered for wasm (typed-array copies on the wasm heap), and explicit transposes before 2-D matmuls.
+ * Every other backend uses the stock ops.
+ */
+
+const gatherRowsKernel = 'DeepSeekMoEGatherRows';
+const takeRowsKernel = 'DeepSeekMoETakeRows';
+
+/** The slice of the wasm backend's API that its own JS kernels use. */
+interface WasmBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+tf.registerKernel({
+  kernelName: gatherRowsKernel,
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend }: KernelArgs) => {
+    const { x, indices } = inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+    const wasm = backend as unknown as WasmBackend;
+    const [N, d] = x.shape as [number, number];
+    const M = indices.shape[0]!;
+    const out = wasm.makeOutput([M, d], 'float32');
+    // Views only after makeOutput: allocating may grow the heap and detach earlier views.
+    const outValues = wasm.typedArrayFromHeap(out);
+    const xValues = wasm.typedArrayFromHeap(x);
+    const rows = wasm.typedArrayFromHeap(indices);
+    for (let m = 0; m < M; m++) {
+      const r = rows[m]!;
+      if (r >= 0 && r < N) outValues.set(xValues.subarray(r * d, (r + 1) * d), m * d);
+      else outValues.fill(0, m * d, (m + 1) * d);
+    }
+    return out;
+  },
+});
+
+tf.registerKernel({
+  kernelName: takeRowsKernel,
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend, attrs }: KernelArgs) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const { start, count } = attrs as unknown as { start: number; count: number };
+    const wasm = backend as unknown as WasmBackend;
+    const d = x.shape[1]!;
+    const out = wasm.makeOutput([count, d], x.dtype);
+    wasm.typedArrayFromHeap(out).set(wasm.typedArrayFromHeap(x).subarray(start * d, (start + count) * d));
+    return out;
+  },
+});
+
+const onWasm = () => tf.getBackend() === 'wasm';
+
+/** Rows of x [N, d] at `indices` [M] (int32); an index outside [0, N) reads a row of zeros: -> [M, d]. */
+export function gatherRows(x: tf.Tensor2D, indices: tf.Tensor1D): tf.Tensor2D {
+  if (onWasm()) return tf.engine().runKernel(gatherRowsKernel, { x, indices }) as tf.Tensor2D;
+  // Elsewhere: a zero row appended at index N serves the only out-of-range index the plan uses.
+  return tf.gather(tf.concat([x, tf.zeros([1, x.shape[1]])], 0), indices) as tf.Tensor2D;
+}
+
+/** Rows [start, start + count) of x [N, d]: -> [count, d]. */
+export function takeRows(x: tf.Tensor2D, start: number, count: number): tf.Tensor2D {
+  if (onWasm()) return tf.engine().runKernel(takeRowsKernel, { x }, { start, count } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  return tf.slice(x, [start, 0], [count, x.shape[1]]);
+}
+
+/** 2-D matMul(a, b, transposeA, transposeB); on wasm the transposes are materialised so XNNPACK runs it. */
+export function matMulT(a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, transposeB = false): tf.Tensor2D {
+  if (!onWasm()) return tf.matMul(a, b, transposeA, transposeB);
+  return tf.matMul(transposeA ? tf.transpose(a) : a, transposeB ? tf.transpose(b) : b);
+}
