@@ -73,20 +73,22 @@ function expertsSwiGLULooped(xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D, 
       const [x3, v1, v3, v2, g1, g3] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor2D, tf.Tensor2D];
       const dY = tf.reshape(dy, [E * C, d]) as tf.Tensor2D;
       const rows = (t: tf.Tensor, n: number) => tf.reshape(t, [-1, n]) as tf.Tensor2D;
-      const T = (t: tf.Tensor) => tf.transpose(t, [0, 2, 1]); // per-expert transpose, once per tensor
-      const w2T = rows(T(v2), h); // [E d, h]: expert e's w2^T in rows e d ... (e + 1) d
-      const aT = rows(T(tf.reshape(gate(g1, g3).a, [E, C, h])), C); // [E h, C]
-      const dA = perExpert(E, (e) => tf.matMul(takeRows(dY, e * C, C), takeRows(w2T, e * d, d))); // [E C, h]
-      const dW2 = perExpert(E, (e) => tf.matMul(takeRows(aT, e * h, h), takeRows(dY, e * C, C))); // [E h, d]
+      // Per-expert 2-D transposes: on wasm, 64 small ones cost a third of one [E, ., .] transpose.
+      const block = (t: tf.Tensor2D, e: number, n: number) => takeRows(t, e * n, n);
+      const T = (t: tf.Tensor2D) => tf.transpose(t);
+      const [u1, u3, u2] = [rows(v1, h), rows(v3, h), rows(v2, d)]; // [E d, h], [E d, h], [E h, d]
+      const x = rows(x3, d); // [E C, d]
+      const a = gate(g1, g3).a as tf.Tensor2D; // [E C, h]
+      const dA = perExpert(E, (e) => tf.matMul(block(dY, e, C), T(block(u2, e, h)))); // [E C, h]
+      const dW2 = perExpert(E, (e) => tf.matMul(T(block(a, e, C)), block(dY, e, C))); // [E h, d]
       const { dh1, dh3 } = gateBackward(dA, g1, g3);
-      const [w1T, w3T] = [v1, v3].map((w) => rows(T(w), d)); // [E h, d]
-      const xT = rows(T(x3), C); // [E d, C]
-      const [dH1, dH3] = [dh1, dh3].map((t) => t as tf.Tensor2D);
+      const [dH1, dH3] = [dh1 as tf.Tensor2D, dh3 as tf.Tensor2D];
       const dX = perExpert(E, (e) =>
-        tf.add(tf.matMul(takeRows(dH1!, e * C, C), takeRows(w1T!, e * h, h)), tf.matMul(takeRows(dH3!, e * C, C), takeRows(w3T!, e * h, h))),
+        tf.add(tf.matMul(block(dH1, e, C), T(block(u1, e, d))), tf.matMul(block(dH3, e, C), T(block(u3, e, d)))),
       );
-      const dW1 = perExpert(E, (e) => tf.matMul(takeRows(xT, e * d, d), takeRows(dH1!, e * C, C)));
-      const dW3 = perExpert(E, (e) => tf.matMul(takeRows(xT, e * d, d), takeRows(dH3!, e * C, C)));
+      const xT = Array.from({ length: E }, (_, e) => T(block(x, e, C))); // [d, C] each
+      const dW1 = perExpert(E, (e) => tf.matMul(xT[e]!, block(dH1, e, C)));
+      const dW3 = perExpert(E, (e) => tf.matMul(xT[e]!, block(dH3, e, C)));
       return [tf.reshape(dX, [E, C, d]), tf.reshape(dW1, [E, d, h]), tf.reshape(dW3, [E, d, h]), tf.reshape(dW2, [E, h, d])];
     };
     return { value, gradFunc };

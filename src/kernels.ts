@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { customOp } from './ops.js';
 
 /**
  * Row copies and transposed matmuls, fast on every backend.
@@ -76,4 +77,18 @@ export function takeRows(x: tf.Tensor2D, start: number, count: number): tf.Tenso
 export function matMulT(a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, transposeB = false): tf.Tensor2D {
   if (!onWasm()) return tf.matMul(a, b, transposeA, transposeB);
   return tf.matMul(transposeA ? tf.transpose(a) : a, transposeB ? tf.transpose(b) : b);
+}
+
+/** a [N, k] x b [k, m] with a gradient whose matmuls go through matMulT (TF.js's own uses transpose flags). */
+export function linear(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  if (!onWasm()) return tf.matMul(a, b);
+  const op = customOp(([aIn, bIn], save) => {
+    save([aIn!, bIn!]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [a0, b0] = saved as tf.Tensor2D[];
+      return [matMulT(dy as tf.Tensor2D, b0!, false, true), matMulT(a0!, dy as tf.Tensor2D, true)];
+    };
+    return { value: tf.matMul(aIn!, bIn!), gradFunc };
+  });
+  return op(a, b) as tf.Tensor2D;
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DeepSeekMoEConfig } from './config.js';
+import { linear } from './kernels.js';
 import { oneHotFloat, stopGradient } from './ops.js';
 
 /** What the gate computes for T tokens. */
@@ -30,7 +31,7 @@ export function route(
     training && config.routerJitter > 0
       ? tf.mul(x, tf.randomUniform(x.shape, 1 - config.routerJitter, 1 + config.routerJitter))
       : x;
-  const logits = tf.matMul(routerInput as tf.Tensor2D, routerKernel); // [T, E]
+  const logits = linear(routerInput as tf.Tensor2D, routerKernel); // [T, E]
   const scores = config.scoreFunc === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits);
 
   let selection = stopGradient(scores) as tf.Tensor2D;
