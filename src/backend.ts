@@ -14,6 +14,10 @@ const isNode = typeof process !== 'undefined' && process.versions?.node != null 
 const nodeOrder: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
 const browserOrder: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
+/** Why the last attempt at each backend failed, for the error message. */
+const failures = new Map<BackendName, string>();
+const reason = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
 /** Loads the module that registers a backend; false when it cannot be loaded here. */
 async function register(name: BackendName, options: InitBackendOptions): Promise<boolean> {
   try {
@@ -29,7 +33,8 @@ async function register(name: BackendName, options: InitBackendOptions): Promise
       await import('@tensorflow/tfjs-backend-webgpu');
     }
     return tf.findBackendFactory(name) != null;
-  } catch {
+  } catch (e) {
+    failures.set(name, reason(e));
     return false;
   }
 }
@@ -47,7 +52,8 @@ async function trySet(name: BackendName, options: InitBackendOptions): Promise<b
   if (!(await register(name, options))) return false;
   try {
     return await tf.setBackend(name);
-  } catch {
+  } catch (e) {
+    failures.set(name, reason(e));
     return false;
   }
 }
@@ -70,7 +76,10 @@ export async function initBackend(preference?: BackendName, options: InitBackend
     }
     const available: BackendName[] = [];
     for (const name of order) if (name !== preference && (await register(name, options))) available.push(name);
-    throw new Error(`initBackend: backend '${preference}' is not available here; available: ${available.join(', ') || 'none'}.`);
+    const cause = failures.get(preference);
+    throw new Error(
+      `initBackend: backend '${preference}' is not available here${cause ? ` (${cause})` : ''}; available: ${available.join(', ') || 'none'}.`,
+    );
   }
   for (const name of order) {
     if (await trySet(name, options)) {

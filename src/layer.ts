@@ -99,10 +99,10 @@ export class DeepSeekMoE extends tf.layers.Layer {
     this.pendingCounts = null;
   }
 
-  /** The selection bias values (empty when auxFreeBias is off). */
-  biasValues(): Float32Array {
+  /** The selection bias values, read asynchronously (empty when auxFreeBias is off). */
+  async biasValues(): Promise<Float32Array> {
     const bias = this.vars.get('expertBias');
-    return bias ? (bias.read().dataSync() as Float32Array) : new Float32Array(0);
+    return bias ? ((await bias.read().data()) as Float32Array) : new Float32Array(0);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -30,13 +30,15 @@ export function maskToFloat(mask: tf.Tensor): tf.Tensor {
 }
 
 /**
- * A one-hot float mask [..., depth] from int32 indices. tf.oneHot's float32 form is wrong on wasm, so it is built
- * in int32 and cast (50x faster there than a broadcast equality); tf.oneHot rejects depth 1, where every
- * index is 0 and the mask is all ones.
+ * A one-hot float mask [..., depth] from int32 indices. TF.js 4.22 gets a different form wrong on each side:
+ * on wasm the float32 form is wrong, so it is built in int32 and cast (50x faster there than a broadcast
+ * equality); on webgpu the int32 form holds float bit patterns, so the float32 form is used everywhere else.
+ * tf.oneHot rejects depth 1, where every index is 0 and the mask is all ones.
  */
 export function oneHotFloat(indices: tf.Tensor, depth: number): tf.Tensor {
   if (depth === 1) return tf.ones([...indices.shape, 1]);
-  return tf.cast(tf.oneHot(indices, depth, 1, 0, 'int32'), 'float32');
+  if (tf.getBackend() === 'wasm') return tf.cast(tf.oneHot(indices, depth, 1, 0, 'int32'), 'float32');
+  return tf.oneHot(indices, depth, 1, 0, 'float32');
 }
 
 type Save = (tensors: tf.Tensor[]) => void;

@@ -23,6 +23,26 @@ describe.each(backendsUnderTest)('routing on %s', (backend) => {
     }
   });
 
+  it.each(['dropless', 'capacity', 'dense'] as const)('statistics of a %s forward match the chosen experts', async (dispatch) => {
+    const input = { dModel: 8, nRoutedExperts: 8, topK: 2, expertHiddenDim: 4, scoreFunc: 'sigmoid', dispatch, capacityFactor: 4 } as const;
+    const w = seededWeights(config(input), 6);
+    const x = tf.randomNormal([2, 16, 8], 0, 1, 'float32', 7);
+    const { config: c, options } = await forBackend(backend, input, w, x);
+    const { stats, expertCounts } = moeForward(x, w, c, options);
+    const indices = (await route(tf.reshape(x, [32, 8]) as tf.Tensor2D, w.routerKernel, null, c, false).topKIndices.array()) as number[][];
+    const counts = new Array(8).fill(0);
+    for (const row of indices) for (const e of row) counts[e]++;
+    expect(Array.from(await expertCounts.data())).toEqual(counts);
+    const load = Array.from(await stats.expertLoad.data());
+    load.forEach((l, e) => expect(l).toBeCloseTo(counts[e] / 64, 6));
+    const mean = 64 / 8;
+    expect((await stats.maxViolation.data())[0]!).toBeCloseTo(Math.max(...counts) / mean - 1, 5);
+    expect((await stats.droppedFraction.data())[0]!).toBe(0);
+    const entropy = (await stats.routerEntropy.data())[0]!;
+    expect(entropy).toBeGreaterThan(0);
+    expect(entropy).toBeLessThanOrEqual(Math.log(8) + 1e-5);
+  });
+
   it('the auxiliary-loss-free bias update moves load toward balance on a skewed router', async () => {
     const input = { dModel: 8, nRoutedExperts: 8, topK: 2, expertHiddenDim: 4, scoreFunc: 'sigmoid', auxFreeBias: true, dispatch: 'dense' } as const;
     const w = seededWeights(config(input), 2, 0) as MoEWeights;
