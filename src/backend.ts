@@ -10,7 +10,8 @@ export interface InitBackendOptions {
   wasmPaths?: string | Record<string, string>;
 }
 
-const isNode = typeof process !== 'undefined' && process.versions?.node != null && typeof window === 'undefined';
+const runtime = globalThis as { process?: { versions?: { node?: string } }; window?: unknown };
+const isNode = runtime.process?.versions?.node != null && runtime.window === undefined;
 const nodeOrder: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
 const browserOrder: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
