@@ -1,10 +1,13 @@
 /**
- * npm run bench:layer -- [--backend wasm|cpu|tensorflow] [--runs 5] [--warmup 2] [--json]
+ * npm run bench:layer -- [--backend wasm|cpu|tensorflow|webgl|webgpu] [--browser] [--runs 5] [--warmup 2] [--json]
  * Forward + backward of one DeepSeekMoE layer at the reference shape; the last line is one JSON object.
+ * webgl and webgpu (and any backend with --browser) run in headless Chromium, served by vite.
  */
 import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { initBackend, type BackendName } from '../src/index.js';
-import { runLayerBench } from './layer-bench.js';
+import { runInChromium } from './chromium.js';
+import { runLayerBench, type LayerBenchResult } from './layer-bench.js';
 
 const { values } = parseArgs({
   options: {
@@ -12,6 +15,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
     json: { type: 'boolean', default: false },
+    browser: { type: 'boolean', default: false },
   },
 });
 const runs = Number(values.runs);
@@ -19,9 +23,20 @@ const warmup = Number(values.warmup);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: expected a positive integer, but got '${values.runs}'.`);
 if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup: expected a non-negative integer, but got '${values.warmup}'.`);
 
-const backend = await initBackend(values.backend as BackendName);
-console.log(`backend ${backend}, ${runs} timed runs after ${warmup} warm-up`);
-const result = await runLayerBench({ runs, warmup, asyncCapacity: false, log: (line) => console.log(line) });
+const backends = ['tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu'];
+if (!backends.includes(values.backend!)) throw new Error(`--backend: expected one of ${backends.join(', ')}, but got '${values.backend}'.`);
+const inBrowser = values.browser || values.backend === 'webgl' || values.backend === 'webgpu';
+
+let result: LayerBenchResult;
+if (inBrowser) {
+  console.log(`${values.backend} in headless Chromium, ${runs} timed runs after ${warmup} warm-up`);
+  const root = fileURLToPath(new URL('./browser/', import.meta.url));
+  result = await runInChromium<LayerBenchResult>(root, `?backend=${values.backend}&runs=${runs}&warmup=${warmup}`, 'benchResult', 3_600_000);
+} else {
+  const backend = await initBackend(values.backend as BackendName);
+  console.log(`backend ${backend}, ${runs} timed runs after ${warmup} warm-up`);
+  result = await runLayerBench({ runs, warmup, asyncCapacity: false, log: (line) => console.log(line) });
+}
 const r = result.ratios;
 console.log(`moe / dense FFN of equal activated size: ${r.moeOverDenseActivated.toFixed(2)} (target <= 1.5)`);
 console.log(`masked dense path / moe: ${r.naiveOverMoe.toFixed(2)} (target >= 5)`);

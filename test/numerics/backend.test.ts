@@ -1,0 +1,82 @@
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { initBackend, measureDroplessCapacity, moeForward, swiGLU, type MoEConfigInput, type MoEWeights } from '../../src/index.js';
+import { silu } from '../../src/ops.js';
+import { backendsUnderTest, config, inBrowser, relDiff, seededWeights, trainableNames, useBackend } from '../helpers.js';
+
+describe('initBackend', () => {
+  it.runIf(!inBrowser)('picks tensorflow (tfjs-node) or else wasm in Node', async () => {
+    expect(['tensorflow', 'wasm']).toContain(await initBackend());
+  });
+
+  it.runIf(!inBrowser)('an unavailable explicit choice names the backend and what is available', async () => {
+    await expect(initBackend('webgl')).rejects.toThrow(/backend 'webgl' is not available here.*available: .*wasm, cpu/);
+  });
+
+  it('rejects an unknown backend name', async () => {
+    await expect(initBackend('metal' as never)).rejects.toThrow(/expected one of .*but got 'metal'/);
+  });
+
+  it.runIf(inBrowser)('webgl keeps TopK on the GPU', async () => {
+    await initBackend('webgl');
+    expect(tf.env().getNumber('TOPK_LAST_DIM_CPU_HANDOFF_SIZE_THRESHOLD')).toBe(0);
+    expect(tf.env().getNumber('TOPK_K_CPU_HANDOFF_THRESHOLD')).toBeGreaterThan(4096);
+  });
+});
+
+describe.each(backendsUnderTest)('on %s', (backend) => {
+  it('swiGLU: the hand-written backward equals TF.js autodiff', async () => {
+    await useBackend(backend);
+    const x = tf.randomNormal([12, 6], 0, 1, 'float32', 1);
+    const w = [tf.randomNormal([6, 5], 0, 0.5, 'float32', 2), tf.randomNormal([6, 5], 0, 0.5, 'float32', 3), tf.randomNormal([5, 6], 0, 0.5, 'float32', 4)];
+    const probe = tf.randomNormal([12, 6], 0, 1, 'float32', 5);
+    const autodiff = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => tf.matMul(tf.mul(silu(tf.matMul(a, b)), tf.matMul(a, c)), e) as tf.Tensor2D;
+    const ours = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => swiGLU(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D, e as tf.Tensor2D);
+    const loss = (f: typeof ours) => (...t: tf.Tensor[]) => tf.sum(tf.mul(f(t[0]!, t[1]!, t[2]!, t[3]!), probe)) as tf.Scalar;
+    expect(await relDiff(ours(x, w[0]!, w[1]!, w[2]!), autodiff(x, w[0]!, w[1]!, w[2]!))).toBeLessThan(1e-5);
+    const [g1, g2] = [tf.grads(loss(ours))([x, ...w]), tf.grads(loss(autodiff))([x, ...w])];
+    for (let i = 0; i < 4; i++) expect(await relDiff(g1[i]!, g2[i]!)).toBeLessThan(1e-5);
+  });
+
+  // Counts the GPU backend's synchronous reads (TopK's CPU handoff on webgl is one) during a training step. On
+  // cpu and wasm readSync is plain memory access that kernels use internally, so there is nothing to count.
+  const input: MoEConfigInput = { dModel: 16, nRoutedExperts: 8, topK: 2, expertHiddenDim: 8, nSharedExperts: 1, scoreFunc: 'sigmoid', auxFreeBias: true, seqAlpha: 0.01 };
+  const steps = [
+    ['capacity, checkFinite off', { dispatch: 'capacity', checkFinite: false }, false, 0],
+    ['dense, checkFinite off', { dispatch: 'dense', checkFinite: false }, false, 0],
+    ['dropless with a measured capacity', { dispatch: 'dropless' }, true, 0],
+    ['dropless', { dispatch: 'dropless' }, false, 1],
+  ] as const;
+  const isGpu = backend === 'webgl' || backend === 'webgpu';
+  // A sync read loses the SwiftShader webgpu device, so there only the sync-free steps are counted.
+  const stepsHere = steps.filter(([, , , reads]) => backend !== 'webgpu' || reads === 0);
+  it.runIf(isGpu).each(stepsHere)('a training step with %s makes the documented number of GPU-to-CPU reads', async (_, extra, measured, expected) => {
+    await useBackend(backend);
+    const c = config({ ...input, ...extra });
+    const w = seededWeights(c, 2);
+    const x = tf.randomNormal([4, 64, 16], 0, 1, 'float32', 3);
+    const options = measured ? { capacity: await measureDroplessCapacity(x, w, c) } : {};
+    const names = trainableNames(w);
+    const f = (...args: tf.Tensor[]) => {
+      const weights = { ...w } as Record<string, tf.Tensor | null>;
+      names.forEach((n, i) => (weights[n] = args[i]!));
+      const { output, losses } = moeForward(x, weights as unknown as MoEWeights, c, options);
+      return tf.add(tf.mean(tf.square(output)), losses.total) as tf.Scalar;
+    };
+    const kernelBackend = tf.backend() as unknown as { readSync: (...a: unknown[]) => unknown };
+    const readSync = kernelBackend.readSync;
+    let reads = 0;
+    kernelBackend.readSync = (...a: unknown[]) => {
+      reads++;
+      return readSync.apply(kernelBackend, a);
+    };
+    try {
+      tf.tidy(() => {
+        tf.grads(f)(names.map((n) => w[n]!));
+      });
+    } finally {
+      kernelBackend.readSync = readSync;
+    }
+    expect(reads).toBe(expected);
+  });
+});
