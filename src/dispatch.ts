@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { gatherRows } from './kernels.js';
+import { gatherRows, sumOverChoices } from './kernels.js';
 import { customOp } from './ops.js';
 import type { RoutingPlan } from './plan.js';
 
@@ -40,7 +40,7 @@ export function dispatchTokens(x: tf.Tensor2D, plan: RoutingPlan, E: number): tf
       const assignmentToSlot = saved[0] as tf.Tensor1D;
       // dx[t] = sum over the token's K assignments of the gradient in its slot (dropped ones read the zero row).
       const perChoice = gatherRows(tf.reshape(dy, [E * C, d]) as tf.Tensor2D, assignmentToSlot); // [T * K, d]
-      return tf.sum(tf.reshape(perChoice, [T, K, d]), 1);
+      return sumOverChoices(tf.reshape(perChoice, [T, K, d]) as tf.Tensor3D);
     };
     return { value, gradFunc };
   });
@@ -54,7 +54,7 @@ export function combineExperts(ye: tf.Tensor3D, gates: tf.Tensor2D, plan: Routin
   const op = customOp(([yeIn, gatesIn], save) => {
     save([yeIn!, gatesIn!, plan.assignmentToSlot, plan.slotToAssignment]);
     const perChoice = tf.reshape(gatherRows(tf.reshape(yeIn!, [E * C, d]) as tf.Tensor2D, plan.assignmentToSlot), [T, K, d]);
-    const value = tf.sum(tf.mul(perChoice, tf.expandDims(gatesIn!, 2)), 1);
+    const value = sumOverChoices(tf.mul(perChoice, tf.expandDims(gatesIn!, 2)) as tf.Tensor3D);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [yeSaved, gatesSaved, assignmentToSlot, slotToAssignment] = saved as [tf.Tensor, tf.Tensor, tf.Tensor1D, tf.Tensor1D];
       const dyRows = tf.expandDims(dy, 1); // [T, 1, d]

@@ -3,6 +3,7 @@ import { balanceLosses, routingStats, type BalanceLosses, type RoutingStats } fr
 import type { DeepSeekMoEConfig } from './config.js';
 import { combineExperts, dispatchTokens, gatherChoices } from './dispatch.js';
 import { expertsSwiGLU, routedExperts, swiGLU } from './experts.js';
+import { sumOverChoices } from './kernels.js';
 import { buildRoutingPlan, capacityFor, choicesOf, droplessCapacity, type Choices } from './plan.js';
 import { maskToFloat } from './ops.js';
 import { gateWeights, route } from './router.js';
@@ -143,7 +144,7 @@ function denseRouted(x: tf.Tensor2D, scores: tf.Tensor2D, choices: Choices, w: M
   const { choiceMask } = choices; // [T, K, E], off the tape
   const chosenScores = tf.sum(tf.mul(choiceMask, tf.expandDims(scores, 1)), 2) as tf.Tensor2D; // [T, K]
   const gates = gateWeights(chosenScores, config);
-  const combineWeights = tf.sum(tf.mul(choiceMask, tf.expandDims(gates, 2)), 1); // [T, E]
+  const combineWeights = sumOverChoices(tf.mul(choiceMask, tf.expandDims(gates, 2)) as tf.Tensor3D); // [T, E]
   const everyExpert = expertsSwiGLU(tf.broadcastTo(tf.expandDims(x, 0), [E, T, d]) as tf.Tensor3D, w.expertW1, w.expertW3, w.expertW2);
   return tf.sum(tf.mul(everyExpert, tf.expandDims(tf.transpose(combineWeights), 2)), 0) as tf.Tensor2D; // [T, d]
 }

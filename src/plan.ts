@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { sumOverChoices } from './kernels.js';
 import { maskToFloat, oneHotFloat, rangeInt } from './ops.js';
 
 /**
@@ -36,7 +37,7 @@ export interface Choices {
 
 export function choicesOf(topKIndices: tf.Tensor2D, E: number): Choices {
   const choiceMask = oneHotFloat(topKIndices, E) as tf.Tensor3D; // [T, K, E]
-  const membership = tf.sum(choiceMask, 1) as tf.Tensor2D; // [T, E]
+  const membership = sumOverChoices(choiceMask); // [T, E]
   return { choiceMask, membership, expertCounts: tf.sum(membership, 0) as tf.Tensor1D };
 }
 
@@ -54,7 +55,7 @@ export function buildRoutingPlan(topKIndices: tf.Tensor2D, choices: Choices, cap
 
   // choiceIndex[t, e] = k if token t chose e as its k-th choice, else K.
   const kPlusOne = tf.reshape(tf.range(1, K + 1, 1, 'float32'), [1, K, 1]);
-  const choiceIndex = tf.sub(tf.sum(tf.mul(choiceMask, kPlusOne), 1), 1); // [T, E], -1 where not chosen
+  const choiceIndex = tf.sub(sumOverChoices(tf.mul(choiceMask, kPlusOne) as tf.Tensor3D), 1); // [T, E], -1 where not chosen
   const choiceOrSentinel = tf.where(tf.greater(membership, 0), choiceIndex, tf.fill([T, E], K)); // [T, E]
   const tokenRows = tf.reshape(tf.range(0, T, 1, 'float32'), [T, 1]);
   const scoreToChoice = tf.cast(tf.reshape(tf.add(tf.mul(tokenRows, K + 1), choiceOrSentinel), [T * E]), 'int32') as tf.Tensor1D;
