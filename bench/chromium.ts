@@ -1,42 +1,14 @@
-import { chromium } from 'playwright';
-import { createServer } from 'vite';
+/**
+ * Headless Chromium for the browser tests and benchmarks: Debian's (never a downloaded browser), with WebGL2 and
+ * WebGPU on SwiftShader. Set CHROMIUM_PATH to use another build.
+ */
+export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** Headless Debian Chromium with WebGL2 and WebGPU on SwiftShader; never a downloaded browser. */
 export const chromiumArgs = [
   '--no-sandbox',
   '--enable-unsafe-webgpu',
   '--use-angle=swiftshader',
   '--enable-unsafe-swiftshader',
-  '--disable-background-networking',
+  '--disable-background-networking', // the machine's network is closed: no background connections
   '--disable-component-update',
 ];
-
-/**
- * Serves `root` with vite on a free loopback port, opens `query` in headless Chromium, forwards the page's
- * console, and resolves with `read(window)` once it is defined (polled), or rejects with the page's error.
- */
-export async function runInChromium<T>(root: string, query: string, read: string, timeoutMs: number): Promise<T> {
-  const server = await createServer({
-    root,
-    configFile: false,
-    logLevel: 'error',
-    server: { host: '127.0.0.1', port: 0 },
-    optimizeDeps: { include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu'] },
-  });
-  await server.listen();
-  const address = server.httpServer!.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: chromiumArgs, headless: true });
-  try {
-    const page = await browser.newPage();
-    page.on('console', (m) => console.log(`  [page] ${m.text()}`));
-    await page.goto(`http://127.0.0.1:${port}/${query}`);
-    await page.waitForFunction(`window.${read} !== undefined || window.benchError !== undefined`, undefined, { timeout: timeoutMs, polling: 500 });
-    const error = await page.evaluate('window.benchError');
-    if (error) throw new Error(String(error));
-    return (await page.evaluate(`window.${read}`)) as T;
-  } finally {
-    await browser.close();
-    await server.close();
-  }
-}

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { deepSeekMoE, moeForward, resolveMoEConfig, createMoEWeights, initBackend, type MoEConfigInput } from '../src/index.js';
+import { deepSeekMoE, moeForward, resolveMoEConfig, createMoEWeights, initBackend, type MoEConfigInput } from 'deepseek-moe-tfjs';
 
 const ok: MoEConfigInput = { dModel: 8, nRoutedExperts: 8, topK: 2, expertHiddenDim: 4 };
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, measureDroplessCapacity, moeWeightSpecs, resolveMoEConfig, type BackendName, type DeepSeekMoEConfig, type MoEConfigInput, type MoEWeights } from '../src/index.js';
+import { initBackend, measureDroplessCapacity, moeWeightSpecs, resolveMoEConfig, type BackendName, type DeepSeekMoEConfig, type MoEConfigInput, type MoEWeights } from 'deepseek-moe-tfjs';
 
 export const inBrowser = typeof window !== 'undefined';
 

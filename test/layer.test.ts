@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf, type DeepSeekMoELayerArgs } from '../src/index.js';
+import { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf, type DeepSeekMoELayerArgs } from 'deepseek-moe-tfjs';
 import { useBackend } from './helpers.js';
 
 const layerArgs: DeepSeekMoELayerArgs = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countParams } from '../src/index.js';
+import { countParams } from 'deepseek-moe-tfjs';
 
 describe('countParams', () => {
   it('counts router, routed, shared and bias, and activated = router + K experts + shared + bias', () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { initBackend, measureDroplessCapacity, moeForward, swiGLU, type MoEConfigInput, type MoEWeights } from '../../src/index.js';
+import { initBackend, measureDroplessCapacity, moeForward, swiGLU, type MoEConfigInput, type MoEWeights } from 'deepseek-moe-tfjs';
 import { silu } from '../../src/ops.js';
 import { backendsUnderTest, config, inBrowser, relDiff, seededWeights, trainableNames, useBackend } from '../helpers.js';
 

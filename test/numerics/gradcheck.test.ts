@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { moeForward, type MoEConfigInput, type MoEWeights } from '../../src/index.js';
+import { moeForward, type MoEConfigInput, type MoEWeights } from 'deepseek-moe-tfjs';
 import { route } from '../../src/router.js';
 import { backendsUnderTest, forBackend, seededWeights, config, trainableNames, useBackend } from '../helpers.js';
 

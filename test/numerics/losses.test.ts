@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { balanceLosses, routingStats } from '../../src/index.js';
+import { balanceLosses, routingStats } from 'deepseek-moe-tfjs';
 import { backendsUnderTest, config, useBackend } from '../helpers.js';
 
 // Four tokens, four experts, top-2, worked out by hand in the comments.

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { moeForward, swiGLU, type BackendName, type DispatchMode, type MoEConfigInput, type MoEWeights } from '../../src/index.js';
+import { moeForward, swiGLU, type BackendName, type DispatchMode, type MoEConfigInput, type MoEWeights } from 'deepseek-moe-tfjs';
 import { backendsUnderTest, config, forBackend, relDiff, seededWeights, trainableNames, useBackend } from '../helpers.js';
 
 const dispatchModes: DispatchMode[] = ['dense', 'dropless', 'capacity'];

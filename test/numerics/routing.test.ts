@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { moeForward, updateExpertBias, type MoEWeights } from '../../src/index.js';
+import { moeForward, updateExpertBias, type MoEWeights } from 'deepseek-moe-tfjs';
 import { route } from '../../src/router.js';
 import { backendsUnderTest, config, forBackend, seededWeights, useBackend } from '../helpers.js';
 
