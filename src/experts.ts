@@ -53,50 +53,67 @@ export function expertsSwiGLU(xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D,
 /** Concatenates f(0), ..., f(E - 1) along rows. */
 const perExpert = (E: number, f: (e: number) => tf.Tensor2D): tf.Tensor2D => tf.concat(Array.from({ length: E }, (_, e) => f(e)), 0);
 
+/** t [r, n] padded with zero rows to [C, n]. */
+const padRows = (t: tf.Tensor2D | null, C: number, n: number): tf.Tensor2D =>
+  t === null ? tf.zeros([C, n]) : t.shape[0] === C ? t : tf.concat([t, tf.zeros([C - t.shape[0], n])], 0);
+
 /**
  * The same as expertsSwiGLU, for wasm: one 2-D matmul per expert (the only form XNNPACK runs there; batched
- * matmul falls back to a naive loop), elementwise work on whole tensors, transposes done once per weight.
+ * matmul falls back to a naive loop), elementwise work on whole tensors. When the tokens per expert are known
+ * (`rows`, from dropless's one read), each expert computes only its real rows: slots past them are padding that
+ * reads and returns zeros, about a quarter of the work at a fresh router's imbalance.
  */
-function expertsSwiGLULooped(xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D, w2: tf.Tensor3D): tf.Tensor3D {
+function expertsSwiGLULooped(xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D, w2: tf.Tensor3D, rows: number[] | null): tf.Tensor3D {
   const [E, C, d] = xe.shape;
   const h = w1.shape[2];
+  const r = Array.from({ length: E }, (_, e) => Math.min(C, rows?.[e] ?? C)); // real rows per expert
+  const offset = r.map((_, e) => r.slice(0, e).reduce((a, b) => a + b, 0)); // where expert e starts in [R, .]
+  const live = r.map((n, e) => (n > 0 ? e : -1)).filter((e) => e >= 0);
+  /** Concatenates f(e) over experts with rows (compact [R, n]). */
+  const compact = (f: (e: number) => tf.Tensor2D): tf.Tensor2D => tf.concat(live.map(f), 0);
+  const block = (t: tf.Tensor2D, start: number, n: number) => takeRows(t, start, n);
+  const T = (t: tf.Tensor2D) => tf.transpose(t);
   const op = customOp(([xIn, w1In, w3In, w2In], save) => {
     const x = tf.reshape(xIn!, [E * C, d]) as tf.Tensor2D;
     const [u1, u3] = [w1In!, w3In!].map((w) => tf.reshape(w, [E * d, h]) as tf.Tensor2D);
     const u2 = tf.reshape(w2In!, [E * h, d]) as tf.Tensor2D;
-    const h1 = perExpert(E, (e) => tf.matMul(takeRows(x, e * C, C), takeRows(u1!, e * d, d))); // [E C, h]
-    const h3 = perExpert(E, (e) => tf.matMul(takeRows(x, e * C, C), takeRows(u3!, e * d, d)));
+    const h1 = compact((e) => tf.matMul(block(x, e * C, r[e]!), block(u1!, e * d, d))); // [R, h]
+    const h3 = compact((e) => tf.matMul(block(x, e * C, r[e]!), block(u3!, e * d, d)));
     const a = gate(h1, h3).a as tf.Tensor2D;
     save([xIn!, w1In!, w3In!, w2In!, h1, h3]);
-    const value = tf.reshape(perExpert(E, (e) => tf.matMul(takeRows(a, e * C, C), takeRows(u2, e * h, h))), [E, C, d]);
+    const y = (e: number) => (r[e]! > 0 ? (tf.matMul(block(a, offset[e]!, r[e]!), block(u2, e * h, h)) as tf.Tensor2D) : null);
+    const value = tf.reshape(perExpert(E, (e) => padRows(y(e), C, d)), [E, C, d]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [x3, v1, v3, v2, g1, g3] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor2D, tf.Tensor2D];
       const dY = tf.reshape(dy, [E * C, d]) as tf.Tensor2D;
-      const rows = (t: tf.Tensor, n: number) => tf.reshape(t, [-1, n]) as tf.Tensor2D;
+      const flat = (t: tf.Tensor, n: number) => tf.reshape(t, [-1, n]) as tf.Tensor2D;
       // Per-expert 2-D transposes: on wasm, 64 small ones cost a third of one [E, ., .] transpose.
-      const block = (t: tf.Tensor2D, e: number, n: number) => takeRows(t, e * n, n);
-      const T = (t: tf.Tensor2D) => tf.transpose(t);
-      const [u1, u3, u2] = [rows(v1, h), rows(v3, h), rows(v2, d)]; // [E d, h], [E d, h], [E h, d]
-      const x = rows(x3, d); // [E C, d]
-      const a = gate(g1, g3).a as tf.Tensor2D; // [E C, h]
-      const dA = perExpert(E, (e) => tf.matMul(block(dY, e, C), T(block(u2, e, h)))); // [E C, h]
-      const dW2 = perExpert(E, (e) => tf.matMul(T(block(a, e, C)), block(dY, e, C))); // [E h, d]
+      const [p1, p3, p2] = [flat(v1, h), flat(v3, h), flat(v2, d)]; // [E d, h], [E d, h], [E h, d]
+      const xx = flat(x3, d); // [E C, d]
+      const aa = gate(g1, g3).a as tf.Tensor2D; // [R, h]
+      const dYe = (e: number) => block(dY, e * C, r[e]!);
+      const dA = compact((e) => tf.matMul(dYe(e), T(block(p2, e * h, h)))); // [R, h]
+      const dW2 = perExpert(E, (e) => (r[e]! > 0 ? tf.matMul(T(block(aa, offset[e]!, r[e]!)), dYe(e)) : tf.zeros([h, d])));
       const { dh1, dh3 } = gateBackward(dA, g1, g3);
       const [dH1, dH3] = [dh1 as tf.Tensor2D, dh3 as tf.Tensor2D];
-      const dX = perExpert(E, (e) =>
-        tf.add(tf.matMul(block(dH1, e, C), T(block(u1, e, d))), tf.matMul(block(dH3, e, C), T(block(u3, e, d)))),
-      );
-      const xT = Array.from({ length: E }, (_, e) => T(block(x, e, C))); // [d, C] each
-      const dW1 = perExpert(E, (e) => tf.matMul(xT[e]!, block(dH1, e, C)));
-      const dW3 = perExpert(E, (e) => tf.matMul(xT[e]!, block(dH3, e, C)));
-      return [tf.reshape(dX, [E, C, d]), tf.reshape(dW1, [E, d, h]), tf.reshape(dW3, [E, d, h]), tf.reshape(dW2, [E, h, d])];
+      const dX = perExpert(E, (e) => {
+        if (r[e] === 0) return tf.zeros([C, d]);
+        const [q1, q3] = [block(dH1, offset[e]!, r[e]!), block(dH3, offset[e]!, r[e]!)];
+        return padRows(tf.add(tf.matMul(q1, T(block(p1, e * d, d))), tf.matMul(q3, T(block(p3, e * d, d)))) as tf.Tensor2D, C, d);
+      });
+      const xT = (e: number) => T(block(xx, e * C, r[e]!)); // [d, r_e]
+      const dW = (dH: tf.Tensor2D) => perExpert(E, (e) => (r[e]! > 0 ? tf.matMul(xT(e), block(dH, offset[e]!, r[e]!)) : tf.zeros([d, h])));
+      return [tf.reshape(dX, [E, C, d]), tf.reshape(dW(dH1), [E, d, h]), tf.reshape(dW(dH3), [E, d, h]), tf.reshape(dW2, [E, h, d])];
     };
     return { value, gradFunc };
   });
   return op(xe, w1, w3, w2) as tf.Tensor3D;
 }
 
-/** The routed experts' compute for the fast dispatch paths: looped 2-D matmuls on wasm, batched elsewhere. */
-export function routedExperts(xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D, w2: tf.Tensor3D): tf.Tensor3D {
-  return tf.getBackend() === 'wasm' ? expertsSwiGLULooped(xe, w1, w3, w2) : expertsSwiGLU(xe, w1, w3, w2);
+/**
+ * The routed experts' compute for the fast dispatch paths: looped 2-D matmuls on wasm, batched elsewhere.
+ * `rows` (tokens per expert, when known on the CPU) lets the looped path skip padding.
+ */
+export function routedExperts(xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D, w2: tf.Tensor3D, rows: number[] | null = null): tf.Tensor3D {
+  return tf.getBackend() === 'wasm' ? expertsSwiGLULooped(xe, w1, w3, w2, rows) : expertsSwiGLU(xe, w1, w3, w2);
 }

@@ -105,20 +105,23 @@ export function moeForward(x: tf.Tensor, weights: MoEWeights, config: DeepSeekMo
       droppedFraction = tf.scalar(0);
     } else {
       let capacity: number;
+      let rowsPerExpert: number[] | null = null;
       if (config.dispatch === 'capacity') {
         capacity = capacityFor(T, K, E, config.capacityFactor);
       } else if (options.capacity !== undefined) {
         capacity = Math.min(T, options.capacity);
       } else {
         const nonFinite = config.checkFinite ? tf.sum(maskToFloat(tf.logicalNot(tf.isFinite(tokens)))) : tf.scalar(0);
-        const [maxCount = 0, nonFiniteCount = 0] = tf.stack([tf.max(choices.expertCounts), nonFinite]).dataSync();
-        if (nonFiniteCount > 0) throw nonFiniteError();
-        capacity = droplessCapacity(maxCount, T);
+        // The one read: every expert's count (the busiest sizes the slots) and the finite check.
+        const read = Array.from(tf.concat([choices.expertCounts, tf.reshape(nonFinite, [1])]).dataSync());
+        if (read[E]! > 0) throw nonFiniteError();
+        rowsPerExpert = read.slice(0, E);
+        capacity = droplessCapacity(Math.max(...rowsPerExpert), T);
       }
       const plan = buildRoutingPlan(topKIndices, choices, capacity);
       const gates = gateWeights(gatherChoices(scores, plan, K), config); // [T, K]
       const xe = dispatchTokens(tokens, plan, E); // [E, C, d]
-      const ye = routedExperts(xe, weights.expertW1, weights.expertW3, weights.expertW2);
+      const ye = routedExperts(xe, weights.expertW1, weights.expertW3, weights.expertW2, rowsPerExpert);
       routed = combineExperts(ye, gates, plan);
       droppedFraction = plan.droppedFraction;
     }

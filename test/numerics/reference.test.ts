@@ -69,4 +69,20 @@ describe.each(backendsUnderTest)('reference checks on %s', (backend) => {
       }
     }
   });
+
+  it('dropless with idle experts (no tokens) still equals the dense reference', async () => {
+    const base: MoEConfigInput = { dModel: 16, nRoutedExperts: 8, topK: 2, expertHiddenDim: 8, nSharedExperts: 1, auxFreeBias: true };
+    const w = seededWeights(config(base), 4, 0.2);
+    // Experts 4..7 are pushed out of every selection by the bias, so they get no tokens at all.
+    const weights = { ...w, expertBias: tf.tensor1d([0, 0, 0, 0, -10, -10, -10, -10]) };
+    const x = tf.randomNormal([2, 9, 16], 0, 1, 'float32', 13);
+    const probe = tf.randomNormal([2, 9, 16], 0, 1, 'float32', 14);
+    const { config: c, options } = await forBackend(backend, { ...base, dispatch: 'dropless' }, weights, x);
+    const counts = Array.from(await moeForward(x, weights, c, options).expertCounts.data());
+    expect(counts.slice(4)).toEqual([0, 0, 0, 0]);
+    const dense = await outputAndGrads(backend, { ...base, dispatch: 'dense' }, weights, x, probe);
+    const fast = await outputAndGrads(backend, { ...base, dispatch: 'dropless' }, weights, x, probe);
+    expect(await relDiff(fast.output, dense.output)).toBeLessThan(2e-5);
+    for (const [name, g] of dense.grads) expect(await relDiff(fast.grads.get(name)!, g), `d${name}`).toBeLessThan(2e-5);
+  });
 });
