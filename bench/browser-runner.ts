@@ -21,7 +21,7 @@ export async function runInChromium<T>(root: string, query: string, read: string
   const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs, headless: true });
   try {
     const page = await browser.newPage();
-    page.on('console', (m) => console.log(`  [page] ${m.text()}`));
+    page.on('console', (m) => console.error(`  [page] ${m.text()}`));
     await page.goto(`http://127.0.0.1:${port}/${query}`);
     await page.waitForFunction(`window.${read} !== undefined || window.benchError !== undefined`, undefined, { timeout: timeoutMs, polling: 500 });
     const error = await page.evaluate('window.benchError');

@@ -23,26 +23,28 @@ const warmup = Number(values.warmup);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: expected a positive integer, but got '${values.runs}'.`);
 if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup: expected a non-negative integer, but got '${values.warmup}'.`);
 
+// With --json, stdout carries only the result line; the progress goes to stderr.
+const say = values.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
 const backends = ['tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu'];
 if (!backends.includes(values.backend!)) throw new Error(`--backend: expected one of ${backends.join(', ')}, but got '${values.backend}'.`);
 const inBrowser = values.browser || values.backend === 'webgl' || values.backend === 'webgpu';
 
 let result: LayerBenchResult;
 if (inBrowser) {
-  console.log(`${values.backend} in headless Chromium, ${runs} timed runs after ${warmup} warm-up`);
+  say(`${values.backend} in headless Chromium, ${runs} timed runs after ${warmup} warm-up`);
   const root = fileURLToPath(new URL('./browser/', import.meta.url));
   result = await runInChromium<LayerBenchResult>(root, `?backend=${values.backend}&runs=${runs}&warmup=${warmup}`, 'benchResult', 3_600_000);
 } else {
   const backend = await initBackend(values.backend as BackendName);
-  console.log(`backend ${backend}, ${runs} timed runs after ${warmup} warm-up`);
-  result = await runLayerBench({ runs, warmup, asyncCapacity: false, log: (line) => console.log(line) });
+  say(`backend ${backend}, ${runs} timed runs after ${warmup} warm-up`);
+  result = await runLayerBench({ runs, warmup, asyncCapacity: false, log: say });
 }
 // Issue 2's targets: wasm in Node, and webgl / webgpu in the browser.
 const targets = inBrowser && values.backend !== 'wasm' ? { moe: 2.5, naive: 4 } : { moe: 1.5, naive: 5 };
 const r = result.ratios;
-console.log(`moe / dense FFN of equal activated size: ${r.moeOverDenseActivated.toFixed(2)} (target <= ${targets.moe})`);
-console.log(`  capacity 1.25 / dense FFN: ${(result.ms.moeCapacity / result.ms.denseActivated).toFixed(2)}`);
-console.log(`masked dense path / moe: ${r.naiveOverMoe.toFixed(2)} (target >= ${targets.naive})`);
-console.log(`E=64 / E=8: ${r.e64OverE8.toFixed(2)} (target <= 1.25 on wasm)`);
-console.log(`GFLOP/s: moe ${result.gflops.moe.toFixed(2)}, plain matmul ${result.gflops.matmulPeak.toFixed(2)}`);
+say(`moe / dense FFN of equal activated size: ${r.moeOverDenseActivated.toFixed(2)} (target <= ${targets.moe})`);
+say(`  capacity 1.25 / dense FFN: ${(result.ms.moeCapacity / result.ms.denseActivated).toFixed(2)}`);
+say(`masked dense path / moe: ${r.naiveOverMoe.toFixed(2)} (target >= ${targets.naive})`);
+say(`E=64 / E=8: ${r.e64OverE8.toFixed(2)} (target <= 1.25 on wasm)`);
+say(`GFLOP/s: moe ${result.gflops.moe.toFixed(2)}, plain matmul ${result.gflops.matmulPeak.toFixed(2)}`);
 console.log(JSON.stringify(result));

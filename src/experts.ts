@@ -77,8 +77,9 @@ function expertsSwiGLULooped(xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D, 
     const x = tf.reshape(xIn!, [E * C, d]) as tf.Tensor2D;
     const [u1, u3] = [w1In!, w3In!].map((w) => tf.reshape(w, [E * d, h]) as tf.Tensor2D);
     const u2 = tf.reshape(w2In!, [E * h, d]) as tf.Tensor2D;
-    const h1 = compact((e) => tf.matMul(block(x, e * C, r[e]!), block(u1!, e * d, d))); // [R, h]
-    const h3 = compact((e) => tf.matMul(block(x, e * C, r[e]!), block(u3!, e * d, d)));
+    const xs = r.map((n, e) => (n > 0 ? block(x, e * C, n) : null)); // each expert's real rows, taken once
+    const h1 = compact((e) => tf.matMul(xs[e]!, block(u1!, e * d, d))); // [R, h]
+    const h3 = compact((e) => tf.matMul(xs[e]!, block(u3!, e * d, d)));
     const a = gate(h1, h3).a as tf.Tensor2D;
     save([xIn!, w1In!, w3In!, w2In!, h1, h3]);
     const y = (e: number) => (r[e]! > 0 ? (tf.matMul(block(a, offset[e]!, r[e]!), block(u2, e * h, h)) as tf.Tensor2D) : null);
@@ -91,9 +92,9 @@ function expertsSwiGLULooped(xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D, 
       const [p1, p3, p2] = [flat(v1, h), flat(v3, h), flat(v2, d)]; // [E d, h], [E d, h], [E h, d]
       const xx = flat(x3, d); // [E C, d]
       const aa = gate(g1, g3).a as tf.Tensor2D; // [R, h]
-      const dYe = (e: number) => block(dY, e * C, r[e]!);
-      const dA = compact((e) => tf.matMul(dYe(e), T(block(p2, e * h, h)))); // [R, h]
-      const dW2 = perExpert(E, (e) => (r[e]! > 0 ? tf.matMul(T(block(aa, offset[e]!, r[e]!)), dYe(e)) : tf.zeros([h, d])));
+      const dYs = r.map((n, e) => (n > 0 ? block(dY, e * C, n) : null));
+      const dA = compact((e) => tf.matMul(dYs[e]!, T(block(p2, e * h, h)))); // [R, h]
+      const dW2 = perExpert(E, (e) => (r[e]! > 0 ? tf.matMul(T(block(aa, offset[e]!, r[e]!)), dYs[e]!) : tf.zeros([h, d])));
       const { dh1, dh3 } = gateBackward(dA, g1, g3);
       const [dH1, dH3] = [dh1 as tf.Tensor2D, dh3 as tf.Tensor2D];
       const dX = perExpert(E, (e) => {
@@ -101,8 +102,8 @@ function expertsSwiGLULooped(xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D, 
         const [q1, q3] = [block(dH1, offset[e]!, r[e]!), block(dH3, offset[e]!, r[e]!)];
         return padRows(tf.add(tf.matMul(q1, T(block(p1, e * d, d))), tf.matMul(q3, T(block(p3, e * d, d)))) as tf.Tensor2D, C, d);
       });
-      const xT = (e: number) => T(block(xx, e * C, r[e]!)); // [d, r_e]
-      const dW = (dH: tf.Tensor2D) => perExpert(E, (e) => (r[e]! > 0 ? tf.matMul(xT(e), block(dH, offset[e]!, r[e]!)) : tf.zeros([d, h])));
+      const xT = r.map((n, e) => (n > 0 ? T(block(xx, e * C, n)) : null)); // [d, r_e], once per expert
+      const dW = (dH: tf.Tensor2D) => perExpert(E, (e) => (r[e]! > 0 ? tf.matMul(xT[e]!, block(dH, offset[e]!, r[e]!)) : tf.zeros([d, h])));
       return [tf.reshape(dX, [E, C, d]), tf.reshape(dW(dH1), [E, d, h]), tf.reshape(dW(dH3), [E, d, h]), tf.reshape(dW2, [E, h, d])];
     };
     return { value, gradFunc };
