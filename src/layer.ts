@@ -62,22 +62,24 @@ export class DeepSeekMoE extends tf.layers.Layer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
-    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-    const training = kwargs?.training ?? false;
-    const result = moeForward(x, this.currentWeights(), this.moeConfig, { training });
-    // Kept past the model's own tidy so the loss closure (model.fit's, or a custom loop's) can still read them,
-    // and replaced by the next call: one scalar and a few statistics per layer, whatever the number of steps.
-    this.auxLoss?.dispose();
-    this.auxLoss = tf.keep(result.losses.total);
-    if (this.stats) tf.dispose(this.stats as unknown as tf.TensorContainer);
-    for (const t of Object.values(result.stats)) tf.keep(t as tf.Tensor);
-    this.stats = result.stats;
-    if (training && this.moeConfig.auxFreeBias) {
-      const counts = this.pendingCounts ? tf.add(this.pendingCounts, result.expertCounts) : result.expertCounts.clone();
-      this.pendingCounts?.dispose();
-      this.pendingCounts = tf.keep(counts as tf.Tensor1D);
-    }
-    return result.output;
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+      const training = kwargs?.training ?? false;
+      const result = moeForward(x, this.currentWeights(), this.moeConfig, { training });
+      // Kept past the tidies (this one and the model's) so the loss closure, model.fit's or a custom loop's, can
+      // still read them, and replaced by the next call: a few tensors per layer, whatever the number of steps.
+      this.auxLoss?.dispose();
+      this.auxLoss = tf.keep(result.losses.total);
+      if (this.stats) tf.dispose(this.stats as unknown as tf.TensorContainer);
+      for (const t of Object.values(result.stats)) tf.keep(t as tf.Tensor);
+      this.stats = result.stats;
+      if (training && this.moeConfig.auxFreeBias) {
+        const counts = this.pendingCounts ? tf.add(this.pendingCounts, result.expertCounts) : result.expertCounts.clone();
+        this.pendingCounts?.dispose();
+        this.pendingCounts = tf.keep(counts as tf.Tensor1D);
+      }
+      return result.output;
+    });
   }
 
   /** Routing statistics of the latest call (tensors; reading them is the only sync). */

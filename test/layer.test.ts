@@ -112,6 +112,17 @@ describe.each(['cpu', 'wasm'] as const)('DeepSeekMoE layer on %s', (backend) => 
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('tf.memory().numTensors is unchanged across 20 calls outside any tidy (inference and training)', () => {
+    const layer = deepSeekMoE(layerArgs);
+    const x = tf.randomNormal([2, 6, 16], 0, 1, 'float32', 1);
+    (layer.apply(x, { training: true }) as tf.Tensor).dispose(); // builds the weights; keeps stats and load
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 20; i++) (layer.apply(x, { training: i % 2 === 0 }) as tf.Tensor).dispose();
+    layer.updateBias();
+    (layer.apply(x, { training: true }) as tf.Tensor).dispose(); // pending load held again, as before
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('tf.memory().numTensors is unchanged across 20 model.fit batches', async () => {
     const model = tinyModel();
     model.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
