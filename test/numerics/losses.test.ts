@@ -55,6 +55,14 @@ describe.each(backendsUnderTest)('balance losses against hand-worked values on %
     expect(await value(losses({ zLossCoef: 0.01 }).zLoss)).toBeCloseTo(0.01 * Math.log(4) ** 2, 6);
   });
 
+  it('with every loss on, the total is the sum of its parts', async () => {
+    const l = losses({ alpha1: 0.1, alpha2: 0.2, nExpertGroups: 2, topKGroups: 2, seqAlpha: 0.3, zLossCoef: 0.01 }, scores, membership, 2);
+    const parts = await Promise.all([l.expertBalance, l.deviceBalance, l.seqBalance, l.zLoss].map(value));
+    expect(parts.every((p) => p > 0)).toBe(true);
+    expect(await value(l.total)).toBeCloseTo(0.105 + 0.205 + 0.33 + 0.01 * Math.log(4) ** 2, 5);
+    expect(await value(l.total)).toBeCloseTo(parts.reduce((a, b) => a + b, 0), 6);
+  });
+
   it('every loss is exactly 0 when its factor is 0', async () => {
     const l = losses({});
     for (const t of [l.expertBalance, l.deviceBalance, l.seqBalance, l.zLoss, l.total]) expect(await value(t)).toBe(0);
