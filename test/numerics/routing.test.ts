@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { moeForward, updateExpertBias, type MoEWeights } from 'deepseek-moe-tfjs';
 import { route } from '../../src/router.js';
-import { backendsUnderTest, config, forBackend, seededWeights, useBackend } from '../helpers.js';
+import { backendsUnderTest, config, forBackend, maxAbs, seededWeights, useBackend } from '../helpers.js';
 
 describe.each(backendsUnderTest)('routing on %s', (backend) => {
   beforeAll(() => useBackend(backend));
@@ -41,6 +41,23 @@ describe.each(backendsUnderTest)('routing on %s', (backend) => {
     const entropy = (await stats.routerEntropy.data())[0]!;
     expect(entropy).toBeGreaterThan(0);
     expect(entropy).toBeLessThanOrEqual(Math.log(8) + 1e-5);
+  });
+
+  it('router jitter perturbs the router input in training only, within (1 - j, 1 + j)', async () => {
+    const c = config({ dModel: 8, nRoutedExperts: 8, topK: 2, expertHiddenDim: 4, routerJitter: 0.1 });
+    const w = seededWeights(c, 8);
+    const x = tf.randomNormal([64, 8], 0, 1, 'float32', 9) as tf.Tensor2D;
+    const plain = await route(x, w.routerKernel, null, c, false).logits.array();
+    const again = await route(x, w.routerKernel, null, c, false).logits.array();
+    expect(again).toEqual(plain); // inference: no jitter
+    const jittered = route(x, w.routerKernel, null, c, true).logits;
+    expect(await maxAbs(tf.sub(jittered, tf.tensor2d(plain)))).toBeGreaterThan(1e-3);
+    // Each logit is sum_i x_i U_i Wg_i with U in (0.9, 1.1): within 0.1 * sum_i |x_i Wg_i| of the plain one.
+    const bound = tf.matMul(tf.abs(x), tf.abs(w.routerKernel));
+    const excess = tf.sub(tf.abs(tf.sub(jittered, tf.tensor2d(plain))), tf.mul(bound, 0.1 + 1e-5));
+    expect((await tf.max(excess).data())[0]!).toBeLessThanOrEqual(0);
+    const off = config({ dModel: 8, nRoutedExperts: 8, topK: 2, expertHiddenDim: 4 });
+    expect(await route(x, w.routerKernel, null, off, true).logits.array()).toEqual(plain); // jitter 0: none
   });
 
   it('the auxiliary-loss-free bias update moves load toward balance on a skewed router', async () => {
