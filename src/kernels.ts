@@ -2,13 +2,14 @@ import * as tf from '@tensorflow/tfjs';
 import { customOp } from './ops.js';
 
 /**
- * Row copies and transposed matmuls, fast on every backend.
+ * A few ops in the form that is fast (and right) on the current backend; the maths is the same everywhere.
  *
  * The wasm backend (TF.js 4.22) runs GatherV2 at about 25 ns per element and Slice by first copying its whole
  * input, and only a single 2-D matmul without transpose flags reaches XNNPACK: batched or transposed ones take a
- * naive loop 10-20x slower. These helpers keep the same maths and route around that: two row-copy kernels
- * registered for wasm (typed-array copies on the wasm heap), and explicit transposes before 2-D matmuls.
- * Every other backend uses the stock ops.
+ * naive loop 10-20x slower. So on wasm: two row-copy kernels registered here (typed-array copies on the wasm
+ * heap), and explicit transposes before 2-D matmuls. On webgl and webgpu, sums over a small middle axis are
+ * unrolled. Every other case uses the stock ops. gatherRows and takeRows have no gradient: they are used inside
+ * tf.customGrad ops, whose backward passes are written out.
  */
 
 const gatherRowsKernel = 'DeepSeekMoEGatherRows';
@@ -60,7 +61,7 @@ tf.registerKernel({
 
 const onWasm = () => tf.getBackend() === 'wasm';
 
-/** Rows of x [N, d] at `indices` [M] (int32); an index outside [0, N) reads a row of zeros: -> [M, d]. */
+/** Rows of x [N, d] at `indices` [M] (int32); index N (the plan's sentinel) reads a row of zeros: -> [M, d]. */
 export function gatherRows(x: tf.Tensor2D, indices: tf.Tensor1D): tf.Tensor2D {
   if (onWasm()) return tf.engine().runKernel(gatherRowsKernel, { x, indices }) as tf.Tensor2D;
   // Elsewhere: a zero row appended at index N serves the only out-of-range index the plan uses.
