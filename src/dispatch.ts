@@ -9,16 +9,14 @@ import type { RoutingPlan } from './plan.js';
  * Sentinel indices (one past the last row) read zeros through gatherRows.
  */
 
-
-
 /** The unbiased score of each chosen expert, s[t, topK[t, k]]: scores [T, E] -> [T, K]. */
 export function gatherChoices(scores: tf.Tensor2D, plan: RoutingPlan, K: number): tf.Tensor2D {
   const [T, E] = scores.shape;
   const op = customOp(([s], save) => {
-    save([plan.choiceToScore, plan.scoreToChoice]);
+    save([plan.scoreToChoice]);
     const value = tf.reshape(tf.gather(tf.reshape(s!, [T * E]), plan.choiceToScore), [T, K]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const scoreToChoice = saved[1] as tf.Tensor1D;
+      const scoreToChoice = saved[0] as tf.Tensor1D;
       // dS[t, e] = dG[t, k] where expert e was choice k, else 0 (the sentinel column K).
       const dyPad = tf.concat([dy, tf.zeros([T, 1])], 1); // [T, K + 1]
       return tf.reshape(tf.gather(tf.reshape(dyPad, [T * (K + 1)]), scoreToChoice), [T, E]);

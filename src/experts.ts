@@ -9,9 +9,8 @@ function gate(h1: tf.Tensor, h3: tf.Tensor) {
   return { sig, s, a: tf.mul(s, h3) };
 }
 
-/** d/dh1 and d/dh3 of silu(h1) * h3 given dA; silu'(h) = sig (1 + h (1 - sig)). */
-function gateBackward(dA: tf.Tensor, h1: tf.Tensor, h3: tf.Tensor) {
-  const { sig, s } = gate(h1, h3);
+/** d/dh1 and d/dh3 of silu(h1) * h3 given dA and gate(h1, h3); silu'(h) = sig (1 + h (1 - sig)). */
+function gateBackward(dA: tf.Tensor, h1: tf.Tensor, h3: tf.Tensor, { sig, s }: ReturnType<typeof gate>) {
   const dh3 = tf.mul(dA, s);
   const dh1 = tf.mul(tf.mul(dA, h3), tf.mul(sig, tf.add(1, tf.mul(h1, tf.sub(1, sig)))));
   return { dh1, dh3 };
@@ -30,9 +29,10 @@ export function swiGLU(x: tf.Tensor2D, w1: tf.Tensor2D, w3: tf.Tensor2D, w2: tf.
     const value = matMulT(gate(h1, h3).a as tf.Tensor2D, u2!);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [x0, v1, v3, v2, g1, g3] = saved as tf.Tensor2D[];
-      const a = gate(g1!, g3!).a as tf.Tensor2D;
+      const g = gate(g1!, g3!);
+      const a = g.a as tf.Tensor2D;
       const dA = matMulT(dy as tf.Tensor2D, v2!, false, true); // [N, h]
-      const { dh1, dh3 } = gateBackward(dA, g1!, g3!);
+      const { dh1, dh3 } = gateBackward(dA, g1!, g3!, g);
       const dx = tf.add(matMulT(dh1 as tf.Tensor2D, v1!, false, true), matMulT(dh3 as tf.Tensor2D, v3!, false, true));
       return [dx, matMulT(x0!, dh1 as tf.Tensor2D, true), matMulT(x0!, dh3 as tf.Tensor2D, true), matMulT(a, dy as tf.Tensor2D, true)];
     };
@@ -91,11 +91,12 @@ function expertsSwiGLULooped(xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D, 
       // Per-expert 2-D transposes: on wasm, 64 small ones cost a third of one [E, ., .] transpose.
       const [p1, p3, p2] = [flat(v1, h), flat(v3, h), flat(v2, d)]; // [E d, h], [E d, h], [E h, d]
       const xx = flat(x3, d); // [E C, d]
-      const aa = gate(g1, g3).a as tf.Tensor2D; // [R, h]
+      const g = gate(g1, g3);
+      const aa = g.a as tf.Tensor2D; // [R, h]
       const dYs = r.map((n, e) => (n > 0 ? block(dY, e * C, n) : null));
       const dA = compact((e) => tf.matMul(dYs[e]!, T(block(p2, e * h, h)))); // [R, h]
       const dW2 = perExpert(E, (e) => (r[e]! > 0 ? tf.matMul(T(block(aa, offset[e]!, r[e]!)), dYs[e]!) : tf.zeros([h, d])));
-      const { dh1, dh3 } = gateBackward(dA, g1, g3);
+      const { dh1, dh3 } = gateBackward(dA, g1, g3, g);
       const [dH1, dH3] = [dh1 as tf.Tensor2D, dh3 as tf.Tensor2D];
       const dX = perExpert(E, (e) => {
         if (r[e] === 0) return tf.zeros([C, d]);
