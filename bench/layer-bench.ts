@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { countParams, measureDroplessCapacity, moeForward, resolveMoEConfig, swiGLU, type MoEConfigInput, type MoEWeights } from '../src/index.js';
-import { seededWeights } from './weights.js';
+import {
+  countParams, createMoEWeights, measureDroplessCapacity, moeForward, resolveMoEConfig, swiGLU,
+  type DeepSeekMoEConfig, type MoEConfigInput, type MoEForwardOptions, type MoEWeights,
+} from '../src/index.js';
 
 /** The reference shape of issue 2: T = 2048 tokens, d = 128, 64 routed experts of h = 64, top-6, 2 shared. */
 export const referenceShape = { tokens: 2048, dModel: 128, nRoutedExperts: 64, expertHiddenDim: 64, topK: 6, nSharedExperts: 2 };
@@ -47,20 +49,28 @@ function forwardBackward(f: (...xs: tf.Tensor[]) => tf.Scalar, inputs: tf.Tensor
   });
 }
 
+/**
+ * A training loss of one layer call, mean(y^2) + balance losses, as a function of [x, ...trainable weights]
+ * for tf.grads; `inputs(x)` lists those tensors in order.
+ */
+export function moeLoss(config: DeepSeekMoEConfig, w: MoEWeights, options: MoEForwardOptions = {}) {
+  const names = (Object.keys(w) as (keyof MoEWeights)[]).filter((k) => w[k] !== null && k !== 'expertBias');
+  const f = (...args: tf.Tensor[]) => {
+    const weights = { ...w } as Record<string, tf.Tensor | null>;
+    names.forEach((n, i) => (weights[n] = args[i + 1]!));
+    const { output, losses } = moeForward(args[0]!, weights as unknown as MoEWeights, config, options);
+    return tf.add(tf.mean(tf.square(output)), losses.total) as tf.Scalar;
+  };
+  return { f, inputs: (x: tf.Tensor) => [x, ...names.map((n) => w[n]!)] };
+}
+
 function moeStep(input: MoEConfigInput, x: tf.Tensor, asyncCapacity: boolean) {
   const config = resolveMoEConfig(asyncCapacity ? { ...input, checkFinite: false } : input);
-  const w = seededWeights(config);
-  const names = (Object.keys(w) as (keyof MoEWeights)[]).filter((k) => w[k] !== null && k !== 'expertBias');
-  const inputs = [x, ...names.map((n) => w[n]!)];
+  const w = createMoEWeights(config);
   return async () => {
     const capacity = asyncCapacity && config.dispatch === 'dropless' ? await measureDroplessCapacity(x, w, config) : undefined;
-    const f = (...args: tf.Tensor[]) => {
-      const weights = { ...w } as Record<string, tf.Tensor | null>;
-      names.forEach((n, i) => (weights[n] = args[i + 1]!));
-      const { output, losses } = moeForward(args[0]!, weights as unknown as MoEWeights, config, capacity === undefined ? {} : { capacity });
-      return tf.add(tf.mean(tf.square(output)), losses.total) as tf.Scalar;
-    };
-    return forwardBackward(f, inputs);
+    const { f, inputs } = moeLoss(config, w, capacity === undefined ? {} : { capacity });
+    return forwardBackward(f, inputs(x));
   };
 }
 

@@ -6,9 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { initBackend, moeForward, resolveMoEConfig, type BackendName, type DispatchMode, type MoEWeights } from '../src/index.js';
-import { referenceShape } from './layer-bench.js';
-import { seededWeights } from './weights.js';
+import { createMoEWeights, initBackend, resolveMoEConfig, type BackendName, type DispatchMode } from '../src/index.js';
+import { moeLoss, referenceShape } from './layer-bench.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,19 +21,12 @@ const s = referenceShape;
 const config = resolveMoEConfig({
   dModel: s.dModel, nRoutedExperts: s.nRoutedExperts, topK: s.topK, expertHiddenDim: s.expertHiddenDim,
   nSharedExperts: s.nSharedExperts, scoreFunc: 'sigmoid', normTopK: true, auxFreeBias: true, seqAlpha: 0.0001,
-  dispatch: values.dispatch as DispatchMode,
+  dispatch: values.dispatch as DispatchMode, seed: 1,
 });
-const w = seededWeights(config);
 const x = tf.randomNormal([s.tokens, s.dModel], 0, 1, 'float32', 1);
-const names = (Object.keys(w) as (keyof MoEWeights)[]).filter((k) => w[k] !== null && k !== 'expertBias');
-const f = (...args: tf.Tensor[]) => {
-  const weights = { ...w } as Record<string, tf.Tensor | null>;
-  names.forEach((n, i) => (weights[n] = args[i + 1]!));
-  const { output, losses } = moeForward(args[0]!, weights as unknown as MoEWeights, config);
-  return tf.add(tf.mean(tf.square(output)), losses.total) as tf.Scalar;
-};
+const { f, inputs } = moeLoss(config, createMoEWeights(config));
 const step = async () => {
-  const total = tf.tidy(() => tf.grads(f)([x, ...names.map((n) => w[n]!)]).map((g) => tf.sum(g)).reduce((a, b) => tf.add(a, b)));
+  const total = tf.tidy(() => tf.grads(f)(inputs(x)).map((g) => tf.sum(g)).reduce((a, b) => tf.add(a, b)));
   await total.data();
   total.dispose();
 };

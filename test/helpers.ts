@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, measureDroplessCapacity, moeWeightSpecs, resolveMoEConfig, type BackendName, type DeepSeekMoEConfig, type MoEConfigInput, type MoEWeights } from 'deepseek-moe-tfjs';
+import {
+  initBackend, measureDroplessCapacity, moeForward, moeWeightSpecs, resolveMoEConfig,
+  type BackendName, type DeepSeekMoEConfig, type MoEConfigInput, type MoEForwardOptions, type MoEWeights,
+} from 'deepseek-moe-tfjs';
 
 export const inBrowser = typeof window !== 'undefined';
 
@@ -39,8 +42,23 @@ export function config(input: MoEConfigInput): DeepSeekMoEConfig {
 }
 
 /** Weight names with gradients, in a fixed order (the selection bias has none). */
-export function trainableNames(w: MoEWeights): (keyof MoEWeights)[] {
+function trainableNames(w: MoEWeights): (keyof MoEWeights)[] {
   return (Object.keys(w) as (keyof MoEWeights)[]).filter((k) => w[k] !== null && k !== 'expertBias');
+}
+
+/**
+ * The loss sum(output * probe) + balance losses as a function of [x, ...trainable weights], for tf.grads;
+ * `inputs(x)` lists those tensors in order, `names` the weights'.
+ */
+export function probeLoss(w: MoEWeights, c: DeepSeekMoEConfig, options: MoEForwardOptions, probe: tf.Tensor) {
+  const names = trainableNames(w);
+  const f = (...args: tf.Tensor[]) => {
+    const weights = { ...w } as Record<string, tf.Tensor | null>;
+    names.forEach((n, i) => (weights[n] = args[i + 1]!));
+    const { output, losses } = moeForward(args[0]!, weights as unknown as MoEWeights, c, options);
+    return tf.add(tf.sum(tf.mul(output, probe)), losses.total) as tf.Scalar;
+  };
+  return { names, f, inputs: (x: tf.Tensor) => [x, ...names.map((n) => w[n]!)] };
 }
 
 export async function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { initBackend, measureDroplessCapacity, moeForward, swiGLU, type MoEConfigInput, type MoEWeights } from 'deepseek-moe-tfjs';
+import { initBackend, measureDroplessCapacity, swiGLU, type MoEConfigInput } from 'deepseek-moe-tfjs';
 import { silu } from '../../src/ops.js';
-import { backendsUnderTest, config, inBrowser, relDiff, seededWeights, trainableNames, useBackend } from '../helpers.js';
+import { backendsUnderTest, config, inBrowser, probeLoss, relDiff, seededWeights, useBackend } from '../helpers.js';
 
 describe('initBackend', () => {
   it.runIf(!inBrowser)('picks tensorflow (tfjs-node) or else wasm in Node', async () => {
@@ -56,13 +56,7 @@ describe.each(backendsUnderTest)('on %s', (backend) => {
     const w = seededWeights(c, 2);
     const x = tf.randomNormal([4, 64, 16], 0, 1, 'float32', 3);
     const options = measured ? { capacity: await measureDroplessCapacity(x, w, c) } : {};
-    const names = trainableNames(w);
-    const f = (...args: tf.Tensor[]) => {
-      const weights = { ...w } as Record<string, tf.Tensor | null>;
-      names.forEach((n, i) => (weights[n] = args[i]!));
-      const { output, losses } = moeForward(x, weights as unknown as MoEWeights, c, options);
-      return tf.add(tf.mean(tf.square(output)), losses.total) as tf.Scalar;
-    };
+    const { f, inputs } = probeLoss(w, c, options, tf.ones(x.shape));
     const kernelBackend = tf.backend() as unknown as { readSync: (...a: unknown[]) => unknown };
     const readSync = kernelBackend.readSync;
     let reads = 0;
@@ -72,7 +66,7 @@ describe.each(backendsUnderTest)('on %s', (backend) => {
     };
     try {
       tf.tidy(() => {
-        tf.grads(f)(names.map((n) => w[n]!));
+        tf.grads(f)(inputs(x));
       });
     } finally {
       kernelBackend.readSync = readSync;

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { moeForward, type MoEConfigInput, type MoEWeights } from 'deepseek-moe-tfjs';
+import type { MoEConfigInput } from 'deepseek-moe-tfjs';
 import { route } from '../../src/router.js';
-import { backendsUnderTest, forBackend, seededWeights, config, trainableNames, useBackend } from '../helpers.js';
+import { backendsUnderTest, config, forBackend, probeLoss, seededWeights, useBackend } from '../helpers.js';
 
 /**
  * Central differences along one random direction v through every weight and the input at once:
@@ -21,16 +21,10 @@ describe.each(backendsUnderTest)('finite-difference gradient check on %s', (back
     const x0 = tf.randomNormal([2, 4, 6], 0, 1, 'float32', 21);
     const w = seededWeights(config(input), 5, 0.1);
     const { config: c, options } = await forBackend(backend, input, w, x0);
-    const names = trainableNames(w);
-    const theta = [x0, ...names.map((n) => w[n]!)];
-    const direction = theta.map((t, i) => tf.randomNormal(t.shape, 0, 1, 'float32', 40 + i));
     const probe = tf.randomNormal([2, 4, 6], 0, 1, 'float32', 22);
-    const f = (...args: tf.Tensor[]) => {
-      const weights = { ...w } as Record<string, tf.Tensor | null>;
-      names.forEach((n, i) => (weights[n] = args[i + 1]!));
-      const { output, losses } = moeForward(args[0]!, weights as unknown as MoEWeights, c, options);
-      return tf.add(tf.sum(tf.mul(output, probe)), losses.total) as tf.Scalar;
-    };
+    const { names, f, inputs } = probeLoss(w, c, options, probe);
+    const theta = inputs(x0);
+    const direction = theta.map((t, i) => tf.randomNormal(t.shape, 0, 1, 'float32', 40 + i));
     const eps = 1e-2;
     const shifted = (sign: number) => theta.map((t, i) => tf.add(t, tf.mul(direction[i]!, sign * eps)));
     const indicesAt = async (args: tf.Tensor[]) =>

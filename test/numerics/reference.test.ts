@@ -1,23 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { moeForward, swiGLU, type BackendName, type DispatchMode, type MoEConfigInput, type MoEWeights } from 'deepseek-moe-tfjs';
-import { backendsUnderTest, config, forBackend, relDiff, seededWeights, trainableNames, useBackend } from '../helpers.js';
+import { backendsUnderTest, config, forBackend, probeLoss, relDiff, seededWeights, useBackend } from '../helpers.js';
 
 const dispatchModes: DispatchMode[] = ['dense', 'dropless', 'capacity'];
 
 /** Output and the gradients of (sum(output * probe) + balance losses) w.r.t. every weight and the input. */
 async function outputAndGrads(backend: BackendName, input: MoEConfigInput, w: MoEWeights, x: tf.Tensor, probe: tf.Tensor) {
   const { config: c, options } = await forBackend(backend, input, w, x);
-  const names = trainableNames(w);
-  const f = (...args: tf.Tensor[]) => {
-    const weights = { ...w } as Record<string, tf.Tensor | null>;
-    names.forEach((n, i) => (weights[n] = args[i + 1]!));
-    const { output, losses } = moeForward(args[0]!, weights as unknown as MoEWeights, c, options);
-    return tf.add(tf.sum(tf.mul(output, probe)), losses.total) as tf.Scalar;
-  };
-  const inputs = [x, ...names.map((n) => w[n]!)];
+  const { names, f, inputs } = probeLoss(w, c, options, probe);
   const output = moeForward(x, w, c, options).output;
-  const grads = tf.grads(f)(inputs);
+  const grads = tf.grads(f)(inputs(x));
   return { output, grads: new Map<string, tf.Tensor>([['x', grads[0]!], ...names.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]) };
 }
 
