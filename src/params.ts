@@ -1,4 +1,6 @@
 import { resolveMoEConfig, type MoEConfigInput } from './config.js';
+import type { ModelConfigInput } from './model/config.js';
+import { countModelParams, type ModelParamCount } from './model/params.js';
 
 export interface MoEParamParts {
   router: number;
@@ -20,10 +22,20 @@ export interface MoEParamCount {
 }
 
 /**
- * Total and activated parameters of one DeepSeekMoE layer. A token activates the router, its K routed experts
- * and the shared experts; each SwiGLU expert holds 3 d h weights.
+ * Total and activated parameters. Of one DeepSeekMoE layer for a layer config (a token activates the router,
+ * its K routed experts and the shared experts; each SwiGLU expert holds 3 d h weights), or of a whole model for
+ * a model config: ours, DeepSeek-V3's inference format or Hugging Face's config.json (see countModelParams).
  */
-export function countParams(input: MoEConfigInput): MoEParamCount {
+export function countParams(input: MoEConfigInput): MoEParamCount;
+export function countParams(input: ModelConfigInput | Record<string, unknown>): ModelParamCount;
+export function countParams(input: MoEConfigInput | ModelConfigInput | Record<string, unknown>): MoEParamCount | ModelParamCount {
+  if (input != null && typeof input === 'object' && ('nLayers' in input || 'dim' in input || 'hidden_size' in input)) {
+    return countModelParams(input);
+  }
+  return countLayerParams(input as MoEConfigInput);
+}
+
+function countLayerParams(input: MoEConfigInput): MoEParamCount {
   const c = resolveMoEConfig(input);
   const d = c.dModel;
   const expert = 3 * d * c.expertHiddenDim;

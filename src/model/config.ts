@@ -1,0 +1,154 @@
+/**
+ * The DeepSeek-style language model's configuration: one plain, JSON-safe object, validated by
+ * `resolveModelConfig`. Names follow DeepSeek-V3's `inference/model.py` ModelArgs in camelCase.
+ */
+import { resolveMoEConfig, type DeepSeekMoEConfig, type MoEConfigInput } from '../config.js';
+
+export type AttentionKind = 'mha' | 'mla';
+
+export interface ModelConfig {
+  /** Token vocabulary; 256 for the byte-level tokenizer. */
+  vocabSize: number;
+  /** Model width d. */
+  dModel: number;
+  nLayers: number;
+  /** The first nDenseLayers blocks use a dense SwiGLU FFN of width interDim; the rest use the FFN below. */
+  nDenseLayers: number;
+  /** Hidden width of the dense FFN in the first nDenseLayers blocks. */
+  interDim: number;
+  nHeads: number;
+  /** Longest sequence the model is trained and sampled on (the size of the rotary tables). */
+  maxSeqLen: number;
+  /** 'mha': multi-head attention with RoPE; 'mla': DeepSeek-V2's multi-head latent attention. */
+  attention: AttentionKind;
+  /** 'mha' only: the width of each head's query, key and value. */
+  headDim: number;
+  /** 'mla' only: rank of the low-rank query compression (0: a full-rank query projection, as in V2-Lite). */
+  qLoraRank: number;
+  /** 'mla' only: width of the compressed KV latent c^KV, the part of the cache that stands in for all heads. */
+  kvLoraRank: number;
+  /** 'mla' only: per-head query/key width without position information. */
+  qkNopeHeadDim: number;
+  /** 'mla' only: width of the decoupled rotary query/key; the rotary key is shared by all heads. */
+  qkRopeHeadDim: number;
+  /** 'mla' only: per-head value width. */
+  vHeadDim: number;
+  ropeTheta: number;
+  normEps: number;
+  /**
+   * What blocks nDenseLayers.. use: 'moe' (the DeepSeekMoE layer below) or 'dense' (a SwiGLU FFN of width
+   * twinInterDim; see `denseTwin`).
+   */
+  ffn: 'moe' | 'dense';
+  /** With ffn 'dense': the hidden width that stands in for the MoE. */
+  twinInterDim: number;
+  /** The DeepSeekMoE layer of blocks nDenseLayers..; dModel comes from the model. */
+  moe: Omit<MoEConfigInput, 'dModel'>;
+  /** Seed of the weight initialisers. */
+  seed: number;
+}
+
+/** What a user writes: the shape fields are required, the rest have defaults. */
+export type ModelConfigInput = Pick<ModelConfig, 'dModel' | 'nLayers' | 'nHeads' | 'interDim' | 'maxSeqLen' | 'moe'> &
+  Partial<ModelConfig>;
+
+export const modelConfigDefaults = {
+  vocabSize: 256,
+  nDenseLayers: 1,
+  attention: 'mla' as AttentionKind,
+  headDim: 32,
+  qLoraRank: 0,
+  kvLoraRank: 32,
+  qkNopeHeadDim: 32,
+  qkRopeHeadDim: 16,
+  vHeadDim: 32,
+  ropeTheta: 10_000,
+  normEps: 1e-6,
+  ffn: 'moe' as 'moe' | 'dense',
+  twinInterDim: 0,
+  seed: 0,
+};
+
+/** A resolved model config plus the resolved MoE config of its sparse blocks. */
+export interface ResolvedModelConfig extends Readonly<ModelConfig> {
+  readonly moeConfig: DeepSeekMoEConfig;
+}
+
+const keys = ['dModel', 'nLayers', 'nHeads', 'interDim', 'maxSeqLen', 'moe', ...Object.keys(modelConfigDefaults)];
+const fail = (message: string): never => {
+  throw new Error(`model config: ${message}`);
+};
+const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : typeof v === 'object' ? JSON.stringify(v) : String(v));
+
+function int(name: string, v: unknown, min: number): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    fail(`expected ${name} to be an integer >= ${min}, but got ${show(v)}.`);
+  }
+}
+
+/** Validates a model config, fills defaults, and resolves its MoE part. Throws naming the field. */
+export function resolveModelConfig(input: ModelConfigInput): ResolvedModelConfig {
+  if (input == null || typeof input !== 'object') fail(`expected a config object, but got ${show(input)}.`);
+  for (const key of Object.keys(input)) {
+    if (key === 'moeConfig') continue; // a resolved config passed back in
+    if (!keys.includes(key)) fail(`unknown field '${key}'; known fields are ${keys.join(', ')}.`);
+  }
+  const c: ModelConfig = { ...modelConfigDefaults, ...input };
+  int('vocabSize', c.vocabSize, 2);
+  int('dModel', c.dModel, 1);
+  int('nLayers', c.nLayers, 1);
+  int('nDenseLayers', c.nDenseLayers, 0);
+  if (c.nDenseLayers > c.nLayers) fail(`expected nDenseLayers (${c.nDenseLayers}) to be at most nLayers (${c.nLayers}).`);
+  int('interDim', c.interDim, 1);
+  int('nHeads', c.nHeads, 1);
+  int('maxSeqLen', c.maxSeqLen, 2);
+  if (c.attention !== 'mha' && c.attention !== 'mla') fail(`expected attention to be 'mha' or 'mla', but got ${show(c.attention)}.`);
+  int('headDim', c.headDim, 2);
+  if (c.attention === 'mha' && c.headDim % 2 !== 0) fail(`expected headDim to be even (rotary pairs), but got ${c.headDim}.`);
+  int('qLoraRank', c.qLoraRank, 0);
+  int('kvLoraRank', c.kvLoraRank, 1);
+  int('qkNopeHeadDim', c.qkNopeHeadDim, 1);
+  int('qkRopeHeadDim', c.qkRopeHeadDim, 2);
+  if (c.qkRopeHeadDim % 2 !== 0) fail(`expected qkRopeHeadDim to be even (rotary pairs), but got ${c.qkRopeHeadDim}.`);
+  int('vHeadDim', c.vHeadDim, 1);
+  for (const name of ['ropeTheta', 'normEps'] as const) {
+    if (typeof c[name] !== 'number' || !(c[name] > 0) || !Number.isFinite(c[name])) fail(`expected ${name} to be a finite number > 0, but got ${show(c[name])}.`);
+  }
+  if (c.ffn !== 'moe' && c.ffn !== 'dense') fail(`expected ffn to be 'moe' or 'dense', but got ${show(c.ffn)}.`);
+  if (c.ffn === 'dense') int('twinInterDim', c.twinInterDim, 1);
+  else int('twinInterDim', c.twinInterDim, 0);
+  int('seed', c.seed, 0);
+  if (c.moe == null || typeof c.moe !== 'object') fail(`expected moe to be an object, but got ${show(c.moe)}.`);
+  if ('dModel' in c.moe) fail(`expected moe not to set dModel (it is the model's), but got moe.dModel = ${show((c.moe as MoEConfigInput).dModel)}.`);
+  let moeConfig: DeepSeekMoEConfig;
+  try {
+    moeConfig = resolveMoEConfig({ seed: c.seed, ...c.moe, dModel: c.dModel });
+  } catch (e) {
+    return fail(`moe: ${(e as Error).message.replace(/^DeepSeekMoE config: /, '')}`);
+  }
+  return Object.freeze({ ...c, moe: Object.freeze({ ...c.moe }), moeConfig });
+}
+
+/** The JSON-safe config (what checkpoints, presets and workers carry): the resolved one without moeConfig. */
+export function plainModelConfig(c: ResolvedModelConfig): ModelConfig {
+  const { moeConfig: _derived, ...plain } = c;
+  return JSON.parse(JSON.stringify(plain)) as ModelConfig;
+}
+
+/** Parameters of one SwiGLU FFN of hidden width h. */
+const ffnParams = (d: number, h: number) => 3 * d * h;
+
+/**
+ * The dense twin: the same model with every MoE block replaced by a dense SwiGLU FFN holding the MoE's
+ * 'activated' parameters (router, shared and topK routed experts) or its 'total' parameters (all experts).
+ */
+export function denseTwin(input: ModelConfigInput, matches: 'activated' | 'total'): ResolvedModelConfig {
+  const c = resolveModelConfig(input);
+  if (matches !== 'activated' && matches !== 'total') {
+    fail(`expected denseTwin to match 'activated' or 'total', but got ${show(matches)}.`);
+  }
+  const m = c.moeConfig;
+  const experts = m.nSharedExperts + (matches === 'activated' ? m.topK : m.nRoutedExperts);
+  const params = experts * ffnParams(c.dModel, m.expertHiddenDim) + c.dModel * m.nRoutedExperts; // + router
+  return resolveModelConfig({ ...plainModelConfig(c), ffn: 'dense', twinInterDim: Math.round(params / ffnParams(c.dModel, 1)) });
+}

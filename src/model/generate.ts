@@ -1,0 +1,77 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../rng.js';
+import { disposeCache, forwardCached, type DeepSeekLM, type KVCache } from './model.js';
+
+export interface SampleOptions {
+  /** Tokens to generate. */
+  maxNewTokens: number;
+  /** Softmax temperature; 0 picks the most likely token. Default 1. */
+  temperature?: number;
+  /** Sample among the topK most likely tokens only; 0 keeps all. Default 0. */
+  topK?: number;
+  /** A generator to draw from (its state advances), or a seed. Default seed 0. */
+  rng?: Rng | number;
+}
+
+/** Draws one token from logits (a plain array) with temperature and top-k. */
+export function sampleToken(logits: Float32Array, temperature: number, topK: number, rng: Rng): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+  if (temperature === 0) return best;
+  let order = Array.from(logits.keys());
+  if (topK > 0 && topK < logits.length) order = order.sort((a, b) => logits[b]! - logits[a]! || a - b).slice(0, topK);
+  const weights = order.map((i) => Math.exp((logits[i]! - logits[best]!) / temperature));
+  let r = rng.next() * weights.reduce((a, b) => a + b, 0);
+  for (let j = 0; j < order.length; j++) {
+    r -= weights[j]!;
+    if (r < 0) return order[j]!;
+  }
+  return order[order.length - 1]!;
+}
+
+/**
+ * Continues `prompt` (token ids) with the KV cache: one forward over the prompt, then one position per new
+ * token. When the cache reaches maxSeqLen, the last half of the context is re-read into a fresh cache.
+ * Returns the new tokens only.
+ */
+export async function generate(model: DeepSeekLM, prompt: ArrayLike<number>, options: SampleOptions): Promise<number[]> {
+  const { maxNewTokens, temperature = 1, topK = 0 } = options;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new Error(`generate: expected maxNewTokens to be a non-negative integer, but got ${maxNewTokens}.`);
+  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new Error(`generate: expected temperature to be a finite number >= 0, but got ${temperature}.`);
+  if (!Number.isInteger(topK) || topK < 0) throw new Error(`generate: expected topK to be a non-negative integer, but got ${topK}.`);
+  const V = model.config.vocabSize;
+  for (const t of Array.from(prompt)) {
+    if (!Number.isInteger(t) || t < 0 || t >= V) throw new Error(`generate: expected prompt token ids in [0, ${V}), but got ${t}.`);
+  }
+  const rng = options.rng instanceof Rng ? options.rng : new Rng(options.rng ?? 0);
+  const context = Array.from(prompt);
+  if (context.length === 0) context.push(10); // an empty prompt starts from a newline
+  const maxLen = model.config.maxSeqLen;
+  let cache: KVCache | null = null;
+  let pending = context.slice(-maxLen);
+  const out: number[] = [];
+  try {
+    while (out.length < maxNewTokens) {
+      if (cache && cache.length + pending.length > maxLen) {
+        disposeCache(cache);
+        cache = null;
+        pending = context.slice(-Math.floor(maxLen / 2));
+      }
+      const ids = tf.tensor1d(pending, 'int32');
+      const step = forwardCached(model.weights, model.config, ids, cache);
+      ids.dispose();
+      cache = step.cache;
+      const last = tf.tidy(() => tf.reshape(tf.slice(step.logits, [step.logits.shape[0] - 1, 0], [1, V]), [V]));
+      step.logits.dispose();
+      const logits = (await last.data()) as Float32Array;
+      last.dispose();
+      const token = sampleToken(logits, temperature, topK, rng);
+      out.push(token);
+      context.push(token);
+      pending = [token];
+    }
+  } finally {
+    if (cache) disposeCache(cache);
+  }
+  return out;
+}
