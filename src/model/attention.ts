@@ -5,9 +5,9 @@
  * two for MLA, against H (dk + dv) numbers per token for MHA.
  */
 import * as tf from '@tensorflow/tfjs';
-import { linear } from '../kernels.js';
+import { batchMatMul, linear } from '../kernels.js';
 import type { ResolvedModelConfig } from './config.js';
-import { applyRope, causalAttention, causalMask, rmsNorm } from './layers.js';
+import { applyRope, attendCausal, causalMask, rmsNorm } from './layers.js';
 import type { ModelWeights } from './weights.js';
 
 /** [B, S, H * n] -> heads first [B * H, S, n]. */
@@ -31,7 +31,8 @@ export function attention(x: tf.Tensor3D, w: ModelWeights, c: ResolvedModelConfi
     const q = applyRope(tf.reshape(linear(x2, W('wq')), [B, S, H, hd]), c.ropeTheta);
     const k = applyRope(tf.reshape(linear(x2, W('wk')), [B, S, H, hd]), c.ropeTheta);
     const v = linear(x2, W('wv'));
-    const o = causalAttention(headsFirst(q, B, S, H, hd), headsFirst(k, B, S, H, hd), headsFirst(v, B, S, H, hd), 1 / Math.sqrt(hd));
+    const scores = batchMatMul(headsFirst(q, B, S, H, hd), headsFirst(k, B, S, H, hd), false, true); // [B H, S, S]
+    const o = attendCausal(scores, headsFirst(v, B, S, H, hd), 1 / Math.sqrt(hd));
     return linear(headsLast(o, B, S, H, hd), W('wo'));
   }
   const { qkNopeHeadDim: nope, qkRopeHeadDim: rope, vHeadDim: dv } = c;
@@ -40,12 +41,15 @@ export function attention(x: tf.Tensor3D, w: ModelWeights, c: ResolvedModelConfi
   const qRope = applyRope(tf.reshape(linear(qIn, W('wQr')), [B, S, H, rope]), c.ropeTheta);
   const cKv = rmsNorm(linear(x2, W('wDkv')), w[`${p}.kvNorm`] as tf.Tensor1D, c.normEps) as tf.Tensor2D; // [B S, dc]
   const kRope = applyRope(tf.reshape(linear(x2, W('wKr')), [B, S, 1, rope]), c.ropeTheta); // one rotary key for all heads
-  const kNope = tf.reshape(linear(cKv, W('wUk')), [B, S, H, nope]);
+  const kNope = linear(cKv, W('wUk')); // [B S, H nope]
   const v = linear(cKv, W('wUv'));
-  const q = tf.concat([qNope, qRope], -1);
-  const k = tf.concat([kNope, tf.broadcastTo(kRope, [B, S, H, rope])], -1);
-  const dk = nope + rope;
-  const o = causalAttention(headsFirst(q, B, S, H, dk), headsFirst(k, B, S, H, dk), headsFirst(v, B, S, H, dv), 1 / Math.sqrt(dk));
+  // q . k = qNope . kNope + qRope . kRope; the rotary part is one [H S, S] product per sequence, since all
+  // heads share kRope, so no key is broadcast or concatenated.
+  const nopeScores = batchMatMul(headsFirst(qNope, B, S, H, nope), headsFirst(kNope, B, S, H, nope), false, true); // [B H, S, S]
+  const qRopeRows = tf.reshape(headsFirst(qRope, B, S, H, rope), [B, H * S, rope]) as tf.Tensor3D;
+  const ropeScores = batchMatMul(qRopeRows, tf.reshape(kRope, [B, S, rope]) as tf.Tensor3D, false, true); // [B, H S, S]
+  const scores = tf.add(nopeScores, tf.reshape(ropeScores, [B * H, S, S])) as tf.Tensor3D;
+  const o = attendCausal(scores, headsFirst(v, B, S, H, dv), 1 / Math.sqrt(nope + rope));
   return linear(headsLast(o, B, S, H, dv), W('wo'));
 }
 
@@ -80,7 +84,7 @@ export function attentionStep(
     const old = cache?.kind === 'mha' ? cache : null;
     const k = grow(old?.k, kNew, 1) as tf.Tensor3D;
     const v = grow(old?.v, heads(linear(x, W('wv'))), 1) as tf.Tensor3D;
-    const o = causalAttention(q, k, v, 1 / Math.sqrt(hd)); // [H, S, hd]
+    const o = attendCausal(tf.matMul(q, k, false, true), v, 1 / Math.sqrt(hd)); // [H, S, hd]
     const y = linear(tf.reshape(tf.transpose(o, [1, 0, 2]), [S, H * hd]) as tf.Tensor2D, W('wo'));
     return { y, cache: { kind: 'mha', k, v } };
   }

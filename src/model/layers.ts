@@ -1,6 +1,6 @@
 /** The small pieces a transformer block is built from: RMSNorm, rotary embeddings, token embedding, loss. */
 import * as tf from '@tensorflow/tfjs';
-import { gatherRows, linear, matMulT } from '../kernels.js';
+import { batchMatMul, gatherRows, linear, matMulT } from '../kernels.js';
 import { customOp, oneHotFloat } from '../ops.js';
 
 /** RMSNorm: x / sqrt(mean(x^2) + eps) * weight, over the last axis. */
@@ -21,11 +21,20 @@ export function embed(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
   return op(table) as tf.Tensor2D;
 }
 
-/** Mean cross-entropy of logits [N, V] against targets [N] (int32). */
+/**
+ * Mean cross-entropy of logits [N, V] against targets [N] (int32). The gradient is written out,
+ * (softmax - onehot) / N, instead of going back through logSumExp's max.
+ */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
-  const V = logits.shape[1];
-  const picked = tf.sum(tf.mul(logits, oneHotFloat(targets, V)), -1); // [N]
-  return tf.mean(tf.sub(tf.logSumExp(logits, -1), picked)) as tf.Scalar;
+  const [N, V] = logits.shape;
+  const op = customOp(([x], save) => {
+    const oneHot = oneHotFloat(targets, V);
+    save([x!, oneHot]);
+    const value = tf.mean(tf.sub(tf.logSumExp(x!, -1), tf.sum(tf.mul(x!, oneHot), -1)));
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(tf.sub(tf.softmax(saved[0]!), saved[1]!), tf.div(dy, N));
+    return { value, gradFunc };
+  });
+  return op(logits) as tf.Scalar;
 }
 
 /**
@@ -65,14 +74,12 @@ export function applyRope(x: tf.Tensor4D, theta: number, offset = 0): tf.Tensor4
 }
 
 /**
- * Scaled dot-product attention with a causal mask, heads first: q [G, S, dk], k [G, Sk, dk], v [G, Sk, dv]
- * -> [G, S, dv], where query i sits at position offset + i and sees keys 0..offset + i (offset = Sk - S).
+ * Causal attention from raw scores, heads first: scores [G, S, Sk] (q . k, unscaled), v [G, Sk, dv] -> [G, S, dv].
+ * Query i sits at position Sk - S + i and sees keys 0..Sk - S + i.
  */
-export function causalAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, scale: number): tf.Tensor3D {
-  const [, S] = q.shape;
-  const Sk = k.shape[1];
-  const scores = tf.mul(tf.matMul(q, k, false, true), scale); // [G, S, Sk]
-  return tf.matMul(tf.softmax(tf.add(scores, causalMask(S, Sk))), v) as tf.Tensor3D;
+export function attendCausal(scores: tf.Tensor3D, v: tf.Tensor3D, scale: number): tf.Tensor3D {
+  const [, S, Sk] = scores.shape;
+  return batchMatMul(tf.softmax(tf.add(tf.mul(scores, scale), causalMask(S, Sk))) as tf.Tensor3D, v);
 }
 
 /** 0 where query i may see key j (j <= i + Sk - S), a large negative number elsewhere: [S, Sk]. */
