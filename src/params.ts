@@ -29,10 +29,9 @@ export interface MoEParamCount {
 export function countParams(input: MoEConfigInput): MoEParamCount;
 export function countParams(input: ModelConfigInput | Record<string, unknown>): ModelParamCount;
 export function countParams(input: MoEConfigInput | ModelConfigInput | Record<string, unknown>): MoEParamCount | ModelParamCount {
-  if (input != null && typeof input === 'object' && ('nLayers' in input || 'dim' in input || 'hidden_size' in input)) {
-    return countModelParams(input);
-  }
-  return countLayerParams(input as MoEConfigInput);
+  // A layer config is the one with expertHiddenDim at the top level; anything else is read as a whole model.
+  if (input != null && typeof input === 'object' && 'expertHiddenDim' in input) return countLayerParams(input as MoEConfigInput);
+  return countModelParams(input as ModelConfigInput | Record<string, unknown>);
 }
 
 function countLayerParams(input: MoEConfigInput): MoEParamCount {

@@ -34,10 +34,13 @@ export function moeWeightSpecs(config: DeepSeekMoEConfig): MoEWeightSpec[] {
   return specs;
 }
 
-/** The initializer for a spec; seeds are offset per weight so weights differ yet repeat for a fixed seed. */
+/**
+ * The initializer for a spec; seeds are offset per weight so weights differ yet repeat for a fixed seed. The
+ * offset starts at 1: TF.js treats a seed of 0 as no seed at all and draws a fresh one.
+ */
 export function initializerFor(spec: MoEWeightSpec, index: number, seed: number | null): ReturnType<typeof tf.initializers.zeros> {
   if (spec.initStd === 0) return tf.initializers.zeros();
-  return tf.initializers.truncatedNormal({ stddev: spec.initStd, seed: seed === null ? undefined : seed + index });
+  return tf.initializers.truncatedNormal({ stddev: spec.initStd, seed: seed === null ? undefined : seed + index + 1 });
 }
 
 /** Fresh variables for a custom training loop; dispose them with `disposeMoEWeights`. */

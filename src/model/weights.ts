@@ -84,14 +84,14 @@ export function modelWeightSpecs(c: ResolvedModelConfig): ModelWeightSpec[] {
   return specs;
 }
 
-/** Fresh variables from the config's seed. */
+/** Fresh variables from the config's seed (offset by 1: TF.js takes a seed of 0 to mean "unseeded"). */
 export function createModelWeights(c: ResolvedModelConfig): ModelWeights {
   const weights: ModelWeights = {};
   modelWeightSpecs(c).forEach((s, i) => {
     const value = tf.tidy(() =>
       s.init === 'ones' ? tf.ones(s.shape)
         : s.init === 'zeros' ? tf.zeros(s.shape)
-          : tf.truncatedNormal(s.shape, 0, s.std, 'float32', c.seed * 1000 + i),
+          : tf.truncatedNormal(s.shape, 0, s.std, 'float32', c.seed * 1000 + i + 1),
     );
     weights[s.name] = tf.variable(value, s.trainable);
     value.dispose();

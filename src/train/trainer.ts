@@ -241,9 +241,11 @@ export class Trainer {
   restore(bytes: Uint8Array): void {
     if (this.running) throw new Error('trainer: cannot restore while run() is in progress; stop() it first.');
     const { header, tensors } = readCheckpoint(bytes);
-    const mine = canonicalJson(this.model.plainConfig);
-    if (canonicalJson(header.modelConfig) !== mine) {
-      throw new Error(`checkpoint: expected a checkpoint of model config ${mine}, but got one of ${canonicalJson(header.modelConfig)}.`);
+    // The seed only chose the initial weights, which the checkpoint replaces; every other field must match.
+    const shape = (c: object) => canonicalJson({ ...c, seed: undefined });
+    const mine = shape(this.model.plainConfig);
+    if (shape(header.modelConfig ?? {}) !== mine) {
+      throw new Error(`checkpoint: expected a checkpoint of model config ${mine}, but got one of ${shape(header.modelConfig ?? {})}.`);
     }
     if (!Number.isInteger(header.step) || header.step < 0) throw new Error(`checkpoint: expected step to be a non-negative integer, but got ${header.step}.`);
     const targets: [string, tf.Variable][] = [

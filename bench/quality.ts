@@ -1,0 +1,83 @@
+/**
+ * npm run bench:quality -- [--steps 300] [--batch-size 16] [--backend wasm] [--json]
+ * Trains the `small` MoE preset and its two dense twins (same activated, same total parameters) for the same
+ * tokens, batches and schedule, then compares validation loss and time per step. The last line is JSON:
+ * {"steps", "tokens", "valLoss": {"moe", "denseActivated", "denseTotal"}, "msPerStep": {...}, ...}.
+ */
+import cliProgress from 'cli-progress';
+import { parseArgs } from 'node:util';
+import {
+  DeepSeekLM, TextDataset, Trainer, countModelParams, denseTwin, initBackend, preset, type BackendName, type ResolvedModelConfig,
+} from '../src/index.js';
+import { bundledCorpus } from '../cli/corpus.js';
+
+const { values } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '300' },
+    'batch-size': { type: 'string', default: '16' },
+    backend: { type: 'string', default: 'wasm' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const steps = Number(values.steps);
+const batchSize = Number(values['batch-size']);
+for (const [flag, v] of [['steps', steps], ['batch-size', batchSize]] as const) {
+  if (!Number.isInteger(v) || v < 1) {
+    console.error(`bench:quality: expected --${flag} to be a positive integer, but got '${values[flag]}'.`);
+    process.exit(2);
+  }
+}
+const backend = await initBackend(values.backend as BackendName);
+const moe = preset('small');
+const variants: [key: 'moe' | 'denseActivated' | 'denseTotal', config: ResolvedModelConfig][] = [
+  ['moe', moe], ['denseActivated', denseTwin(moe, 'activated')], ['denseTotal', denseTwin(moe, 'total')],
+];
+const seqLen = moe.maxSeqLen;
+const dataset = new TextDataset(bundledCorpus(), { seqLen });
+const evalWindows = 32;
+const say = (s: string) => (values.json ? process.stderr.write(`${s}\n`) : console.log(s));
+
+const valLoss: Record<string, number> = {};
+const domainLoss: Record<string, Record<string, number>> = {};
+const msPerStep: Record<string, number> = {};
+const params: Record<string, { total: number; activated: number }> = {};
+for (const [key, config] of variants) {
+  const model = new DeepSeekLM(config);
+  const trainer = new Trainer(model, dataset, { steps, batchSize, seqLen, evalEvery: 0, evalWindows, warmupSteps: Math.min(20, Math.floor(steps / 10)) });
+  const bar = new cliProgress.SingleBar({ format: `${key.padEnd(15)} [{bar}] {value}/{total} loss {loss}`, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 30000 });
+  const times: number[] = [];
+  bar.start(steps, 0, { loss: '-' });
+  trainer.on('step', (e) => {
+    times.push(e.msPerStep);
+    bar.update(e.step, { loss: e.loss.toFixed(3) });
+  });
+  trainer.on('eval', (e) => {
+    valLoss[key] = e.valLoss;
+    domainLoss[key] = e.domainLoss;
+  });
+  trainer.on('error', (e) => {
+    throw new Error(e.message);
+  });
+  await trainer.run();
+  bar.stop();
+  const warm = times.slice(Math.min(5, times.length - 1)).sort((a, b) => a - b);
+  msPerStep[key] = warm[Math.floor(warm.length / 2)]!;
+  const p = countModelParams(config);
+  params[key] = { total: p.total, activated: p.activated };
+  say(`${key}: ${(p.total / 1e6).toFixed(2)}M total, ${(p.activated / 1e6).toFixed(2)}M activated; val loss ${valLoss[key]!.toFixed(4)}; ${msPerStep[key]!.toFixed(0)} ms/step`);
+  trainer.dispose();
+  model.dispose();
+}
+const result = {
+  backend, steps, tokens: steps * batchSize * seqLen, batchSize, seqLen, evalWindowsPerDomain: evalWindows,
+  valLoss, msPerStep, params, domainLoss,
+  ratios: {
+    moeVsDenseActivatedMs: msPerStep.moe! / msPerStep.denseActivated!,
+    moeVsDenseTotalMs: msPerStep.moe! / msPerStep.denseTotal!,
+  },
+};
+if (!values.json) {
+  const gap = (a: number, b: number) => `${(a - b >= 0 ? '+' : '')}${(a - b).toFixed(4)}`;
+  console.log(`MoE - dense(activated) val loss: ${gap(valLoss.moe!, valLoss.denseActivated!)} nats/byte; MoE - dense(total): ${gap(valLoss.moe!, valLoss.denseTotal!)}`);
+}
+console.log(JSON.stringify(result));

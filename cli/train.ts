@@ -1,0 +1,184 @@
+/**
+ * npm run train -- [--preset small] [--steps N] [--backend wasm] [--data FILE] [--dense-twin activated|total]
+ *                  [--resume] [--checkpoint FILE] ...   (--help lists every flag)
+ * Trains the DeepSeek-style LM with a progress bar, prints a per-expert load table at each evaluation, a sample
+ * and the expert specialisation report at the end, and keeps a checkpoint on disk (written atomically).
+ */
+import cliProgress from 'cli-progress';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  DeepSeekLM, TextDataset, Trainer, countParams, denseTwin, initBackend, preset, presets, readCheckpoint, resolveModelConfig,
+  type BackendName, type LayerReport, type ModelConfig,
+} from '../src/index.js';
+import { bundledCorpus, fileCorpus } from './corpus.js';
+import { loadTable, specialisationTable } from './tables.js';
+
+const usage = `Usage: npm run train -- [options]
+  --preset NAME          model preset: ${Object.keys(presets).join(', ')} (default small)
+  --attention mha|mla    override the preset's attention
+  --dense-twin KIND      train the dense twin with the MoE's 'activated' or 'total' parameters
+  --steps N              optimizer steps (default 300)
+  --batch-size N         sequences per step (default 16)
+  --seq-len N            tokens per sequence (default: the model's maxSeqLen)
+  --lr X                 peak learning rate (default 0.003)
+  --eval-every N         evaluate and checkpoint every N steps (default 50)
+  --backend NAME         tensorflow, wasm or cpu (default: the best available)
+  --data FILE            train on this UTF-8 text file instead of the bundled corpus
+  --checkpoint FILE      where the checkpoint lives (default checkpoints/<preset>[-dense-<kind>].ckpt)
+  --resume               continue from the checkpoint file
+  --prompt TEXT          prompt of the final sample (default "The ")
+  --sample-tokens N      length of the final sample (default 200)
+  --seed N               seed of the weights and the batches (default 0)
+  --help                 this text`;
+
+function fail(message: string): never {
+  console.error(`${usage}\n\nerror: ${message}`);
+  process.exit(2);
+}
+
+let values: Record<string, string | boolean | undefined>;
+try {
+  ({ values } = parseArgs({
+    options: {
+      preset: { type: 'string' }, attention: { type: 'string' }, 'dense-twin': { type: 'string' }, steps: { type: 'string' },
+      'batch-size': { type: 'string' }, 'seq-len': { type: 'string' }, lr: { type: 'string' }, 'eval-every': { type: 'string' },
+      backend: { type: 'string' }, data: { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'boolean' },
+      prompt: { type: 'string' }, 'sample-tokens': { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  }));
+} catch (e) {
+  fail((e as Error).message);
+}
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+
+function integer(flag: string, fallback: number, min = 1): number {
+  const raw = values[flag];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) fail(`expected --${flag} to be an integer >= ${min}, but got '${String(raw)}'.`);
+  return n;
+}
+function choice<T extends string>(flag: string, options: readonly T[]): T | undefined {
+  const raw = values[flag];
+  if (raw === undefined) return undefined;
+  if (!options.includes(raw as T)) fail(`expected --${flag} to be one of ${options.join(', ')}, but got '${String(raw)}'.`);
+  return raw as T;
+}
+
+const presetName = (values.preset as string | undefined) ?? 'small';
+if (!(presetName in presets)) fail(`expected --preset to be one of ${Object.keys(presets).join(', ')}, but got '${presetName}'.`);
+const twin = choice('dense-twin', ['activated', 'total'] as const);
+const attention = choice('attention', ['mha', 'mla'] as const);
+const backendChoice = choice('backend', ['tensorflow', 'wasm', 'cpu'] as const);
+const steps = integer('steps', 300);
+const batchSize = integer('batch-size', 16);
+const evalEvery = integer('eval-every', 50);
+const sampleTokens = integer('sample-tokens', 200, 0);
+const seed = integer('seed', 0, 0);
+const lrRaw = values.lr as string | undefined;
+const learningRate = lrRaw === undefined ? 3e-3 : Number(lrRaw);
+if (!(learningRate > 0) || !Number.isFinite(learningRate)) fail(`expected --lr to be a number > 0, but got '${lrRaw}'.`);
+const checkpointPath = (values.checkpoint as string | undefined) ?? `checkpoints/${presetName}${twin ? `-dense-${twin}` : ''}${attention ? `-${attention}` : ''}.ckpt`;
+if (values.resume && !existsSync(checkpointPath)) fail(`--resume: no checkpoint at '${checkpointPath}'.`);
+
+// The model: from the flags, or (resuming without shape flags) from the checkpoint itself.
+let modelInput: ModelConfig;
+const resumeBytes = values.resume ? new Uint8Array(readFileSync(checkpointPath)) : null;
+try {
+  const shapeFlags = values.preset !== undefined || twin !== undefined || attention !== undefined;
+  if (resumeBytes && !shapeFlags) modelInput = readCheckpoint(resumeBytes).header.modelConfig;
+  else {
+    const base = { ...preset(presetName), ...(attention ? { attention } : {}), seed };
+    modelInput = (twin ? denseTwin(base, twin) : resolveModelConfig(base)) as ModelConfig;
+  }
+} catch (e) {
+  fail((e as Error).message);
+}
+const seqLen = integer('seq-len', modelInput.maxSeqLen);
+
+let corpus: Record<string, string>;
+try {
+  corpus = values.data ? fileCorpus(values.data as string) : bundledCorpus();
+} catch (e) {
+  fail((e as Error).message);
+}
+
+const backend = await initBackend(backendChoice as BackendName | undefined);
+let dataset: TextDataset;
+let model: DeepSeekLM;
+let trainer: Trainer;
+try {
+  dataset = new TextDataset(corpus, { seqLen });
+  model = new DeepSeekLM(modelInput);
+  trainer = new Trainer(model, dataset, { steps, batchSize, seqLen, learningRate, evalEvery, seed, warmupSteps: Math.min(20, Math.floor(steps / 10)) });
+  if (resumeBytes) trainer.restore(resumeBytes);
+} catch (e) {
+  fail((e as Error).message);
+}
+
+const params = countParams(model.plainConfig);
+console.log(
+  `${presetName}${twin ? ` (dense twin, ${twin})` : ''} on ${backend}: ${(params.total / 1e6).toFixed(2)}M parameters, ` +
+    `${(params.activated / 1e6).toFixed(2)}M activated per token (${(100 * params.activatedRatio).toFixed(0)}%), ` +
+    `${model.config.attention.toUpperCase()} cache ${model.cacheBytesPerToken} B/token`,
+);
+console.log(`data: ${dataset.sizes.map((s) => `${s.domain} ${(s.train / 1024).toFixed(0)}+${(s.val / 1024).toFixed(0)} KB`).join(', ')}`);
+if (resumeBytes) console.log(`resuming from ${checkpointPath} at step ${trainer.step}`);
+
+/** Writes next to the target and renames, so a crash mid-write never destroys the previous checkpoint. */
+async function saveCheckpoint(bytes?: Uint8Array): Promise<void> {
+  mkdirSync(dirname(checkpointPath), { recursive: true });
+  writeFileSync(`${checkpointPath}.tmp`, bytes ?? (await trainer.checkpoint()));
+  renameSync(`${checkpointPath}.tmp`, checkpointPath);
+}
+
+const bars = new cliProgress.MultiBar({
+  format: 'step {value}/{total} [{bar}] loss {loss} | val {val} | {tps} tok/s | eta {eta_formatted}',
+  hideCursor: true, clearOnComplete: false, noTTYOutput: true, notTTYSchedule: 5000,
+}, cliProgress.Presets.shades_classic);
+const bar = bars.create(steps, trainer.step, { loss: '-', val: '-', tps: '-' });
+/** Above the bar on a terminal; plain lines otherwise (the bar then redraws only every few seconds). */
+const log = (text: string) => (process.stdout.isTTY ? bars.log(`${text}\n`) : console.log(text));
+let lastLayers: LayerReport[] = [];
+let failed = false;
+
+trainer.on('step', (e) => {
+  lastLayers = e.layers;
+  bar.update(e.step, { loss: e.loss.toFixed(3), tps: e.tokensPerSecond.toFixed(0) });
+});
+trainer.on('eval', (e) => {
+  bar.update({ val: e.valLoss.toFixed(3) });
+  const domains = Object.entries(e.domainLoss).map(([d, l]) => `${d} ${l.toFixed(3)}`).join(', ');
+  log(`step ${e.step}: validation loss ${e.valLoss.toFixed(3)} (${domains})\n${loadTable(lastLayers)}`);
+  void saveCheckpoint();
+});
+trainer.on('error', (e) => {
+  failed = true;
+  log(`error: ${e.message}`);
+});
+process.once('SIGINT', () => {
+  log('stopping after this step (Ctrl-C again to abort)...');
+  trainer.stop();
+});
+
+await trainer.run();
+bars.stop();
+if (failed) process.exit(1);
+await saveCheckpoint();
+console.log(`checkpoint: ${checkpointPath} (step ${trainer.step}; continue with --resume)`);
+if (sampleTokens > 0) {
+  const prompt = (values.prompt as string | undefined) ?? 'The ';
+  const text = await trainer.sample(prompt, { maxNewTokens: sampleTokens, temperature: 0.8, topK: 40, rng: seed });
+  console.log(`\nsample (temperature 0.8, top-40):\n${prompt}${text}\n`);
+}
+const report = await trainer.specialisation();
+if (report.length > 0) console.log(`expert specialisation (share of each domain's assignments per expert):\n${specialisationTable(report)}`);
+trainer.dispose();
+model.dispose();
