@@ -44,7 +44,7 @@ const params: Record<string, { total: number; activated: number }> = {};
 for (const [key, config] of variants) {
   const model = new DeepSeekLM(config);
   const trainer = new Trainer(model, dataset, { steps, batchSize, seqLen, evalEvery: 0, evalWindows, warmupSteps: Math.min(20, Math.floor(steps / 10)) });
-  const bar = new cliProgress.SingleBar({ format: `${key.padEnd(15)} [{bar}] {value}/{total} loss {loss}`, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 30000 });
+  const bar = new cliProgress.SingleBar({ format: `${key.padEnd(15)} [{bar}] {value}/{total} loss {loss}`, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 20000 });
   const times: number[] = [];
   bar.start(steps, 0, { loss: '-' });
   trainer.on('step', (e) => {

@@ -22,6 +22,23 @@ type Listener<K extends keyof TrainerEventMap> = (event: TrainerEventMap[K]) => 
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
+/**
+ * Resolves on the next macrotask. A step's awaits are microtasks on cpu and wasm, so without this a run would
+ * never let timers, signal handlers or worker messages (stop, pause) in until it ended.
+ */
+function nextTask(): Promise<void> {
+  const { setImmediate } = globalThis as { setImmediate?: (f: () => void) => void };
+  if (setImmediate) return new Promise((resolve) => setImmediate(() => resolve()));
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
 export class Trainer {
   readonly config: Readonly<TrainConfig>;
   /** Optimizer steps completed. */
@@ -76,6 +93,7 @@ export class Trainer {
       while (this.step < this.config.steps && !this.stopRequested) {
         const ok = await this.trainStep();
         if (!ok) return;
+        await nextTask();
         const { evalEvery, checkpointEvery } = this.config;
         if (evalEvery > 0 && this.step % evalEvery === 0 && this.step < this.config.steps) await this.evaluate();
         if (checkpointEvery > 0 && this.step % checkpointEvery === 0) {
