@@ -1,7 +1,8 @@
 /**
- * npm run bench:quality -- [--steps 300] [--batch-size 16] [--backend wasm] [--json]
+ * npm run bench:quality -- [--steps 300] [--batch-size 16] [--eval-every 100] [--backend wasm] [--json]
  * Trains the `small` MoE preset and its two dense twins (same activated, same total parameters) for the same
- * tokens, batches and schedule, then compares validation loss and time per step. The last line is JSON:
+ * tokens, batches and schedule, then compares validation loss (and its curve) and time per step. msPerStep is
+ * the median over steps after the first five, evaluation excluded. The last line is JSON:
  * {"steps", "tokens", "valLoss": {"moe", "denseActivated", "denseTotal"}, "msPerStep": {...}, ...}.
  */
 import cliProgress from 'cli-progress';
@@ -14,6 +15,7 @@ import { bundledCorpus } from '../cli/corpus.js';
 const { values } = parseArgs({
   options: {
     steps: { type: 'string', default: '300' },
+    'eval-every': { type: 'string', default: '100' },
     'batch-size': { type: 'string', default: '16' },
     backend: { type: 'string', default: 'wasm' },
     json: { type: 'boolean', default: false },
@@ -21,7 +23,8 @@ const { values } = parseArgs({
 });
 const steps = Number(values.steps);
 const batchSize = Number(values['batch-size']);
-for (const [flag, v] of [['steps', steps], ['batch-size', batchSize]] as const) {
+const evalEvery = Number(values['eval-every']);
+for (const [flag, v] of [['steps', steps], ['batch-size', batchSize], ['eval-every', evalEvery]] as const) {
   if (!Number.isInteger(v) || v < 1) {
     console.error(`bench:quality: expected --${flag} to be a positive integer, but got '${values[flag]}'.`);
     process.exit(2);
@@ -38,12 +41,13 @@ const evalWindows = 32;
 const say = (s: string) => (values.json ? process.stderr.write(`${s}\n`) : console.log(s));
 
 const valLoss: Record<string, number> = {};
+const curve: Record<string, [step: number, valLoss: number][]> = {};
 const domainLoss: Record<string, Record<string, number>> = {};
 const msPerStep: Record<string, number> = {};
 const params: Record<string, { total: number; activated: number }> = {};
 for (const [key, config] of variants) {
   const model = new DeepSeekLM(config);
-  const trainer = new Trainer(model, dataset, { steps, batchSize, seqLen, evalEvery: 0, evalWindows, warmupSteps: Math.min(20, Math.floor(steps / 10)) });
+  const trainer = new Trainer(model, dataset, { steps, batchSize, seqLen, evalEvery, evalWindows, warmupSteps: Math.min(20, Math.floor(steps / 10)) });
   const bar = new cliProgress.SingleBar({ format: `${key.padEnd(15)} [{bar}] {value}/{total} loss {loss}`, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 20000 });
   const times: number[] = [];
   bar.start(steps, 0, { loss: '-' });
@@ -52,6 +56,7 @@ for (const [key, config] of variants) {
     bar.update(e.step, { loss: e.loss.toFixed(3) });
   });
   trainer.on('eval', (e) => {
+    (curve[key] ??= []).push([e.step, e.valLoss]);
     valLoss[key] = e.valLoss;
     domainLoss[key] = e.domainLoss;
   });
@@ -70,7 +75,7 @@ for (const [key, config] of variants) {
 }
 const result = {
   backend, steps, tokens: steps * batchSize * seqLen, batchSize, seqLen, evalWindowsPerDomain: evalWindows,
-  valLoss, msPerStep, params, domainLoss,
+  valLoss, msPerStep, params, domainLoss, curve,
   ratios: {
     moeVsDenseActivatedMs: msPerStep.moe! / msPerStep.denseActivated!,
     moeVsDenseTotalMs: msPerStep.moe! / msPerStep.denseTotal!,

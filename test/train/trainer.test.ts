@@ -36,8 +36,11 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     await initBackend(backend);
   });
 
-  it('lowers the validation loss of the tiny preset within 40 steps, with a stable tensor count', async () => {
-    const run = setup({ steps: 40, evalEvery: 20, learningRate: 3e-3 });
+  it.each([
+    ['mla', tiny],
+    ['mha', { ...tiny, attention: 'mha', headDim: 16 } as ModelConfigInput],
+  ])('lowers the validation loss of the tiny preset (%s) within 40 steps, with a stable tensor count', async (_name, model) => {
+    const run = setup({ steps: 40, evalEvery: 20, learningRate: 3e-3 }, model);
     const before = (await run.trainer.evaluate()).valLoss;
     const counts: number[] = [];
     run.trainer.on('step', () => counts.push(tf.memory().numTensors));
