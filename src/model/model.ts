@@ -38,6 +38,12 @@ export function moeWeightsOf(w: ModelWeights, i: number): MoEWeights {
   } as MoEWeights;
 }
 
+/** The dense SwiGLU FFN of block i: x [N, d] -> [N, d]. */
+function denseFfn(x: tf.Tensor2D, w: ModelWeights, i: number): tf.Tensor2D {
+  const W = (n: string) => w[`blocks.${i}.ffn.${n}`] as tf.Tensor2D;
+  return swiGLU(x, W('w1'), W('w3'), W('w2'));
+}
+
 function checkIds(ids: tf.Tensor, c: ResolvedModelConfig): void {
   if (!(ids instanceof tf.Tensor) || ids.rank !== 2 || ids.shape[1] === undefined) throw new Error(`model input: expected token ids of shape [batch, seq], but got ${ids instanceof tf.Tensor ? `shape [${ids.shape}]` : typeof ids}.`);
   if (ids.dtype !== 'int32') throw new Error(`model input: expected int32 token ids, but got ${ids.dtype}.`);
@@ -47,8 +53,6 @@ function checkIds(ids: tf.Tensor, c: ResolvedModelConfig): void {
 export interface ForwardOptions {
   /** Enables router jitter. */
   training?: boolean;
-  /** Per MoE block (in block order): dropless slots measured ahead, so the pass reads nothing back. */
-  capacities?: number[];
 }
 
 /** The whole model on ids [B, S] (int32). */
@@ -65,16 +69,12 @@ export function forward(w: ModelWeights, c: ResolvedModelConfig, ids: tf.Tensor2
     h = tf.add(h, attention(tf.reshape(a, [B, S, d]), w, c, `${p}.attn`));
     const f = rmsNorm(h, w[`${p}.ffnNorm`] as tf.Tensor1D, c.normEps) as tf.Tensor2D;
     if (isMoEBlock(c, i)) {
-      const capacity = options.capacities?.[moe.length];
-      const out = moeForward(tf.reshape(f, [B, S, d]), moeWeightsOf(w, i), c.moeConfig, {
-        training: options.training ?? false, ...(capacity === undefined ? {} : { capacity }),
-      });
+      const out = moeForward(tf.reshape(f, [B, S, d]), moeWeightsOf(w, i), c.moeConfig, { training: options.training ?? false });
       h = tf.add(h, tf.reshape(out.output, [B * S, d]));
       balanceLoss = tf.add(balanceLoss, out.losses.total);
       moe.push({ block: i, stats: out.stats, expertCounts: out.expertCounts });
     } else {
-      const W = (n: string) => w[`${p}.ffn.${n}`] as tf.Tensor2D;
-      h = tf.add(h, swiGLU(f, W('w1'), W('w3'), W('w2')));
+      h = tf.add(h, denseFfn(f, w, i));
     }
   }
   const logits = linear(rmsNorm(h, w.finalNorm as tf.Tensor1D, c.normEps) as tf.Tensor2D, w.head as tf.Tensor2D);
@@ -102,7 +102,6 @@ export function forwardCached(w: ModelWeights, c: ResolvedModelConfig, ids: tf.T
   if (offset + S > c.maxSeqLen) throw new Error(`forwardCached: expected at most maxSeqLen = ${c.maxSeqLen} positions, but got ${offset + S}.`);
   const layers: LayerCache[] = [];
   const result = tf.tidy(() => {
-    const d = c.dModel;
     let h = embed(w.embed as tf.Tensor2D, ids); // [S, d]
     for (let i = 0; i < c.nLayers; i++) {
       const p = `blocks.${i}`;
@@ -112,12 +111,7 @@ export function forwardCached(w: ModelWeights, c: ResolvedModelConfig, ids: tf.T
       for (const t of Object.values(step.cache)) if (t instanceof tf.Tensor) tf.keep(t);
       h = tf.add(h, step.y);
       const f = rmsNorm(h, w[`${p}.ffnNorm`] as tf.Tensor1D, c.normEps) as tf.Tensor2D;
-      if (isMoEBlock(c, i)) {
-        h = tf.add(h, moeForward(tf.reshape(f, [S, d]), moeWeightsOf(w, i), c.moeConfig).output as tf.Tensor2D);
-      } else {
-        const W = (n: string) => w[`${p}.ffn.${n}`] as tf.Tensor2D;
-        h = tf.add(h, swiGLU(f, W('w1'), W('w3'), W('w2')));
-      }
+      h = tf.add(h, isMoEBlock(c, i) ? (moeForward(f, moeWeightsOf(w, i), c.moeConfig).output as tf.Tensor2D) : denseFfn(f, w, i));
     }
     return linear(rmsNorm(h, w.finalNorm as tf.Tensor1D, c.normEps) as tf.Tensor2D, w.head as tf.Tensor2D);
   });
