@@ -1,5 +1,5 @@
 /**
- * npm run bench:quality -- [--steps 300] [--batch-size 16] [--eval-every 100] [--backend wasm] [--json]
+ * npm run bench:quality -- [--steps 300] [--batch-size 16] [--eval-every 100] [--seed 0] [--backend wasm] [--json]
  * Trains the `small` MoE preset and its two dense twins (same activated, same total parameters) for the same
  * tokens, batches and schedule, then compares validation loss (and its curve) and time per step. msPerStep is
  * the median over steps after the first five, evaluation excluded. The last line is JSON:
@@ -8,7 +8,8 @@
 import cliProgress from 'cli-progress';
 import { parseArgs } from 'node:util';
 import {
-  DeepSeekLM, TextDataset, Trainer, countModelParams, denseTwin, initBackend, preset, type BackendName, type ResolvedModelConfig,
+  DeepSeekLM, TextDataset, Trainer, countModelParams, denseTwin, initBackend, plainModelConfig, preset, resolveModelConfig,
+  type BackendName, type ResolvedModelConfig,
 } from '../src/index.js';
 import { bundledCorpus } from '../cli/corpus.js';
 
@@ -16,6 +17,7 @@ const { values } = parseArgs({
   options: {
     steps: { type: 'string', default: '300' },
     'eval-every': { type: 'string', default: '100' },
+    seed: { type: 'string', default: '0' },
     'batch-size': { type: 'string', default: '16' },
     backend: { type: 'string', default: 'wasm' },
     json: { type: 'boolean', default: false },
@@ -24,14 +26,15 @@ const { values } = parseArgs({
 const steps = Number(values.steps);
 const batchSize = Number(values['batch-size']);
 const evalEvery = Number(values['eval-every']);
-for (const [flag, v] of [['steps', steps], ['batch-size', batchSize], ['eval-every', evalEvery]] as const) {
-  if (!Number.isInteger(v) || v < 1) {
-    console.error(`bench:quality: expected --${flag} to be a positive integer, but got '${values[flag]}'.`);
+const seed = Number(values.seed);
+for (const [flag, v, min] of [['steps', steps, 1], ['batch-size', batchSize, 1], ['eval-every', evalEvery, 1], ['seed', seed, 0]] as const) {
+  if (!Number.isInteger(v) || v < min) {
+    console.error(`bench:quality: expected --${flag} to be an integer >= ${min}, but got '${values[flag]}'.`);
     process.exit(2);
   }
 }
 const backend = await initBackend(values.backend as BackendName);
-const moe = preset('small');
+const moe = resolveModelConfig({ ...plainModelConfig(preset('small')), seed });
 const variants: [key: 'moe' | 'denseActivated' | 'denseTotal', config: ResolvedModelConfig][] = [
   ['moe', moe], ['denseActivated', denseTwin(moe, 'activated')], ['denseTotal', denseTwin(moe, 'total')],
 ];
@@ -47,7 +50,7 @@ const msPerStep: Record<string, number> = {};
 const params: Record<string, { total: number; activated: number }> = {};
 for (const [key, config] of variants) {
   const model = new DeepSeekLM(config);
-  const trainer = new Trainer(model, dataset, { steps, batchSize, seqLen, evalEvery, evalWindows, warmupSteps: Math.min(20, Math.floor(steps / 10)) });
+  const trainer = new Trainer(model, dataset, { steps, batchSize, seqLen, evalEvery, evalWindows, seed, warmupSteps: Math.min(20, Math.floor(steps / 10)) });
   const bar = new cliProgress.SingleBar({ format: `${key.padEnd(15)} [{bar}] {value}/{total} loss {loss}`, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 20000 });
   const times: number[] = [];
   bar.start(steps, 0, { loss: '-' });
@@ -74,7 +77,7 @@ for (const [key, config] of variants) {
   model.dispose();
 }
 const result = {
-  backend, steps, tokens: steps * batchSize * seqLen, batchSize, seqLen, evalWindowsPerDomain: evalWindows,
+  backend, seed, steps, tokens: steps * batchSize * seqLen, batchSize, seqLen, evalWindowsPerDomain: evalWindows,
   valLoss, msPerStep, params, domainLoss, curve,
   ratios: {
     moeVsDenseActivatedMs: msPerStep.moe! / msPerStep.denseActivated!,
