@@ -27,7 +27,8 @@ const usage = `Usage: npm run train -- [options]
   --backend NAME         tensorflow, wasm or cpu (default: the best available)
   --data FILE            train on this UTF-8 text file instead of the bundled corpus
   --checkpoint FILE      where the checkpoint lives (default checkpoints/<preset>[-dense-<kind>].ckpt)
-  --resume               continue from the checkpoint file
+  --resume               continue from the checkpoint file (the same --steps continues the same schedule
+                         exactly; a larger one stretches the cosine decay to the new end)
   --prompt TEXT          prompt of the final sample (default "The ")
   --sample-tokens N      length of the final sample (default 200)
   --seed N               seed of the weights and the batches (default 0)
