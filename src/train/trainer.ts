@@ -103,7 +103,10 @@ export class Trainer {
       if (this.step >= this.config.steps) await this.evaluate();
       this.emit({ type: 'done', step: this.step, stopped: this.step < this.config.steps });
     } catch (e) {
-      this.emit({ type: 'error', step: this.step, message: (e as Error).message });
+      // A throw mid-step (the MoE layer's finite check, a backend failure) also puts back the last good weights.
+      const restored = this.restoreLastGood();
+      const note = restored ? ` Training stopped; the weights are back to those before step ${this.step}, the last with a finite loss.` : '';
+      this.emit({ type: 'error', step: this.step, message: `${(e as Error).message}${note}` });
     } finally {
       this.running = false;
     }
@@ -148,12 +151,7 @@ export class Trainer {
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm) || !Number.isFinite(balanceLoss)) {
       tf.dispose(grads);
       moeBlocks.forEach((m) => m.counts.dispose());
-      const restored = this.lastGood !== null;
-      if (this.lastGood) {
-        for (const [name, value] of Object.entries(this.lastGood)) this.model.weights[name]!.assign(value);
-        tf.dispose(this.lastGood);
-        this.lastGood = null;
-      }
+      const restored = this.restoreLastGood();
       this.emit({
         type: 'error', step: this.step,
         message: `trainer: the loss or gradient became non-finite at step ${this.step + 1} (loss ${loss}, gradient norm ${gradNorm}); ` +
@@ -193,6 +191,15 @@ export class Trainer {
       type: 'step', step: this.step, loss, balanceLoss, learningRate: lr, gradNorm,
       tokensPerSecond: (B * S * 1000) / ms, msPerStep: ms, layers,
     });
+    return true;
+  }
+
+  /** Puts back the weights from before the latest update; false when there is no snapshot. */
+  private restoreLastGood(): boolean {
+    if (!this.lastGood) return false;
+    for (const [name, value] of Object.entries(this.lastGood)) this.model.weights[name]!.assign(value);
+    tf.dispose(this.lastGood);
+    this.lastGood = null;
     return true;
   }
 

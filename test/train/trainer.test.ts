@@ -92,6 +92,20 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     run.done();
   });
 
+  it('a throw mid-step (the MoE input check) also ends in an error event and the last good weights', async () => {
+    const run = setup({ steps: 5 });
+    const initial = await weightValues(run.model);
+    run.trainer.on('step', (e) => {
+      // Poison a dense FFN after step 1: step 2's MoE block then receives NaN and its finite check throws.
+      if (e.step === 1) run.model.weights['blocks.0.ffn.w2']!.assign(tf.fill(run.model.weights['blocks.0.ffn.w2']!.shape, NaN));
+    });
+    await run.trainer.run();
+    expect(run.errors).toHaveLength(1);
+    expect(run.errors[0]!.message).toMatch(/expected finite values.*weights are back to those before step 1/);
+    expect(await weightValues(run.model)).toEqual(initial);
+    run.done();
+  });
+
   it('refuses a corrupt or mismatched checkpoint and changes nothing', async () => {
     const run = setup({ steps: 2 });
     await run.trainer.run();
