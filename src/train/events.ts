@@ -12,7 +12,7 @@ export interface LayerReport {
   maxViolation: number;
   /** Mean routing entropy (nats). */
   routerEntropy: number;
-  /** The auxiliary-loss-free selection bias after this step's update: [E] (empty when off). */
+  /** The auxiliary-loss-free selection bias this step routed with, before its update: [E] (empty when off). */
   bias: number[];
 }
 

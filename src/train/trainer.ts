@@ -2,7 +2,7 @@
  * The training loop: AdamW with warm-up and cosine decay, gradient clipping, the balance losses, the
  * auxiliary-loss-free bias update after each step, periodic evaluation and checkpoints. It prints nothing:
  * everything it has to say goes out as typed events (events.ts). One GPU-to-CPU read per step (the loss,
- * gradient norm and routing statistics together, awaited), plus the reads the MoE dispatch mode makes.
+ * gradient norm, routing statistics and biases together, awaited), plus the reads the MoE dispatch mode makes.
  */
 import * as tf from '@tensorflow/tfjs';
 import { updateExpertBias } from '../balance.js';
@@ -130,7 +130,8 @@ export class Trainer {
         parts = [lmLoss, out.balanceLoss];
         for (const m of out.moe) {
           moeBlocks.push({ block: m.block, counts: tf.keep(m.expertCounts) });
-          parts.push(m.stats.expertLoad, m.stats.droppedFraction, m.stats.maxViolation, m.stats.routerEntropy);
+          const bias = this.model.weights[`blocks.${m.block}.moe.expertBias`];
+          parts.push(m.stats.expertLoad, m.stats.droppedFraction, m.stats.maxViolation, m.stats.routerEntropy, bias ? tf.clone(bias) : tf.zeros([0]));
         }
         parts.forEach((t) => tf.keep(t));
         return tf.add(lmLoss, out.balanceLoss) as tf.Scalar;
@@ -174,17 +175,17 @@ export class Trainer {
       const bias = this.model.weights[`blocks.${m.block}.moe.expertBias`];
       if (bias) updateExpertBias(bias, m.counts, this.model.config.moeConfig.biasUpdateSpeed);
       m.counts.dispose();
+      const nBias = bias ? E : 0;
       layers.push({
         block: m.block,
         expertLoad: Array.from(values.subarray(offset, offset + E)),
         droppedFraction: values[offset + E]!,
         maxViolation: values[offset + E + 1]!,
         routerEntropy: values[offset + E + 2]!,
-        bias: [],
+        bias: Array.from(values.subarray(offset + E + 3, offset + E + 3 + nBias)),
       });
-      offset += E + 3;
+      offset += E + 3 + nBias;
     }
-    await this.readBiases(layers);
     this.step += 1;
     const ms = now() - start;
     this.emit({
@@ -201,16 +202,6 @@ export class Trainer {
     tf.dispose(this.lastGood);
     this.lastGood = null;
     return true;
-  }
-
-  private async readBiases(layers: LayerReport[]): Promise<void> {
-    const biases = layers.map((l) => this.model.weights[`blocks.${l.block}.moe.expertBias`]).filter((b) => b !== undefined);
-    if (biases.length === 0) return;
-    const all = tf.tidy(() => tf.concat(biases.map((b) => tf.reshape(b, [-1]))));
-    const values = await all.data();
-    all.dispose();
-    const E = biases[0]!.shape[0]!;
-    layers.forEach((l, i) => (l.bias = Array.from(values.subarray(i * E, (i + 1) * E))));
   }
 
   /** Validation loss over config.evalWindows fixed windows per domain; emits and returns an 'eval' event. */
