@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Rng } from '../src/rng.js';
 
 const out = new URL('../data/corpus/', import.meta.url).pathname;
 const budget = { english: 450_000, chinese: 300_000, code: 220_000, arithmetic: 160_000 }; // bytes per domain
@@ -73,19 +74,12 @@ function* code(): Generator<string> {
   }
 }
 
-/** mulberry32: a small seeded generator, so the arithmetic is the same on every build. */
+/** Sums, differences and products from the project's seeded generator, so every build writes the same text. */
 function* arithmetic(seed = 1234): Generator<string> {
-  let a = seed;
-  const random = () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(random() * n);
+  const rng = new Rng(seed);
   for (;;) {
-    const op = int(3);
-    const [x, y] = [int(op === 2 ? 100 : 10_000), int(op === 2 ? 100 : 10_000)];
+    const op = rng.int(3);
+    const [x, y] = [rng.int(op === 2 ? 100 : 10_000), rng.int(op === 2 ? 100 : 10_000)];
     yield op === 0 ? `${x}+${y}=${x + y}\n` : op === 1 ? `${x}-${y}=${x - y}\n` : `${x}*${y}=${x * y}\n`;
   }
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TextDataset } from '../data/dataset.js';
 import type { DeepSeekLM } from '../model/model.js';
+import { isMoEBlock } from '../model/weights.js';
 
 /** For one MoE block: shares[domain][expert], the share of that domain's assignments the expert took. */
 export interface BlockSpecialisation {
@@ -28,7 +29,7 @@ export async function specialisationReport(model: DeepSeekLM, dataset: TextDatas
     counts.dispose();
     perDomain.push(Array.from({ length: nBlocks }, (_, b) => Array.from(values.subarray(b * E, (b + 1) * E))));
   }
-  const blocks = Array.from({ length: model.config.nLayers }, (_, i) => i).filter((i) => i >= model.config.nDenseLayers && model.config.ffn === 'moe');
+  const blocks = Array.from({ length: model.config.nLayers }, (_, i) => i).filter((i) => isMoEBlock(model.config, i));
   return blocks.map((block, b) => ({
     block,
     domains: dataset.domains,
