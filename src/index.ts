@@ -35,3 +35,7 @@ export { readCheckpoint, writeCheckpoint } from './train/checkpoint.js';
 export type { CheckpointHeader } from './train/checkpoint.js';
 export { specialisationReport } from './train/specialisation.js';
 export type { BlockSpecialisation } from './train/specialisation.js';
+export { planeTask, planeGrid, planeTaskNames } from './toy/plane.js';
+export type { PlaneData, PlaneTaskName } from './toy/plane.js';
+export { PlaneClassifier, resolvePlaneClassifierConfig, planeClassifierDefaults } from './toy/classifier.js';
+export type { PlaneClassifierConfig, PlaneClassifierConfigInput, PlaneStepReport, RoutingMap, Balancing } from './toy/classifier.js';

@@ -51,6 +51,8 @@ export class Trainer {
   private lastGood: Record<string, tf.Tensor> | null = null;
   private stopRequested = false;
   private running = false;
+  /** Set while paused: run() waits on it between steps. */
+  private pauseGate: { promise: Promise<void>; release: () => void } | null = null;
 
   constructor(readonly model: DeepSeekLM, readonly dataset: TextDataset, config: TrainConfigInput = {}) {
     this.config = resolveTrainConfig(config);
@@ -75,9 +77,27 @@ export class Trainer {
     for (const listener of this.listeners.get(event.type) ?? []) listener(event);
   }
 
-  /** Ends run() after the step in progress. */
+  /** Ends run() after the step in progress (a paused run ends at once). */
   stop(): void {
     this.stopRequested = true;
+    this.resume();
+  }
+
+  /** Holds run() after the step in progress until resume(); sample(), checkpoint() and evaluate() work meanwhile. */
+  pause(): void {
+    if (this.pauseGate) return;
+    let release = () => {};
+    const promise = new Promise<void>((resolve) => (release = resolve));
+    this.pauseGate = { promise, release };
+  }
+
+  resume(): void {
+    this.pauseGate?.release();
+    this.pauseGate = null;
+  }
+
+  get paused(): boolean {
+    return this.pauseGate !== null;
   }
 
   /**
@@ -91,6 +111,10 @@ export class Trainer {
     this.stopRequested = false;
     try {
       while (this.step < this.config.steps && !this.stopRequested) {
+        if (this.pauseGate) {
+          await this.pauseGate.promise;
+          continue; // stop() may have ended the pause
+        }
         const ok = await this.trainStep();
         if (!ok) return;
         await nextTask();
@@ -255,7 +279,7 @@ export class Trainer {
    * changes.
    */
   restore(bytes: Uint8Array): void {
-    if (this.running) throw new Error('trainer: cannot restore while run() is in progress; stop() it first.');
+    if (this.running && !this.paused) throw new Error('trainer: cannot restore while run() is stepping; pause() or stop() it first.');
     const { header, tensors } = readCheckpoint(bytes);
     // The seed only chose the initial weights, which the checkpoint replaces; every other field must match.
     const shape = (c: object) => canonicalJson({ ...c, seed: undefined });

@@ -79,6 +79,32 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     resumed.done();
   });
 
+  it('pause() holds the run between steps, sampling works meanwhile, and resume() continues bit for bit', async () => {
+    const config = { steps: 8, seed: 5 };
+    const unbroken = setup(config);
+    await unbroken.trainer.run();
+    const paused = setup(config);
+    paused.trainer.on('step', (e) => {
+      if (e.step === 3) paused.trainer.pause();
+    });
+    const running = paused.trainer.run();
+    while (paused.steps.length < 3) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(paused.trainer.paused).toBe(true);
+    expect(paused.steps).toHaveLength(3); // nothing ran while paused
+    expect(await paused.trainer.sample('the ', { maxNewTokens: 4, rng: 1 })).toHaveLength(4);
+    paused.trainer.resume();
+    await running;
+    expect(paused.steps.map((e) => e.loss)).toEqual(unbroken.steps.map((e) => e.loss));
+    const stopped = setup(config);
+    stopped.trainer.pause();
+    const held = stopped.trainer.run();
+    stopped.trainer.stop(); // a paused run ends at once on stop()
+    await held;
+    expect(stopped.steps).toHaveLength(0);
+    [unbroken, paused, stopped].forEach((r) => r.done());
+  });
+
   it('stops with an error event on a non-finite loss and puts back the last weights with a finite loss', async () => {
     const run = setup({ steps: 20, learningRate: 1e30, warmupSteps: 0, gradClip: 0 });
     const initial = await weightValues(run.model);
