@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  countParams, createMoEWeights, measureDroplessCapacity, moeForward, resolveMoEConfig, swiGLU,
+  countParams, createMoEWeights, disposeMoEWeights, measureDroplessCapacity, moeForward, resolveMoEConfig, swiGLU,
   type DeepSeekMoEConfig, type MoEConfigInput, type MoEForwardOptions, type MoEWeights,
 } from '../src/index.js';
 
@@ -23,6 +23,8 @@ export interface LayerBenchOptions {
   warmup: number;
   /** Sync reads lose the device on webgpu/SwiftShader: size dropless slots with an async read first. */
   asyncCapacity: boolean;
+  /** Tokens per call; default the reference shape's 2048. */
+  tokens?: number;
   log?: (line: string) => void;
 }
 
@@ -64,9 +66,10 @@ export function moeLoss(config: DeepSeekMoEConfig, w: MoEWeights, options: MoEFo
   return { f, inputs: (x: tf.Tensor) => [x, ...names.map((n) => w[n]!)] };
 }
 
-function moeStep(input: MoEConfigInput, x: tf.Tensor, asyncCapacity: boolean) {
+function moeStep(input: MoEConfigInput, x: tf.Tensor, asyncCapacity: boolean, owned: MoEWeights[]) {
   const config = resolveMoEConfig(asyncCapacity ? { ...input, checkFinite: false } : input);
   const w = createMoEWeights(config);
+  owned.push(w);
   return async () => {
     const capacity = asyncCapacity && config.dispatch === 'dropless' ? await measureDroplessCapacity(x, w, config) : undefined;
     const { f, inputs } = moeLoss(config, w, capacity === undefined ? {} : { capacity });
@@ -77,7 +80,8 @@ function moeStep(input: MoEConfigInput, x: tf.Tensor, asyncCapacity: boolean) {
 export async function runLayerBench(options: LayerBenchOptions): Promise<LayerBenchResult> {
   const { runs, warmup, asyncCapacity } = options;
   const log = options.log ?? (() => {});
-  const s = referenceShape;
+  const s = { ...referenceShape, tokens: options.tokens ?? referenceShape.tokens };
+  const owned: MoEWeights[] = [];
   const x = tf.randomNormal([s.tokens, s.dModel], 0, 1, 'float32', 1);
   const layer = (nRoutedExperts: number, dispatch: 'dropless' | 'capacity' | 'dense'): MoEConfigInput => ({
     dModel: s.dModel, nRoutedExperts, topK: s.topK, expertHiddenDim: s.expertHiddenDim, nSharedExperts: s.nSharedExperts,
@@ -91,15 +95,15 @@ export async function runLayerBench(options: LayerBenchOptions): Promise<LayerBe
 
   const denseActivated = await time(denseStep, runs, warmup);
   log(`dense SwiGLU, hidden ${hidden}: ${denseActivated.toFixed(1)} ms`);
-  const moe = await time(moeStep(layer(s.nRoutedExperts, 'dropless'), x, asyncCapacity), runs, warmup);
+  const moe = await time(moeStep(layer(s.nRoutedExperts, 'dropless'), x, asyncCapacity, owned), runs, warmup);
   log(`DeepSeekMoE dropless, E=${s.nRoutedExperts}: ${moe.toFixed(1)} ms`);
-  const moeCapacity = await time(moeStep(layer(s.nRoutedExperts, 'capacity'), x, asyncCapacity), runs, warmup);
+  const moeCapacity = await time(moeStep(layer(s.nRoutedExperts, 'capacity'), x, asyncCapacity, owned), runs, warmup);
   log(`DeepSeekMoE capacity 1.25, E=${s.nRoutedExperts}: ${moeCapacity.toFixed(1)} ms`);
-  const naive = await time(moeStep(layer(s.nRoutedExperts, 'dense'), x, asyncCapacity), Math.max(1, Math.ceil(runs / 2)), 1);
+  const naive = await time(moeStep(layer(s.nRoutedExperts, 'dense'), x, asyncCapacity, owned), Math.max(1, Math.ceil(runs / 2)), 1);
   log(`DeepSeekMoE masked dense path: ${naive.toFixed(1)} ms`);
   const scaling: { experts: number; ms: number }[] = [];
   for (const experts of scalingExperts) {
-    const ms = experts === s.nRoutedExperts ? moe : await time(moeStep(layer(experts, 'dropless'), x, asyncCapacity), runs, warmup);
+    const ms = experts === s.nRoutedExperts ? moe : await time(moeStep(layer(experts, 'dropless'), x, asyncCapacity, owned), runs, warmup);
     scaling.push({ experts, ms });
     log(`  E=${experts}: ${ms.toFixed(1)} ms`);
   }
@@ -110,6 +114,8 @@ export async function runLayerBench(options: LayerBenchOptions): Promise<LayerBe
   const matmulPeak = (2 * s.tokens * s.dModel * hidden) / (matmulMs * 1e6);
   const moeFlops = 3 * countParams(layer(s.nRoutedExperts, 'dropless')).flopsPerToken * s.tokens; // forward + 2x backward
   const e8 = scaling[0]!.ms;
+  tf.dispose([x, w, ...dense]);
+  owned.forEach(disposeMoEWeights);
   return {
     backend: tf.getBackend(),
     shape: s,

@@ -7,15 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { countModelParams, denseTwin, presets, type ModelParamCount } from '../src/index.js';
+import { publishedModels } from './published.js';
 
-export const publishedModels = [
-  { name: 'DeepSeek-V2-Lite', file: 'deepseek-v2-lite.json', total: 15.7e9, activated: 2.4e9 },
-  { name: 'DeepSeek-V2', file: 'deepseek-v2.json', total: 236e9, activated: 21e9 },
-  { name: 'DeepSeek-V3', file: 'deepseek-v3.json', total: 671e9, activated: 37e9 },
-] as const;
-
-export const readConfig = (path: string | URL): Record<string, unknown> => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-export const publishedConfig = (file: string) => readConfig(new URL(`./configs/${file}`, import.meta.url));
+const readConfig = (path: string): Record<string, unknown> => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
 
 const human = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
 
@@ -47,7 +41,7 @@ if (values.config) {
     lines.push(row(`${name} dense, =activated`, countModelParams(denseTwin(p, 'activated'))));
     lines.push(row(`${name} dense, =total`, countModelParams(denseTwin(p, 'total'))));
   }
-  for (const m of publishedModels) lines.push(row(m.name, countModelParams(publishedConfig(m.file)), m));
+  for (const m of publishedModels) lines.push(row(m.name, countModelParams(m.config), m));
   console.log(lines.join('\n'));
   console.log('KV/token: numbers cached per token over all layers (MLA: latent + rotary key).');
 }

@@ -15,29 +15,13 @@ import { Rng } from '../rng.js';
 import { AdamW } from './adamw.js';
 import { canonicalJson, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { learningRateAt, resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
+import { RunControl } from './run-control.js';
 import type { EvalEvent, LayerReport, TrainerEvent, TrainerEventMap } from './events.js';
 import { specialisationReport, type BlockSpecialisation } from './specialisation.js';
 
 type Listener<K extends keyof TrainerEventMap> = (event: TrainerEventMap[K]) => void;
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
-
-/**
- * Resolves on the next macrotask. A step's awaits are microtasks on cpu and wasm, so without this a run would
- * never let timers, signal handlers or worker messages (stop, pause) in until it ended.
- */
-function nextTask(): Promise<void> {
-  const { setImmediate } = globalThis as { setImmediate?: (f: () => void) => void };
-  if (setImmediate) return new Promise((resolve) => setImmediate(() => resolve()));
-  return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => {
-      channel.port1.close();
-      resolve();
-    };
-    channel.port2.postMessage(null);
-  });
-}
 
 export class Trainer {
   readonly config: Readonly<TrainConfig>;
@@ -49,10 +33,8 @@ export class Trainer {
   private readonly listeners = new Map<string, Set<(e: TrainerEvent) => void>>();
   /** The weights before the latest update (zero-copy clones): put back when the next loss is not finite. */
   private lastGood: Record<string, tf.Tensor> | null = null;
-  private stopRequested = false;
+  private readonly control = new RunControl();
   private running = false;
-  /** Set while paused: run() waits on it between steps. */
-  private pauseGate: { promise: Promise<void>; release: () => void } | null = null;
 
   constructor(readonly model: DeepSeekLM, readonly dataset: TextDataset, config: TrainConfigInput = {}) {
     this.config = resolveTrainConfig(config);
@@ -79,25 +61,23 @@ export class Trainer {
 
   /** Ends run() after the step in progress (a paused run ends at once). */
   stop(): void {
-    this.stopRequested = true;
-    this.resume();
+    this.control.stop();
   }
 
-  /** Holds run() after the step in progress until resume(); sample(), checkpoint() and evaluate() work meanwhile. */
-  pause(): void {
-    if (this.pauseGate) return;
-    let release = () => {};
-    const promise = new Promise<void>((resolve) => (release = resolve));
-    this.pauseGate = { promise, release };
+  /**
+   * Holds run() after the step in progress until resume(); resolves once no step is in flight. sample(),
+   * checkpoint(), evaluate() and restore() work meanwhile.
+   */
+  pause(): Promise<void> {
+    return this.control.pause();
   }
 
   resume(): void {
-    this.pauseGate?.release();
-    this.pauseGate = null;
+    this.control.resume();
   }
 
   get paused(): boolean {
-    return this.pauseGate !== null;
+    return this.control.paused;
   }
 
   /**
@@ -108,16 +88,12 @@ export class Trainer {
   async run(): Promise<void> {
     if (this.running) throw new Error('trainer: run() is already in progress.');
     this.running = true;
-    this.stopRequested = false;
+    this.control.begin();
     try {
-      while (this.step < this.config.steps && !this.stopRequested) {
-        if (this.pauseGate) {
-          await this.pauseGate.promise;
-          continue; // stop() may have ended the pause
-        }
+      while (this.step < this.config.steps) {
+        if (!(await this.control.boundary())) break;
         const ok = await this.trainStep();
         if (!ok) return;
-        await nextTask();
         const { evalEvery, checkpointEvery } = this.config;
         if (evalEvery > 0 && this.step % evalEvery === 0 && this.step < this.config.steps) await this.evaluate();
         if (checkpointEvery > 0 && this.step % checkpointEvery === 0) {
@@ -133,6 +109,7 @@ export class Trainer {
       this.emit({ type: 'error', step: this.step, message: `${(e as Error).message}${note}` });
     } finally {
       this.running = false;
+      this.control.end();
     }
   }
 
@@ -256,7 +233,7 @@ export class Trainer {
     return decode(await generate(this.model, encode(prompt), options));
   }
 
-  /** The whole training state as a checkpoint file. */
+  /** The whole training state as a checkpoint file; safe to call while run() is in progress. */
   async checkpoint(): Promise<Uint8Array> {
     const specs = modelWeightSpecs(this.model.config);
     const entries: { name: string; tensor: tf.Tensor }[] = [
@@ -266,11 +243,15 @@ export class Trainer {
         { name: `adam.v/${n}`, tensor: this.optimizer.v[n]! as tf.Tensor },
       ]),
     ];
-    const values = await Promise.all(entries.map((e) => e.tensor.data() as Promise<Float32Array>));
-    return writeCheckpoint(
-      { modelConfig: this.model.plainConfig, trainConfig: { ...this.config }, step: this.step, rngState: this.rng.state },
-      entries.map((e, i) => ({ name: e.name, shape: e.tensor.shape, values: values[i]! })),
-    );
+    // Zero-copy clones and the counters are taken now, so a step that lands during the reads cannot mix in.
+    const header = { modelConfig: this.model.plainConfig, trainConfig: { ...this.config }, step: this.step, rngState: this.rng.state };
+    const snapshot = entries.map((e) => tf.clone(e.tensor));
+    try {
+      const values = await Promise.all(snapshot.map((t) => t.data() as Promise<Float32Array>));
+      return writeCheckpoint(header, entries.map((e, i) => ({ name: e.name, shape: e.tensor.shape, values: values[i]! })));
+    } finally {
+      tf.dispose(snapshot);
+    }
   }
 
   /**
@@ -279,7 +260,7 @@ export class Trainer {
    * changes.
    */
   restore(bytes: Uint8Array): void {
-    if (this.running && !this.paused) throw new Error('trainer: cannot restore while run() is stepping; pause() or stop() it first.');
+    if (!this.control.idle) throw new Error('trainer: cannot restore while a step is in flight; await pause() or stop() first.');
     const { header, tensors } = readCheckpoint(bytes);
     // The seed only chose the initial weights, which the checkpoint replaces; every other field must match.
     const shape = (c: object) => canonicalJson({ ...c, seed: undefined });

@@ -84,11 +84,13 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     const unbroken = setup(config);
     await unbroken.trainer.run();
     const paused = setup(config);
+    let held: Promise<void> | null = null;
     paused.trainer.on('step', (e) => {
-      if (e.step === 3) paused.trainer.pause();
+      if (e.step === 3) held = paused.trainer.pause();
     });
     const running = paused.trainer.run();
-    while (paused.steps.length < 3) await new Promise((r) => setTimeout(r, 5));
+    while (held === null) await new Promise((r) => setTimeout(r, 5));
+    await held;
     await new Promise((r) => setTimeout(r, 50));
     expect(paused.trainer.paused).toBe(true);
     expect(paused.steps).toHaveLength(3); // nothing ran while paused
@@ -97,10 +99,10 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     await running;
     expect(paused.steps.map((e) => e.loss)).toEqual(unbroken.steps.map((e) => e.loss));
     const stopped = setup(config);
-    stopped.trainer.pause();
-    const held = stopped.trainer.run();
+    void stopped.trainer.pause();
+    const pending = stopped.trainer.run();
     stopped.trainer.stop(); // a paused run ends at once on stop()
-    await held;
+    await pending;
     expect(stopped.steps).toHaveLength(0);
     [unbroken, paused, stopped].forEach((r) => r.done());
   });

@@ -1,0 +1,86 @@
+import * as Comlink from 'comlink';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { preset } from 'deepseek-moe-tfjs';
+import type { TrainingWorkerApi, WorkerEvent } from '../../workers/protocol.js';
+import { bundledCorpus } from '../../cli/corpus.js';
+import { startNodeTrainingWorker, type NodeTrainingWorker } from '../../workers/node-thread.js';
+
+describe('the training worker under worker_threads', () => {
+  // The browser's worker module, as a Node worker thread.
+  let worker: NodeTrainingWorker;
+  let api: Comlink.Remote<TrainingWorkerApi>;
+
+  beforeAll(() => {
+    worker = startNodeTrainingWorker();
+    api = worker.api;
+  });
+  afterAll(async () => {
+    await worker.terminate();
+  });
+
+  /** A listener to pass to start(), the events it got, and a promise of the run's end. */
+  const collect = () => {
+    const events: WorkerEvent[] = [];
+    let end = () => {};
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    const listener = Comlink.proxy((e: WorkerEvent) => {
+      events.push(e);
+      if (e.type === 'done' || e.type === 'error') end();
+    });
+    return { events, ended: Promise.race([ended, worker.failed]), listener };
+  };
+
+  it('lists the backends a Node worker can use and starts wasm', async () => {
+    const backends = await api.backends();
+    expect(backends.map((b) => b.name)).toEqual(['tensorflow', 'wasm', 'cpu']);
+    expect(backends.find((b) => b.name === 'wasm')!.available).toBe(true);
+    await expect(api.setBackend('webgpu')).rejects.toThrow(/backend 'webgpu' is not available here/);
+    expect(await api.setBackend('wasm')).toBe('wasm');
+  });
+
+  it('trains the language model a few steps, pauses, samples, saves and restores the same sample', async () => {
+    const { events, ended, listener } = collect();
+    const corpus = bundledCorpus();
+    await api.start({ kind: 'lab', model: preset('tiny'), train: { steps: 12, batchSize: 4, seqLen: 32, evalEvery: 6, evalWindows: 2, warmupSteps: 2 }, corpus }, listener);
+    await api.pause();
+    expect(await api.state()).toBe('paused');
+    const steps = events.filter((e) => e.type === 'step');
+    const bytes = await api.save();
+    const sample = await api.sample('the ', { maxNewTokens: 12, temperature: 0 });
+    await api.resume();
+    await ended;
+    expect(events.filter((e) => e.type === 'error')).toEqual([]);
+    const all = events.filter((e) => e.type === 'step');
+    expect(all).toHaveLength(12);
+    expect(all[11]!.loss).toBeLessThan(all[0]!.loss);
+    expect(events.filter((e) => e.type === 'eval').length).toBeGreaterThanOrEqual(2);
+    expect(await api.sample('the ', { maxNewTokens: 12, temperature: 0 })).not.toBe(sample); // it trained on
+    expect(await api.load(bytes)).toBe(steps.length);
+    expect(await api.sample('the ', { maxNewTokens: 12, temperature: 0 })).toBe(sample);
+  });
+
+  it('trains the playground, transfers its routing maps, and frees a job when the next replaces it', async () => {
+    const job = { kind: 'playground', classifier: { task: 'spirals' }, steps: 60, mapEvery: 30, mapResolution: 16 } as const;
+    const first = collect();
+    await api.start(job, first.listener);
+    await first.ended;
+    const reports = first.events.flatMap((e) => (e.type === 'planeStep' ? [e.report] : []));
+    const maps = first.events.flatMap((e) => (e.type === 'routingMap' ? [e.map] : []));
+    expect(reports).toHaveLength(60);
+    expect(reports[59]!.loss).toBeLessThan(reports[0]!.loss);
+    expect(maps.map((m) => m.expert.length)).toEqual([256, 256, 256]); // before training, at step 30 and 60
+    expect(maps[2]!.expert).toBeInstanceOf(Uint8Array);
+    const held = await api.numTensors();
+    const second = collect();
+    await api.start(job, second.listener);
+    await second.ended;
+    expect(await api.numTensors()).toBe(held);
+  });
+
+  it('rejects bad commands with a readable message and keeps the job', async () => {
+    await expect(api.sample('x', { maxNewTokens: 2 })).rejects.toThrow(/sample: needs a language model job, but the job is the playground/);
+    await expect(api.start({ kind: 'lab', model: preset('tiny'), train: { seqLen: 32 }, corpus: { tiny: 'too short' } }, Comlink.proxy(() => {}))).rejects.toThrow(/./);
+    await expect(api.start({ kind: 'quiz' } as never, Comlink.proxy(() => {}))).rejects.toThrow(/expected job.kind to be 'lab' or 'playground', but got "quiz"/);
+    expect(await api.state()).toBe('finished');
+  });
+});

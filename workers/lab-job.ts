@@ -1,0 +1,49 @@
+/** The language model lab's job: the library's Trainer on a corpus, its events passed on as they come. */
+import { DeepSeekLM, TextDataset, Trainer, type SampleOptions } from '../src/index.js';
+import type { JobState, LabJob, WorkerEvent } from './protocol.js';
+
+export class LabRun {
+  private readonly model: DeepSeekLM;
+  private readonly trainer: Trainer;
+  private finished = false;
+
+  /** Validates and builds everything (throwing on bad input) before any training starts. */
+  constructor(job: LabJob, private readonly emit: (event: WorkerEvent) => void) {
+    const dataset = new TextDataset(job.corpus, { seqLen: job.train.seqLen ?? 64 });
+    this.model = new DeepSeekLM(job.model);
+    try {
+      this.trainer = new Trainer(this.model, dataset, job.train);
+    } catch (e) {
+      this.model.dispose();
+      throw e;
+    }
+    for (const type of ['step', 'eval', 'done', 'error'] as const) this.trainer.on(type, (e) => this.emit(e));
+  }
+
+  /** Trains until the config's steps, stop() or an error; never rejects (errors arrive as events). */
+  async run(): Promise<void> {
+    await this.trainer.evaluate(); // the starting validation loss, so the curve has its first point
+    await this.trainer.run();
+    this.finished = true;
+  }
+
+  get state(): JobState {
+    return this.finished ? 'finished' : this.trainer.paused ? 'paused' : 'running';
+  }
+
+  pause = () => this.trainer.pause();
+  resume = () => this.trainer.resume();
+  stop = () => this.trainer.stop();
+  sample = (prompt: string, options: SampleOptions) => this.trainer.sample(prompt, options);
+  save = () => this.trainer.checkpoint();
+
+  load(bytes: Uint8Array): number {
+    this.trainer.restore(bytes);
+    return this.trainer.step;
+  }
+
+  dispose(): void {
+    this.trainer.dispose();
+    this.model.dispose();
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * What a page and the training worker say to each other. Everything here is plain, JSON-safe data (typed arrays
+ * aside, which are transferred), so it crosses postMessage in a browser and worker_threads in Node unchanged.
+ */
+import type { LayerBenchResult } from '../bench/layer-bench.js';
+import type {
+  BackendName, DoneEvent, ErrorEvent, EvalEvent, InitBackendOptions, ModelConfigInput, ModelParamCount,
+  PlaneClassifierConfigInput, PlaneStepReport, RoutingMap, SampleOptions, StepEvent, TrainConfigInput,
+} from '../src/index.js';
+
+/** Train the DeepSeek-style language model on a text corpus (domain name to text). */
+export interface LabJob {
+  kind: 'lab';
+  model: ModelConfigInput;
+  train: TrainConfigInput;
+  corpus: Record<string, string>;
+}
+
+/** Train the routing playground's 2-D classifier, painting the plane every `mapEvery` steps. */
+export interface PlaygroundJob {
+  kind: 'playground';
+  classifier: PlaneClassifierConfigInput;
+  steps: number;
+  mapEvery: number;
+  /** The painted grid is mapResolution x mapResolution. */
+  mapResolution: number;
+}
+
+export type Job = LabJob | PlaygroundJob;
+
+export interface PlaneStepMessage {
+  type: 'planeStep';
+  report: PlaneStepReport;
+}
+
+export interface RoutingMapMessage {
+  type: 'routingMap';
+  step: number;
+  map: RoutingMap;
+}
+
+/** Everything a job streams back: the trainer's events, the playground's, and the end of either. */
+export type WorkerEvent = StepEvent | EvalEvent | DoneEvent | ErrorEvent | PlaneStepMessage | RoutingMapMessage;
+
+/** Whether a backend can start in this worker, and if not, why (shown to the visitor as is). */
+export interface BackendAvailability {
+  name: BackendName;
+  available: boolean;
+  reason?: string;
+}
+
+export type JobState = 'idle' | 'running' | 'paused' | 'finished';
+
+export interface BenchRequest {
+  /** Tokens per layer call: the reference 2048, or fewer for a quick look. */
+  tokens: number;
+  runs: number;
+  warmup: number;
+}
+
+/** The bench page's result for one backend: the layer benchmark and the parameter table. */
+export interface BenchReport {
+  backend: BackendName;
+  userAgent: string;
+  layer: LayerBenchResult;
+  params: { name: string; count: ModelParamCount }[];
+}
+
+/** The worker's commands. Every method rejects with a readable message on bad input, before changing anything. */
+export interface TrainingWorkerApi {
+  /** Which backends exist here (a cheap probe; starting one may still fail, and setBackend says why). */
+  backends(): Promise<BackendAvailability[]>;
+  /** Starts a backend for the next job; ends a finished or paused job first. Refused while a job runs. */
+  setBackend(name: BackendName, options?: InitBackendOptions): Promise<BackendName>;
+  /** Builds the job's model and starts training; resolves once it runs. Events arrive through onEvent. */
+  start(job: Job, onEvent: (event: WorkerEvent) => void): Promise<void>;
+  /** Resolves once no step is in flight. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  stop(): Promise<void>;
+  state(): Promise<JobState>;
+  /** Text from the lab's model (any state but idle). */
+  sample(prompt: string, options: SampleOptions): Promise<string>;
+  /** The lab's checkpoint file (transferred). */
+  save(): Promise<Uint8Array>;
+  /** Restores a checkpoint into the lab's model (paused or finished); returns its step. */
+  load(bytes: Uint8Array): Promise<number>;
+  /** Tensors alive in the worker (leak checks). */
+  numTensors(): Promise<number>;
+  /** Runs the benchmark on the current backend; progress lines go to onLog. Refused while a job runs. */
+  bench(request: BenchRequest, onLog: (line: string) => void): Promise<BenchReport>;
+}

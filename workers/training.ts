@@ -1,0 +1,135 @@
+/**
+ * The training worker's commands (protocol.ts), independent of how they are exposed: train.worker.ts puts them
+ * behind comlink in a web worker or a Node worker thread. One job at a time; the backend is chosen before it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as Comlink from 'comlink';
+import { runLayerBench } from '../bench/layer-bench.js';
+import { publishedModels } from '../bench/published.js';
+import { countModelParams, initBackend, presets, type BackendName, type InitBackendOptions, type SampleOptions } from '../src/index.js';
+import { LabRun } from './lab-job.js';
+import { PlaygroundRun } from './playground-job.js';
+import type { BackendAvailability, BenchReport, BenchRequest, Job, JobState, TrainingWorkerApi, WorkerEvent } from './protocol.js';
+
+const runtime = globalThis as { process?: { versions?: { node?: string } }; navigator?: Navigator & { gpu?: { requestAdapter(): Promise<unknown> } } };
+const isNode = runtime.process?.versions?.node != null;
+
+async function probe(name: BackendName): Promise<BackendAvailability> {
+  const no = (reason: string): BackendAvailability => ({ name, available: false, reason });
+  try {
+    if (name === 'cpu') return { name, available: true };
+    if (name === 'wasm') return typeof WebAssembly === 'object' ? { name, available: true } : no('this runtime has no WebAssembly');
+    if (name === 'tensorflow') {
+      if (!isNode) return no('tfjs-node runs only in Node');
+      const optional = '@tensorflow/tfjs-node';
+      await import(/* @vite-ignore */ optional);
+      return { name, available: true };
+    }
+    if (isNode) return no(`${name} needs a browser`);
+    if (name === 'webgpu') {
+      if (!runtime.navigator?.gpu) return no('this browser has no WebGPU (navigator.gpu is missing)');
+      const adapter = await runtime.navigator.gpu.requestAdapter();
+      return adapter ? { name, available: true } : no('WebGPU is present, but the browser found no GPU adapter');
+    }
+    if (typeof OffscreenCanvas === 'undefined') return no('no OffscreenCanvas in this worker, so no WebGL');
+    const canvas = new OffscreenCanvas(1, 1);
+    return canvas.getContext('webgl2') || canvas.getContext('webgl') ? { name, available: true } : no('the browser refused a WebGL context');
+  } catch (e) {
+    return no((e as Error).message);
+  }
+}
+
+export function createTrainingWorker(): TrainingWorkerApi {
+  let run: LabRun | PlaygroundRun | null = null;
+  let benchRunning = false;
+
+  const busy = () => benchRunning || (run !== null && run.state === 'running');
+  const lab = (what: string): LabRun => {
+    if (!(run instanceof LabRun)) throw new Error(`${what}: needs a language model job, but ${run ? 'the job is the playground' : 'no job has started'}.`);
+    return run;
+  };
+  const current = (what: string) => {
+    if (!run) throw new Error(`${what}: no job has started.`);
+    return run;
+  };
+  const endRun = () => {
+    run?.stop();
+    run?.dispose();
+    run = null;
+  };
+
+  return {
+    async backends() {
+      const names: BackendName[] = isNode ? ['tensorflow', 'wasm', 'cpu'] : ['webgpu', 'webgl', 'wasm', 'cpu'];
+      return Promise.all(names.map(probe));
+    },
+
+    async setBackend(name: BackendName, options?: InitBackendOptions) {
+      if (busy()) throw new Error(`setBackend: a job is running; pause or stop it before switching to '${name}'.`);
+      endRun(); // a job's tensors live on the backend that made them
+      return initBackend(name, options);
+    },
+
+    async start(job: Job, onEvent: (event: WorkerEvent) => void) {
+      if (busy()) throw new Error('start: a job is already running; stop it first.');
+      const kind = (job as { kind?: unknown } | null)?.kind;
+      if (kind !== 'lab' && kind !== 'playground') throw new Error(`start: expected job.kind to be 'lab' or 'playground', but got ${JSON.stringify(kind)}.`);
+      await tf.ready();
+      const next = job.kind === 'lab' ? new LabRun(job, onEvent) : new PlaygroundRun(job, onEvent); // throws before anything changes
+      endRun();
+      run = next;
+      void next.run();
+    },
+
+    async pause() {
+      await current('pause').pause();
+    },
+    async resume() {
+      current('resume').resume();
+    },
+    async stop() {
+      current('stop').stop();
+    },
+    async state(): Promise<JobState> {
+      return run ? run.state : 'idle';
+    },
+    async sample(prompt: string, options: SampleOptions) {
+      return lab('sample').sample(prompt, options);
+    },
+    async save() {
+      const bytes = await lab('save').save();
+      return Comlink.transfer(bytes, [bytes.buffer]);
+    },
+    async load(bytes: Uint8Array) {
+      const job = lab('load');
+      if (job.state === 'running') throw new Error('load: the job is running; pause or stop it first.');
+      return job.load(bytes);
+    },
+    async numTensors() {
+      return tf.memory().numTensors;
+    },
+
+    async bench(request: BenchRequest, onLog: (line: string) => void): Promise<BenchReport> {
+      if (busy()) throw new Error('bench: a job is running; stop it first.');
+      const { tokens, runs, warmup } = request;
+      if (!Number.isInteger(tokens) || tokens < 64) throw new Error(`bench: expected tokens to be an integer >= 64, but got ${tokens}.`);
+      if (!Number.isInteger(runs) || runs < 1) throw new Error(`bench: expected runs to be a positive integer, but got ${runs}.`);
+      if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`bench: expected warmup to be a non-negative integer, but got ${warmup}.`);
+      benchRunning = true;
+      try {
+        endRun();
+        const backend = tf.getBackend() as BackendName;
+        // Sync reads are slow on GPUs and lose the SwiftShader device: measure dropless slots with awaited reads there.
+        const layer = await runLayerBench({ runs, warmup, tokens, asyncCapacity: backend === 'webgpu' || backend === 'webgl', log: onLog });
+        const params = [
+          ...Object.entries(presets).map(([name, config]) => ({ name: `${name} preset`, count: countModelParams(config) })),
+          ...publishedModels.map((m) => ({ name: m.name, count: countModelParams(m.config) })),
+        ];
+        const userAgent = runtime.navigator?.userAgent ?? `Node ${runtime.process?.versions?.node}`;
+        return { backend, userAgent, layer, params };
+      } finally {
+        benchRunning = false;
+      }
+    },
+  };
+}
