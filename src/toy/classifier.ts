@@ -11,7 +11,7 @@ import { measureDroplessCapacity, moeForward, type MoEWeights } from '../moe.js'
 import { maskToFloat } from '../ops.js';
 import { Rng } from '../rng.js';
 import { route } from '../router.js';
-import { AdamW } from '../train/adamw.js';
+import { AdamW, variableOf } from '../train/adamw.js';
 import { createMoEWeights } from '../weights.js';
 import { planeGrid, planeTask, planeTaskNames, type PlaneData, type PlaneTaskName } from './plane.js';
 
@@ -123,10 +123,10 @@ export class PlaneClassifier {
     const { dModel: d, seed } = config;
     const C = this.data.nClasses;
     // The input layer is wide (std 2.5) so tanh features vary across the plane and the router has shapes to cut.
-    this.inW = tf.variable(tf.randomNormal([2, d], 0, 2.5, 'float32', seed + 101), true);
-    this.inB = tf.variable(tf.randomNormal([d], 0, 1, 'float32', seed + 102), true);
-    this.outW = tf.variable(tf.randomNormal([d, C], 0, 1 / Math.sqrt(d), 'float32', seed + 103), true);
-    this.outB = tf.variable(tf.zeros([C]), true);
+    this.inW = variableOf(tf.randomNormal([2, d], 0, 2.5, 'float32', seed + 101), true);
+    this.inB = variableOf(tf.randomNormal([d], 0, 1, 'float32', seed + 102), true);
+    this.outW = variableOf(tf.randomNormal([d, C], 0, 1 / Math.sqrt(d), 'float32', seed + 103), true);
+    this.outB = variableOf(tf.zeros([C]), true);
     this.moe = createMoEWeights(moeConfig);
     this.trainable = { inW: this.inW, inB: this.inB, outW: this.outW, outB: this.outB };
     for (const [name, w] of Object.entries(this.moe)) if (w && name !== 'expertBias') this.trainable[name] = w as tf.Variable;

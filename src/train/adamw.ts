@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 
+/** A variable holding `value`, which is then disposed (a variable keeps its own reference to the data). */
+export function variableOf(value: tf.Tensor, trainable = false): tf.Variable {
+  const v = tf.variable(value, trainable);
+  value.dispose();
+  return v;
+}
+
 /** Adam with decoupled weight decay (Loshchilov and Hutter), on named variables; its state is plain tensors. */
 export class AdamW {
   /** Updates applied so far (the bias corrections use it). */
@@ -15,8 +22,8 @@ export class AdamW {
     readonly epsilon: number,
   ) {
     for (const [name, w] of Object.entries(weights)) {
-      this.m[name] = tf.variable(tf.zerosLike(w), false);
-      this.v[name] = tf.variable(tf.zerosLike(w), false);
+      this.m[name] = variableOf(tf.zerosLike(w));
+      this.v[name] = variableOf(tf.zerosLike(w));
     }
   }
 

@@ -79,6 +79,14 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     resumed.done();
   });
 
+  it('frees everything it made: a trainer built, stepped and disposed leaves no tensors behind', async () => {
+    const before = tf.memory().numTensors;
+    const run = setup({ steps: 2 });
+    await run.trainer.run();
+    run.done();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('pause() holds the run between steps, sampling works meanwhile, and resume() continues bit for bit', async () => {
     const config = { steps: 8, seed: 5 };
     const unbroken = setup(config);
