@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { guardRemote } from './guard.js';
 import type { TrainingWorkerApi } from './protocol.js';
 
 const bootstrap = `
@@ -32,14 +33,7 @@ export function startNodeTrainingWorker(): NodeTrainingWorker {
   });
   failed.catch(() => {}); // callers race it against their calls; unobserved, it is not an error
   const wrapped = Comlink.wrap<TrainingWorkerApi>(nodeEndpoint(worker));
-  // Each call races the thread's failure, so a dead worker rejects instead of hanging.
-  const api = new Proxy(wrapped, {
-    get(target, key) {
-      const value = Reflect.get(target, key) as unknown;
-      if (typeof value !== 'function' || typeof key === 'symbol') return value;
-      return (...args: unknown[]) => Promise.race([(value as (...a: unknown[]) => Promise<unknown>)(...args), failed]);
-    },
-  });
+  const api = guardRemote(wrapped, failed);
   return {
     api,
     failed,

@@ -1,0 +1,58 @@
+/** The backend selector every page has: what this browser offers, what is active, and why one is unavailable. */
+import type { BackendAvailability } from '../../workers/protocol.js';
+import type { BackendName } from '../../src/index.js';
+import { wasmPaths, type WorkerClient } from './worker-client.js';
+
+export class BackendPicker {
+  active: BackendName | null = null;
+  private list: BackendAvailability[] = [];
+
+  constructor(
+    private readonly client: WorkerClient,
+    private readonly select: HTMLSelectElement,
+    private readonly note: HTMLElement,
+  ) {
+    select.addEventListener('change', () => void this.apply());
+  }
+
+  /** Probes the worker's backends, fills the selector (the URL's ?backend= first) and starts one. */
+  async init(): Promise<void> {
+    this.list = await this.client.api.backends();
+    this.select.replaceChildren(...this.list.map((b) => {
+      const option = new Option(b.available ? b.name : `${b.name} (unavailable)`, b.name);
+      option.disabled = !b.available;
+      option.title = b.reason ?? '';
+      return option;
+    }));
+    const wanted = new URLSearchParams(location.search).get('backend');
+    const first = this.list.find((b) => b.available)?.name ?? 'cpu';
+    this.select.value = this.list.some((b) => b.name === wanted) ? wanted! : first;
+    await this.apply();
+  }
+
+  /** Starts the selected backend in the worker; on failure says why and keeps the last one. */
+  async apply(): Promise<BackendName | null> {
+    const name = this.select.value as BackendName;
+    this.note.textContent = `starting ${name}…`;
+    try {
+      this.active = await this.client.api.setBackend(name, { wasmPaths });
+      this.note.textContent = this.describe();
+      this.note.classList.remove('error');
+    } catch (e) {
+      this.note.textContent = `${name} could not start: ${(e as Error).message}${this.active ? ` Still on ${this.active}.` : ''}`;
+      this.note.classList.add('error');
+      if (this.active) this.select.value = this.active;
+    }
+    document.body.dataset.backend = this.active ?? '';
+    return this.active;
+  }
+
+  private describe(): string {
+    const missing = this.list.filter((b) => !b.available).map((b) => `${b.name}: ${b.reason}`);
+    return `active: ${this.active}` + (missing.length ? ` · not here: ${missing.join('; ')}` : '');
+  }
+
+  set disabled(value: boolean) {
+    this.select.disabled = value;
+  }
+}

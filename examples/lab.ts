@@ -1,0 +1,268 @@
+/** The language model lab page: configuration, live charts, samples and checkpoints. The worker trains. */
+import * as Comlink from 'comlink';
+import { del, entries, set } from 'idb-keyval';
+import englishUrl from '../data/corpus/english.txt?url';
+import chineseUrl from '../data/corpus/chinese.txt?url';
+import codeUrl from '../data/corpus/code.txt?url';
+import arithmeticUrl from '../data/corpus/arithmetic.txt?url';
+import type { ModelConfig } from '../src/model/config.js';
+import { countModelParams } from '../src/model/params.js';
+import { presets } from '../src/model/presets.js';
+import { readCheckpoint } from '../src/train/checkpoint.js';
+import type { TrainConfigInput } from '../src/train/config.js';
+import type { LayerReport } from '../src/train/events.js';
+import type { WorkerEvent } from '../workers/protocol.js';
+import { BackendPicker } from './common/backend-picker.js';
+import { drawHeatmap, LineChart, loadColour, signedColour } from './common/charts.js';
+import { $, download, exposeState, hideFailure, showFailure } from './common/page.js';
+import { WorkerClient } from './common/worker-client.js';
+
+/** Columns kept in the heatmaps: the most recent steps. */
+const historyLength = 300;
+
+const status = $('status');
+const client = new WorkerClient(showFailure);
+const picker = new BackendPicker(client, $<HTMLSelectElement>('backend'), $('backend-note'));
+const lossChart = new LineChart($('loss'), [
+  { label: 'training', colour: '#0969da' },
+  { label: 'validation', colour: '#cf222e', points: true },
+], { yLabel: 'nats / byte' });
+
+const state = exposeState({
+  state: 'idle' as string, losses: [] as number[], valLosses: [] as number[], tokensPerSecond: 0, sample: '',
+  checkpoints: 0, error: '', loadedStep: -1,
+});
+
+let history: LayerReport[][] = [];
+let drawPending = false;
+let lastStep = 0;
+
+/**
+ * The preset with sync-free routing: capacity dispatch (dropped tokens are shown) and no finite check, so a
+ * step makes no GPU-to-CPU read besides the trainer's one awaited read.
+ */
+function modelConfig(): ModelConfig {
+  const p = presets[$<HTMLSelectElement>('preset').value]!;
+  return { ...p, moe: { ...p.moe, dispatch: 'capacity', capacityFactor: 1.5, checkFinite: false } };
+}
+
+function trainConfig(): TrainConfigInput {
+  const num = (id: string) => Number($<HTMLInputElement>(id).value);
+  return { steps: num('steps'), batchSize: num('batch'), seqLen: num('seqlen'), learningRate: num('lr'), evalEvery: 50, evalWindows: 4, warmupSteps: 20 };
+}
+
+function showParams(): void {
+  const c = countModelParams(modelConfig());
+  const k = (n: number) => `${(n / 1000).toFixed(1)}K`;
+  $('params').textContent = `${$<HTMLSelectElement>('preset').value}: ${k(c.total)} parameters in total, ${k(c.activated)} activated per token ` +
+    `(${(100 * c.activatedRatio).toFixed(0)}%); routed experts hold ${k(c.totalParts.routedExperts)} of them, of which a token uses ${k(c.activatedParts.routedExperts)}.`;
+}
+
+async function corpus(): Promise<Record<string, string>> {
+  const mine = (document.querySelector('input[name=corpus]:checked') as HTMLInputElement).value === 'mine';
+  if (mine) return { mine: $<HTMLTextAreaElement>('text').value };
+  const urls = { english: englishUrl, chinese: chineseUrl, code: codeUrl, arithmetic: arithmeticUrl };
+  const texts = await Promise.all(Object.values(urls).map(async (u) => (await fetch(u)).text()));
+  return Object.fromEntries(Object.keys(urls).map((k, i) => [k, texts[i]!]));
+}
+
+function layerFigures(reports: LayerReport[]): void {
+  const figure = $('layers');
+  figure.querySelectorAll('.layer').forEach((el) => el.remove());
+  for (const r of reports) {
+    const div = document.createElement('div');
+    div.className = 'layer';
+    div.innerHTML = `<h2>block ${r.block}</h2><canvas class="heat" id="load-${r.block}" width="${historyLength}" height="${r.expertLoad.length}"></canvas>` +
+      (r.bias.length ? `<div class="note">selection bias per expert over time (blue negative, orange positive)</div><canvas class="heat" id="bias-${r.block}" width="${historyLength}" height="${r.bias.length}"></canvas>` : '') +
+      `<div class="note" id="layer-note-${r.block}"></div>`;
+    figure.append(div);
+  }
+}
+
+function draw(): void {
+  const latest = history[history.length - 1];
+  if (!latest) return;
+  latest.forEach((r, i) => {
+    const E = r.expertLoad.length;
+    const columns = history.map((step) => step[i]!.expertLoad.map((l) => l * E));
+    drawHeatmap($<HTMLCanvasElement>(`load-${r.block}`), columns, loadColour);
+    if (r.bias.length) {
+      const biases = history.map((step) => step[i]!.bias);
+      const limit = Math.max(1e-6, ...biases.flat().map(Math.abs));
+      drawHeatmap($<HTMLCanvasElement>(`bias-${r.block}`), biases, (v) => signedColour(v, limit));
+    }
+    $(`layer-note-${r.block}`).textContent = `max violation ${r.maxViolation.toFixed(2)} · dropped ${(100 * r.droppedFraction).toFixed(2)}% · ` +
+      `router entropy ${r.routerEntropy.toFixed(2)} nats` + (r.bias.length ? ` · bias range ${Math.min(...r.bias).toFixed(3)} to ${Math.max(...r.bias).toFixed(3)}` : '');
+  });
+}
+
+function scheduleDraw(): void {
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => {
+    drawPending = false;
+    draw();
+  });
+}
+
+function onEvent(event: WorkerEvent): void {
+  if (event.type === 'step') {
+    lastStep = event.step;
+    if (history.length === 0) layerFigures(event.layers);
+    history.push(event.layers);
+    if (history.length > historyLength) history.shift();
+    lossChart.push(event.step, [event.loss, null]);
+    state.losses.push(event.loss);
+    state.tokensPerSecond = event.tokensPerSecond;
+    $('numbers').textContent = `step ${event.step} · loss ${event.loss.toFixed(3)} · ${Math.round(event.tokensPerSecond)} tokens/s · ` +
+      `${event.msPerStep.toFixed(0)} ms/step · learning rate ${event.learningRate.toExponential(2)} · gradient norm ${event.gradNorm.toFixed(2)}`;
+    if (state.state === 'running') status.textContent = `training on ${picker.active}: step ${event.step}`;
+    scheduleDraw();
+  } else if (event.type === 'eval') {
+    lossChart.push(event.step, [null, event.valLoss]);
+    state.valLosses.push(event.valLoss);
+  } else if (event.type === 'done' || event.type === 'error') {
+    setRunning('finished');
+    status.textContent = event.type === 'done' ? `${event.stopped ? 'stopped' : 'done'} at step ${event.step}` : `error: ${event.message}`;
+    if (event.type === 'error') state.error = event.message;
+  }
+}
+
+function setRunning(s: 'idle' | 'running' | 'paused' | 'finished'): void {
+  state.state = s;
+  const has = s !== 'idle';
+  $<HTMLButtonElement>('train').disabled = s === 'running' || s === 'paused';
+  $<HTMLButtonElement>('pause').disabled = !(s === 'running' || s === 'paused');
+  $<HTMLButtonElement>('pause').textContent = s === 'paused' ? 'Resume' : 'Pause';
+  $<HTMLButtonElement>('stop').disabled = !(s === 'running' || s === 'paused');
+  for (const id of ['generate', 'save', 'download']) $<HTMLButtonElement>(id).disabled = !has;
+  picker.disabled = s === 'running';
+}
+
+/** Starts a fresh job; `paused` holds it before its first step (used to load a checkpoint into it). */
+async function start(model: ModelConfig, train: TrainConfigInput, paused = false): Promise<boolean> {
+  status.textContent = 'reading the corpus…';
+  try {
+    const text = await corpus();
+    history = [];
+    lossChart.clear();
+    Object.assign(state, { losses: [], valLosses: [], error: '' });
+    await client.api.start({ kind: 'lab', model, train, corpus: text }, Comlink.proxy(onEvent));
+    if (paused) await client.api.pause();
+    setRunning(paused ? 'paused' : 'running');
+    status.textContent = paused ? 'paused' : `training on ${picker.active}…`;
+    return true;
+  } catch (e) {
+    status.textContent = `could not start: ${(e as Error).message}`;
+    state.error = (e as Error).message;
+    return false;
+  }
+}
+
+async function refreshCheckpoints(): Promise<void> {
+  const saved = (await entries<string, { step: number; preset: string; savedAt: string; bytes: Uint8Array }>())
+    .filter(([key]) => key.startsWith('checkpoint:'))
+    .sort(([a], [b]) => (a < b ? 1 : -1));
+  state.checkpoints = saved.length;
+  $('checkpoints').replaceChildren(...saved.map(([key, c]) => {
+    const row = document.createElement('tr');
+    row.innerHTML = `<td>${c.preset}, step ${c.step}</td><td>${new Date(c.savedAt).toLocaleString()}</td><td>${(c.bytes.length / 1024).toFixed(0)} KB</td>` +
+      `<td><button data-load>Load</button> <button data-delete>Delete</button></td>`;
+    row.querySelector('[data-load]')!.addEventListener('click', () => void load(c.bytes, `${c.preset}, step ${c.step}`));
+    row.querySelector('[data-delete]')!.addEventListener('click', async () => {
+      await del(key);
+      await refreshCheckpoints();
+    });
+    return row;
+  }));
+}
+
+/** Loads a checkpoint into a new paused job. A file that fails its checks changes nothing. */
+async function load(bytes: Uint8Array, label: string): Promise<void> {
+  const note = $('checkpoint-note');
+  try {
+    const { header } = readCheckpoint(bytes); // checks the file before anything changes
+    const model = header.modelConfig as ModelConfig;
+    // A fresh job of the checkpoint's own configs, held before its first step, then the checkpoint on top.
+    if ((await client.api.state()) === 'running') await client.api.stop();
+    if (!(await start(model, { ...header.trainConfig }, true))) return;
+    const step = await client.api.load(bytes);
+    state.loadedStep = step;
+    setRunning('paused');
+    status.textContent = `paused at step ${step} (loaded ${label})`;
+    note.textContent = `Loaded ${label}. Resume to train on from step ${step}.`;
+    note.classList.remove('error');
+  } catch (e) {
+    note.textContent = `Could not load ${label}: ${(e as Error).message}`;
+    note.classList.add('error');
+  }
+}
+
+$('train').addEventListener('click', () => void start(modelConfig(), trainConfig()));
+$('pause').addEventListener('click', async () => {
+  if (state.state === 'paused') {
+    await client.api.resume();
+    setRunning('running');
+  } else {
+    await client.api.pause();
+    setRunning('paused');
+    status.textContent = `paused at step ${lastStep}`;
+  }
+});
+$('stop').addEventListener('click', () => void client.api.stop());
+$('generate').addEventListener('click', async () => {
+  const prompt = $<HTMLInputElement>('prompt').value;
+  const temperature = Number($<HTMLInputElement>('temperature').value);
+  const maxNewTokens = Number($<HTMLInputElement>('sample-tokens').value);
+  $('sample').textContent = 'generating…';
+  try {
+    const text = await client.api.sample(prompt, { maxNewTokens, temperature, topK: 0, rng: 1 });
+    state.sample = text;
+    $('sample').textContent = prompt + text;
+  } catch (e) {
+    $('sample').textContent = `could not sample: ${(e as Error).message}`;
+  }
+});
+$('save').addEventListener('click', async () => {
+  const bytes = await client.api.save();
+  const { header } = readCheckpoint(bytes);
+  const savedAt = new Date().toISOString();
+  await set(`checkpoint:${savedAt}`, { step: header.step, preset: $<HTMLSelectElement>('preset').value, savedAt, bytes });
+  $('checkpoint-note').textContent = `Saved step ${header.step}.`;
+  await refreshCheckpoints();
+});
+$('download').addEventListener('click', async () => {
+  const bytes = await client.api.save();
+  download(`deepseek-moe-step${readCheckpoint(bytes).header.step}.ckpt`, bytes as Uint8Array<ArrayBuffer>);
+});
+$<HTMLInputElement>('upload').addEventListener('change', async (e) => {
+  const file = (e.target as HTMLInputElement).files?.[0];
+  if (file) await load(new Uint8Array(await file.arrayBuffer()), file.name);
+});
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  drop.classList.add('over');
+});
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', async (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  const file = e.dataTransfer?.files[0];
+  if (file) {
+    $<HTMLTextAreaElement>('text').value = await file.text();
+    (document.querySelector('input[name=corpus][value=mine]') as HTMLInputElement).checked = true;
+  }
+});
+$('preset').addEventListener('change', showParams);
+$('restart').addEventListener('click', async () => {
+  client.restart();
+  hideFailure();
+  setRunning('idle');
+  await picker.init();
+});
+
+setRunning('idle');
+showParams();
+await refreshCheckpoints();
+await picker.init();

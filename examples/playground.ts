@@ -1,0 +1,192 @@
+/** The routing playground page: controls, the painted plane and the charts. The worker does the training. */
+import * as Comlink from 'comlink';
+import { planeTask, type PlaneData } from '../src/toy/plane.js';
+import type { Balancing, PlaneClassifierConfigInput, PlaneStepReport, RoutingMap } from '../src/toy/classifier.js';
+import type { PlaneTaskName } from '../src/toy/plane.js';
+import type { WorkerEvent } from '../workers/protocol.js';
+import { BackendPicker } from './common/backend-picker.js';
+import { expertColour, LineChart } from './common/charts.js';
+import { WorkerClient } from './common/worker-client.js';
+import { $, showFailure, hideFailure, exposeState } from './common/page.js';
+
+const classColours = ['#1f2328', '#ffffff', '#bf3989'];
+const mapEvery = 10;
+const mapResolution = 64;
+
+const status = $('status');
+const client = new WorkerClient(showFailure);
+const picker = new BackendPicker(client, $<HTMLSelectElement>('backend'), $('backend-note'));
+const lossChart = new LineChart($('loss'), [
+  { label: 'loss', colour: '#0969da' },
+  { label: 'accuracy', colour: '#1a7f37' },
+], { yLabel: 'nats / share' });
+const violationChart = new LineChart($('violation'), [{ label: 'max violation (max load / mean − 1)', colour: '#cf222e' }], { yLabel: 'violation', height: 150 });
+
+/** What the tests read: plain data mirrored from the page. */
+const state = exposeState({ state: 'idle' as string, losses: [] as number[], accuracy: [] as number[], violations: [] as number[], maps: 0, error: '' });
+
+let data: PlaneData | null = null;
+let latestMap: RoutingMap | null = null;
+let latestReport: PlaneStepReport | null = null;
+let drawPending = false;
+
+function readConfig(): PlaneClassifierConfigInput {
+  const num = (id: string) => Number($<HTMLInputElement>(id).value);
+  return {
+    task: $<HTMLSelectElement>('task').value as PlaneTaskName,
+    nRoutedExperts: num('experts'), topK: num('topk'), nSharedExperts: num('shared'),
+    scoreFunc: $<HTMLSelectElement>('score').value as 'sigmoid' | 'softmax',
+    balancing: $<HTMLSelectElement>('balancing').value as Balancing, balanceStrength: num('strength'),
+  };
+}
+
+function paintPlane(map: RoutingMap): void {
+  const R = map.resolution;
+  const routing = new ImageData(R, R);
+  const predicted = new ImageData(R, R);
+  for (let i = 0; i < R * R; i++) {
+    const hue = (map.expert[i]! * 137.508) % 360;
+    const [r, g, b] = hslToRgb(hue, 0.7, 0.5);
+    const a = 0.25 + 0.75 * map.confidence[i]!;
+    routing.data.set([255 - a * (255 - r), 255 - a * (255 - g), 255 - a * (255 - b), 255], 4 * i);
+    const shade = [[200, 205, 214], [250, 250, 250], [240, 190, 220]][map.predicted[i]!] ?? [0, 0, 0];
+    predicted.data.set([...shade, 255], 4 * i);
+  }
+  for (const [id, image] of [['plane', routing], ['predicted', predicted]] as const) {
+    const canvas = $<HTMLCanvasElement>(id);
+    const ctx = canvas.getContext('2d')!;
+    const small = new OffscreenCanvas(R, R);
+    small.getContext('2d')!.putImageData(image, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+    drawPoints(ctx, canvas.width);
+  }
+}
+
+function drawPoints(ctx: CanvasRenderingContext2D, size: number): void {
+  if (!data) return;
+  const n = Math.min(data.labels.length, 600);
+  for (let i = 0; i < n; i++) {
+    const x = ((data.points[2 * i]! + 1) / 2) * size;
+    const y = ((1 - data.points[2 * i + 1]!) / 2) * size;
+    ctx.beginPath();
+    ctx.arc(x, y, 2.6, 0, 2 * Math.PI);
+    ctx.fillStyle = classColours[data.labels[i]!]!;
+    ctx.fill();
+    ctx.lineWidth = 0.8;
+    ctx.strokeStyle = '#57606a';
+    ctx.stroke();
+  }
+}
+
+function hslToRgb(h: number, s: number, l: number): [number, number, number] {
+  const k = (n: number) => (n + h / 30) % 12;
+  const a = s * Math.min(l, 1 - l);
+  const f = (n: number) => l - a * Math.max(-1, Math.min(k(n) - 3, 9 - k(n), 1));
+  return [255 * f(0), 255 * f(8), 255 * f(4)];
+}
+
+function drawLoad(report: PlaneStepReport): void {
+  const E = report.expertLoad.length;
+  const max = Math.max(...report.expertLoad, 2 / E);
+  $('load').replaceChildren(...report.expertLoad.map((load, e) => {
+    const row = document.createElement('div');
+    const bias = report.bias[e];
+    row.innerHTML = `<span>expert ${e}</span><span><b style="width:${(100 * load) / max}%;background:${expertColour(e)}"></b></span>` +
+      `<span>${(100 * load).toFixed(1)}%${bias === undefined ? '' : ` ${bias >= 0 ? '+' : ''}${bias.toFixed(2)}`}</span>`;
+    return row;
+  }));
+}
+
+/** Redraws at most once per frame, whatever the event rate. */
+function scheduleDraw(): void {
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => {
+    drawPending = false;
+    if (latestMap) paintPlane(latestMap);
+    if (latestReport) {
+      drawLoad(latestReport);
+      const r = latestReport;
+      $('numbers').textContent = [
+        `step ${r.step}   ${r.msPerStep.toFixed(1)} ms/step on ${picker.active}`,
+        `loss ${r.loss.toFixed(4)}   accuracy ${(100 * r.accuracy).toFixed(1)}%`,
+        `max violation ${r.maxViolation.toFixed(2)}   router entropy ${r.routerEntropy.toFixed(3)} nats`,
+        latestMap ? `experts owning part of the plane: ${new Set(latestMap.expert).size} of ${r.expertLoad.length}` : '',
+      ].join('\n');
+    }
+  });
+}
+
+function onEvent(event: WorkerEvent): void {
+  if (event.type === 'planeStep') {
+    const r = event.report;
+    latestReport = r;
+    lossChart.push(r.step, [r.loss, r.accuracy]);
+    violationChart.push(r.step, [r.maxViolation]);
+    state.losses.push(r.loss);
+    state.accuracy.push(r.accuracy);
+    state.violations.push(r.maxViolation);
+    status.textContent = `training: step ${r.step}`;
+  } else if (event.type === 'routingMap') {
+    latestMap = event.map;
+    state.maps += 1;
+  } else if (event.type === 'done' || event.type === 'error') {
+    setRunning('finished');
+    status.textContent = event.type === 'done' ? `${event.stopped ? 'stopped' : 'done'} at step ${event.step}` : `error: ${event.message}`;
+    if (event.type === 'error') state.error = event.message;
+  }
+  scheduleDraw();
+}
+
+function setRunning(s: 'running' | 'paused' | 'finished'): void {
+  state.state = s;
+  $<HTMLButtonElement>('train').disabled = s !== 'finished';
+  $<HTMLButtonElement>('pause').disabled = s === 'finished';
+  $<HTMLButtonElement>('pause').textContent = s === 'paused' ? 'Resume' : 'Pause';
+  $<HTMLButtonElement>('stop').disabled = s === 'finished';
+  picker.disabled = s === 'running';
+}
+
+async function train(): Promise<void> {
+  const classifier = readConfig();
+  const steps = Number($<HTMLInputElement>('steps').value);
+  data = planeTask(classifier.task!, 1024, 0);
+  latestMap = null;
+  latestReport = null;
+  lossChart.clear();
+  violationChart.clear();
+  Object.assign(state, { losses: [], accuracy: [], violations: [], maps: 0, error: '' });
+  $('legend').innerHTML = Array.from({ length: classifier.nRoutedExperts! }, (_, e) => `<span><i style="background:${expertColour(e)}"></i>${e}</span>`).join('');
+  try {
+    await client.api.start({ kind: 'playground', classifier, steps, mapEvery, mapResolution }, Comlink.proxy(onEvent));
+    setRunning('running');
+    status.textContent = 'training…';
+  } catch (e) {
+    status.textContent = `could not start: ${(e as Error).message}`;
+    state.error = (e as Error).message;
+  }
+}
+
+$('train').addEventListener('click', () => void train());
+$('pause').addEventListener('click', async () => {
+  if (state.state === 'paused') {
+    await client.api.resume();
+    setRunning('running');
+  } else {
+    await client.api.pause();
+    setRunning('paused');
+    status.textContent = `paused at step ${latestReport?.step ?? 0}`;
+  }
+});
+$('stop').addEventListener('click', () => void client.api.stop());
+$('restart').addEventListener('click', async () => {
+  client.restart();
+  hideFailure();
+  setRunning('finished');
+  await picker.init();
+});
+
+setRunning('finished');
+state.state = 'idle';
+await picker.init();
