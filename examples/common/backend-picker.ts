@@ -17,7 +17,13 @@ export class BackendPicker {
 
   /** Probes the worker's backends, fills the selector (the URL's ?backend= first) and starts one. */
   async init(): Promise<void> {
-    this.list = await this.client.api.backends();
+    try {
+      this.list = await this.client.api.backends();
+    } catch (e) {
+      this.note.textContent = `could not reach the training worker: ${(e as Error).message}`;
+      this.note.classList.add('error');
+      return;
+    }
     this.select.replaceChildren(...this.list.map((b) => {
       const option = new Option(b.available ? b.name : `${b.name} (unavailable)`, b.name);
       option.disabled = !b.available;

@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoState, openPage, openSite, screenshotDir, waitForState, type Site } from './site.js';
+
+interface PlaygroundState { state: string; losses: number[]; accuracy: number[]; maps: number; error: string }
+interface LabState { state: string; losses: number[]; valLosses: number[]; sample: string; checkpoints: number; error: string; loadedStep: number }
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe('the demo site, built, in headless Chromium', () => {
+  let site: Site;
+
+  beforeAll(async () => {
+    site = await openSite();
+  });
+  afterAll(async () => {
+    await site?.close();
+  });
+
+  it.each(['index.html', 'playground.html', 'lab.html', 'bench.html'])('%s loads without console errors', async (path) => {
+    const demo = await openPage(site, path);
+    if (path !== 'index.html') expect(await demo.page.textContent('#backend-note')).toMatch(/^active: (webgpu|webgl|wasm|cpu)/);
+    await demo.page.screenshot({ path: `${screenshotDir}${path.replace('.html', '')}-loaded.png`, fullPage: true });
+    expect(demo.errors).toEqual([]);
+    await demo.page.close();
+  });
+
+  it.each(['webgl', 'webgpu'])('the playground trains on %s, the loss falls, and the main thread has no long tasks', async (backend) => {
+    const demo = await openPage(site, `playground.html?backend=${backend}`);
+    const { page } = demo;
+    expect(await page.textContent('#backend-note')).toMatch(new RegExp(`^active: ${backend}`));
+    await page.fill('#steps', '60');
+    const from = await demo.now();
+    await page.click('#train');
+    await waitForState(page, `s.state === 'finished'`);
+    const to = await demo.now();
+    const s = await demoState<PlaygroundState>(page);
+    expect(s.error).toBe('');
+    expect(s.losses).toHaveLength(60);
+    expect(mean(s.losses.slice(-5))).toBeLessThan(0.6 * s.losses[0]!);
+    expect(s.maps).toBeGreaterThanOrEqual(6);
+    expect(await demo.longTasks(from, to)).toEqual([]);
+    await page.screenshot({ path: `${screenshotDir}playground-${backend}.png`, fullPage: true });
+    expect(demo.errors).toEqual([]);
+    await page.close();
+  });
+
+  it.each(['webgl', 'webgpu'])('the language model lab trains on %s, the loss falls, and the main thread has no long tasks', async (backend) => {
+    const demo = await openPage(site, `lab.html?backend=${backend}`);
+    const { page } = demo;
+    expect(await page.textContent('#backend-note')).toMatch(new RegExp(`^active: ${backend}`));
+    await page.fill('#steps', '40');
+    await page.fill('#batch', '4');
+    const from = await demo.now();
+    await page.click('#train');
+    await waitForState(page, `s.state === 'finished'`);
+    const to = await demo.now();
+    const s = await demoState<LabState>(page);
+    expect(s.error).toBe('');
+    expect(s.losses).toHaveLength(40);
+    expect(mean(s.losses.slice(-5))).toBeLessThan(s.losses[0]! - 1);
+    expect(s.valLosses).toHaveLength(2); // before training and at the end
+    expect(s.valLosses[1]!).toBeLessThan(s.valLosses[0]! - 1);
+    expect(await demo.longTasks(from, to)).toEqual([]);
+    await page.screenshot({ path: `${screenshotDir}lab-${backend}.png`, fullPage: true });
+    expect(demo.errors).toEqual([]);
+    await page.close();
+  });
+
+  it('pause holds the lab between steps and resume goes on', async () => {
+    const demo = await openPage(site, 'lab.html?backend=wasm');
+    const { page } = demo;
+    await page.click('#train');
+    await waitForState(page, `s.losses.length >= 5`);
+    await page.click('#pause');
+    await waitForState(page, `s.state === 'paused'`);
+    const held = (await demoState<LabState>(page)).losses.length;
+    await page.waitForTimeout(1500);
+    expect((await demoState<LabState>(page)).losses.length).toBe(held);
+    expect(await page.textContent('#status')).toMatch(/paused at step/);
+    await page.click('#pause'); // now labelled Resume
+    await waitForState(page, `s.losses.length >= ${held + 5}`);
+    await page.click('#stop');
+    await waitForState(page, `s.state === 'finished'`);
+    expect(demo.errors).toEqual([]);
+    await page.close();
+  });
+
+  it('a checkpoint saved to IndexedDB and loaded back, even after a reload, restores the same sample', async () => {
+    const demo = await openPage(site, 'lab.html?backend=wasm');
+    const { page } = demo;
+    await page.fill('#temperature', '0');
+    await page.fill('#sample-tokens', '40');
+    await page.click('#train');
+    await waitForState(page, `s.losses.length >= 30`);
+    await page.click('#pause');
+    await waitForState(page, `s.state === 'paused'`);
+    const savedStep = (await demoState<LabState>(page)).losses.length;
+    await page.click('#save');
+    await waitForState(page, `s.checkpoints === 1`);
+    await page.click('#generate');
+    await waitForState(page, `s.sample.length > 0`);
+    const before = (await demoState<LabState>(page)).sample;
+    await page.click('#pause'); // resume, train on, pause again
+    await waitForState(page, `s.losses.length >= ${savedStep + 40}`);
+    await page.click('#pause');
+    await waitForState(page, `s.state === 'paused'`);
+    await page.evaluate(() => ((window as unknown as { demoState: LabState }).demoState.sample = ''));
+    await page.click('#generate');
+    await waitForState(page, `s.sample.length > 0`);
+    expect((await demoState<LabState>(page)).sample).not.toBe(before); // the model moved on
+
+    await page.reload();
+    await waitForState(page, `s.checkpoints === 1`);
+    await page.waitForFunction(() => document.getElementById('backend-note')!.textContent!.startsWith('active:'));
+    await page.click('#checkpoints [data-load]');
+    await waitForState(page, `s.loadedStep === ${savedStep} && s.state === 'paused'`);
+    await page.fill('#temperature', '0');
+    await page.fill('#sample-tokens', '40');
+    await page.click('#generate');
+    await waitForState(page, `s.sample.length > 0`);
+    expect((await demoState<LabState>(page)).sample).toBe(before);
+    await page.screenshot({ path: `${screenshotDir}lab-checkpoint.png`, fullPage: true });
+    expect(demo.errors).toEqual([]);
+    await page.close();
+  });
+
+  it('a worker that throws is reported with its message, saved checkpoints survive, and restart recovers', async () => {
+    const demo = await openPage(site, 'lab.html?backend=wasm');
+    const { page } = demo;
+    await page.click('#train');
+    await waitForState(page, `s.losses.length >= 3`);
+    await page.click('#stop');
+    await waitForState(page, `s.state === 'finished'`);
+    await page.click('#save');
+    const saved = (await demoState<LabState>(page)).checkpoints + 1;
+    await waitForState(page, `s.checkpoints === ${saved}`);
+    // The next worker to start runs a script that throws at once.
+    await page.route('**/train.worker-*.js', (route) => route.fulfill({ contentType: 'text/javascript', body: `throw new Error('simulated worker crash');` }));
+    await page.reload();
+    await page.waitForSelector('#failure:not([hidden])', { timeout: 60_000 });
+    expect(await page.textContent('#failure-text')).toMatch(/The training worker stopped: .*simulated worker crash/);
+    await waitForState(page, `s.checkpoints === ${saved}`); // nothing the user saved is lost
+    await page.unroute('**/train.worker-*.js');
+    await page.click('#restart');
+    await page.waitForFunction(() => document.getElementById('backend-note')!.textContent!.startsWith('active:'), undefined, { timeout: 60_000 });
+    expect(await page.isHidden('#failure')).toBe(true);
+    expect(demo.errors).toEqual([]); // reported on the page, not as uncaught errors
+    await page.click('#checkpoints [data-load]');
+    await waitForState(page, `s.loadedStep > 0 && s.state === 'paused'`);
+    await page.close();
+  });
+});
