@@ -21,9 +21,11 @@ export default defineConfig({
         },
       },
       {
-        // The built demo site driven through playwright-core: one browser for the whole file.
+        // The built demo site driven through playwright-core: one browser for the whole file. It runs after the
+        // other projects (groupOrder 1), alone, so long-task measurements are not other tests' CPU contention.
         test: {
           name: 'e2e',
+          sequence: { groupOrder: 1 },
           environment: 'node',
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 300_000,

@@ -22,7 +22,7 @@ const historyLength = 300;
 
 const status = $('status');
 const client = new WorkerClient(showFailure);
-const picker = new BackendPicker(client, $<HTMLSelectElement>('backend'), $('backend-note'));
+const picker = new BackendPicker(client, $<HTMLSelectElement>('backend'), $('backend-note'), () => setRunning('idle'));
 const lossChart = new LineChart($('loss'), [
   { label: 'training', colour: '#0969da' },
   { label: 'validation', colour: '#cf222e', points: true },

@@ -15,7 +15,7 @@ const mapResolution = 64;
 
 const status = $('status');
 const client = new WorkerClient(showFailure);
-const picker = new BackendPicker(client, $<HTMLSelectElement>('backend'), $('backend-note'));
+const picker = new BackendPicker(client, $<HTMLSelectElement>('backend'), $('backend-note'), () => setRunning('finished'));
 const lossChart = new LineChart($('loss'), [
   { label: 'loss', colour: '#0969da' },
   { label: 'accuracy', colour: '#1a7f37' },

@@ -11,6 +11,8 @@ export class BackendPicker {
     private readonly client: WorkerClient,
     private readonly select: HTMLSelectElement,
     private readonly note: HTMLElement,
+    /** Called after a switch: the worker has ended any paused or finished job. */
+    private readonly onSwitch: () => void = () => {},
   ) {
     select.addEventListener('change', () => void this.apply());
   }
@@ -42,6 +44,7 @@ export class BackendPicker {
     this.note.textContent = `starting ${name}…`;
     try {
       this.active = await this.client.api.setBackend(name, { wasmPaths });
+      this.onSwitch();
       this.note.textContent = this.describe();
       this.note.classList.remove('error');
     } catch (e) {

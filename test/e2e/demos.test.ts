@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, openPage, openSite, screenshotDir, waitForState, type Site } from './site.js';
 
@@ -147,6 +148,25 @@ describe('the demo site, built, in headless Chromium', () => {
     expect(demo.errors).toEqual([]); // reported on the page, not as uncaught errors
     await page.click('#checkpoints [data-load]');
     await waitForState(page, `s.loadedStep > 0 && s.state === 'paused'`);
+    await page.close();
+  });
+
+  it('the bench page times the layer on wasm, shows the table and the chart, and offers the JSON', async () => {
+    const demo = await openPage(site, 'bench.html?backend=wasm');
+    const { page } = demo;
+    await page.click('#run');
+    await waitForState(page, `s.reports.length === 1 && s.state === 'idle'`);
+    const s = await demoState<{ reports: { backend: string; layer: { ms: Record<string, number>; scaling: unknown[] } }[]; error: string }>(page);
+    expect(s.error).toBe('');
+    expect(s.reports[0]!.backend).toBe('wasm');
+    expect(s.reports[0]!.layer.scaling).toHaveLength(4);
+    expect(await page.locator('#layer tr').count()).toBe(1);
+    expect(await page.locator('#params tr').count()).toBe(5); // two presets, three DeepSeek models
+    const [file] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    const json = JSON.parse(readFileSync(await file.path(), 'utf8')) as { reports: unknown[] };
+    expect(json.reports).toHaveLength(1);
+    await page.screenshot({ path: `${screenshotDir}bench-wasm.png`, fullPage: true });
+    expect(demo.errors).toEqual([]);
     await page.close();
   });
 });
