@@ -128,10 +128,10 @@ function onEvent(event: WorkerEvent): void {
   }
 }
 
-function setRunning(s: 'idle' | 'running' | 'paused' | 'finished'): void {
+function setRunning(s: 'idle' | 'starting' | 'running' | 'paused' | 'finished'): void {
   state.state = s;
-  const has = s !== 'idle';
-  $<HTMLButtonElement>('train').disabled = s === 'running' || s === 'paused';
+  const has = s === 'running' || s === 'paused' || s === 'finished';
+  $<HTMLButtonElement>('train').disabled = s === 'running' || s === 'paused' || s === 'starting';
   $<HTMLButtonElement>('pause').disabled = !(s === 'running' || s === 'paused');
   $<HTMLButtonElement>('pause').textContent = s === 'paused' ? 'Resume' : 'Pause';
   $<HTMLButtonElement>('stop').disabled = !(s === 'running' || s === 'paused');
@@ -141,6 +141,7 @@ function setRunning(s: 'idle' | 'running' | 'paused' | 'finished'): void {
 
 /** Starts a fresh job; `paused` holds it before its first step (used to load a checkpoint into it). */
 async function start(model: ModelConfig, train: TrainConfigInput, paused = false): Promise<boolean> {
+  setRunning('starting');
   status.textContent = 'reading the corpus…';
   try {
     const text = await corpus();
@@ -149,10 +150,11 @@ async function start(model: ModelConfig, train: TrainConfigInput, paused = false
     Object.assign(state, { losses: [], valLosses: [], error: '' });
     await client.api.start({ kind: 'lab', model, train, corpus: text }, Comlink.proxy(onEvent));
     if (paused) await client.api.pause();
-    setRunning(paused ? 'paused' : 'running');
+    if (state.state === 'starting') setRunning(paused ? 'paused' : 'running'); // unless its events already ended it
     status.textContent = paused ? 'paused' : `training on ${picker.active}…`;
     return true;
   } catch (e) {
+    setRunning('idle');
     status.textContent = `could not start: ${(e as Error).message}`;
     state.error = (e as Error).message;
     return false;

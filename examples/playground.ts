@@ -15,7 +15,7 @@ const mapResolution = 64;
 
 const status = $('status');
 const client = new WorkerClient(showFailure);
-const picker = new BackendPicker(client, $<HTMLSelectElement>('backend'), $('backend-note'), () => setRunning('finished'));
+const picker = new BackendPicker(client, $<HTMLSelectElement>('backend'), $('backend-note'), () => setRunning('idle'));
 const lossChart = new LineChart($('loss'), [
   { label: 'loss', colour: '#0969da' },
   { label: 'accuracy', colour: '#1a7f37' },
@@ -139,16 +139,18 @@ function onEvent(event: WorkerEvent): void {
   scheduleDraw();
 }
 
-function setRunning(s: 'running' | 'paused' | 'finished'): void {
+function setRunning(s: 'idle' | 'starting' | 'running' | 'paused' | 'finished'): void {
   state.state = s;
-  $<HTMLButtonElement>('train').disabled = s !== 'finished';
-  $<HTMLButtonElement>('pause').disabled = s === 'finished';
+  const live = s === 'running' || s === 'paused';
+  $<HTMLButtonElement>('train').disabled = live || s === 'starting';
+  $<HTMLButtonElement>('pause').disabled = !live;
   $<HTMLButtonElement>('pause').textContent = s === 'paused' ? 'Resume' : 'Pause';
-  $<HTMLButtonElement>('stop').disabled = s === 'finished';
+  $<HTMLButtonElement>('stop').disabled = !live;
   picker.disabled = s === 'running';
 }
 
 async function train(): Promise<void> {
+  setRunning('starting');
   const classifier = readConfig();
   const steps = Number($<HTMLInputElement>('steps').value);
   data = planeTask(classifier.task!, 1024, 0);
@@ -160,9 +162,10 @@ async function train(): Promise<void> {
   $('legend').innerHTML = Array.from({ length: classifier.nRoutedExperts! }, (_, e) => `<span><i style="background:${expertColour(e)}"></i>${e}</span>`).join('');
   try {
     await client.api.start({ kind: 'playground', classifier, steps, mapEvery, mapResolution }, Comlink.proxy(onEvent));
-    setRunning('running');
+    if (state.state === 'starting') setRunning('running'); // unless its events already ended it
     status.textContent = 'training…';
   } catch (e) {
+    setRunning('idle');
     status.textContent = `could not start: ${(e as Error).message}`;
     state.error = (e as Error).message;
   }
@@ -183,10 +186,9 @@ $('stop').addEventListener('click', () => void client.api.stop());
 $('restart').addEventListener('click', async () => {
   client.restart();
   hideFailure();
-  setRunning('finished');
+  setRunning('idle');
   await picker.init();
 });
 
-setRunning('finished');
-state.state = 'idle';
+setRunning('idle');
 await picker.init();
