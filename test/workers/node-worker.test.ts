@@ -79,8 +79,26 @@ describe('the training worker under worker_threads', () => {
 
   it('rejects bad commands with a readable message and keeps the job', async () => {
     await expect(api.sample('x', { maxNewTokens: 2 })).rejects.toThrow(/sample: needs a language model job, but the job is the playground/);
-    await expect(api.start({ kind: 'lab', model: preset('tiny'), train: { seqLen: 32 }, corpus: { tiny: 'too short' } }, Comlink.proxy(() => {}))).rejects.toThrow(/./);
+    await expect(api.start({ kind: 'lab', model: preset('tiny'), train: { seqLen: 32 }, corpus: { tiny: 'too short' } }, Comlink.proxy(() => {}))).rejects.toThrow(/dataset: expected domain 'tiny' to hold at least 660 bytes .* but got 9/);
     await expect(api.start({ kind: 'quiz' } as never, Comlink.proxy(() => {}))).rejects.toThrow(/expected job.kind to be 'lab' or 'playground', but got "quiz"/);
     expect(await api.state()).toBe('finished');
+    const { ended, listener } = collect();
+    await api.start({ kind: 'playground', classifier: {}, steps: 100_000, mapEvery: 1000, mapResolution: 8 }, listener);
+    await expect(api.setBackend('cpu')).rejects.toThrow(/setBackend: a job is running; pause or stop it before switching to 'cpu'/);
+    await expect(api.bench({ tokens: 64, runs: 1, warmup: 0 }, Comlink.proxy(() => {}))).rejects.toThrow(/bench: a job is running/);
+    await api.stop();
+    await ended;
+    expect(await api.state()).toBe('finished');
+  });
+
+  it('runs the bench on its backend and reports the layer and the parameter table', async () => {
+    const lines: string[] = [];
+    const report = await api.bench({ tokens: 64, runs: 1, warmup: 0 }, Comlink.proxy((line: string) => void lines.push(line)));
+    expect(report.backend).toBe('wasm');
+    expect(report.layer.shape.tokens).toBe(64);
+    expect(report.layer.scaling.map((s) => s.experts)).toEqual([8, 16, 32, 64]);
+    expect(report.params.map((p) => p.name)).toEqual(['tiny preset', 'small preset', 'DeepSeek-V2-Lite', 'DeepSeek-V2', 'DeepSeek-V3']);
+    expect(lines.some((l) => l.startsWith('DeepSeekMoE dropless'))).toBe(true);
+    await expect(api.bench({ tokens: 10, runs: 1, warmup: 0 }, Comlink.proxy(() => {}))).rejects.toThrow(/expected tokens to be an integer >= 64, but got 10/);
   });
 });
