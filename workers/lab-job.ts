@@ -1,15 +1,16 @@
 /** The language model lab's job: the library's Trainer on a corpus, its events passed on as they come. */
-import { DeepSeekLM, TextDataset, Trainer, type SampleOptions } from '../src/index.js';
+import { DeepSeekLM, TextDataset, Trainer, resolveTrainConfig, type SampleOptions } from '../src/index.js';
 import type { JobState, LabJob, WorkerEvent } from './protocol.js';
 
 export class LabRun {
   private readonly model: DeepSeekLM;
   private readonly trainer: Trainer;
   private finished = false;
+  private stopRequested = false;
 
   /** Validates and builds everything (throwing on bad input) before any training starts. */
   constructor(job: LabJob, private readonly emit: (event: WorkerEvent) => void) {
-    const dataset = new TextDataset(job.corpus, { seqLen: job.train.seqLen ?? 64 });
+    const dataset = new TextDataset(job.corpus, { seqLen: resolveTrainConfig(job.train).seqLen });
     this.model = new DeepSeekLM(job.model);
     try {
       this.trainer = new Trainer(this.model, dataset, job.train);
@@ -22,9 +23,16 @@ export class LabRun {
 
   /** Trains until the config's steps, stop() or an error; never rejects (errors arrive as events). */
   async run(): Promise<void> {
-    await this.trainer.evaluate(); // the starting validation loss, so the curve has its first point
-    await this.trainer.run();
-    this.finished = true;
+    try {
+      await this.trainer.evaluate(); // the starting validation loss, so the curve has its first point
+      // A stop() during that evaluation came before run() could see it.
+      if (this.stopRequested) this.emit({ type: 'done', step: this.trainer.step, stopped: true });
+      else await this.trainer.run();
+    } catch (e) {
+      this.emit({ type: 'error', step: this.trainer.step, message: (e as Error).message });
+    } finally {
+      this.finished = true;
+    }
   }
 
   get state(): JobState {
@@ -33,7 +41,10 @@ export class LabRun {
 
   pause = () => this.trainer.pause();
   resume = () => this.trainer.resume();
-  stop = () => this.trainer.stop();
+  stop = () => {
+    this.stopRequested = true;
+    this.trainer.stop();
+  };
   sample = (prompt: string, options: SampleOptions) => this.trainer.sample(prompt, options);
   save = () => this.trainer.checkpoint();
 
