@@ -47,6 +47,10 @@ export interface BackendAvailability {
   name: BackendName;
   available: boolean;
   reason?: string;
+  /** The GPU is emulated on the CPU (SwiftShader, a fallback adapter): usually slower than wasm. */
+  software?: boolean;
+  /** What the browser calls the device, when it says. */
+  device?: string;
 }
 
 export type JobState = 'idle' | 'running' | 'paused' | 'finished';

@@ -11,7 +11,13 @@ import { LabRun } from './lab-job.js';
 import { PlaygroundRun } from './playground-job.js';
 import type { BackendAvailability, BenchReport, BenchRequest, Job, JobState, TrainingWorkerApi, WorkerEvent } from './protocol.js';
 
-const runtime = globalThis as { process?: { versions?: { node?: string } }; navigator?: Navigator & { gpu?: { requestAdapter(): Promise<unknown> } } };
+interface GpuAdapterInfo { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean }
+const runtime = globalThis as {
+  process?: { versions?: { node?: string } };
+  navigator?: Navigator & { gpu?: { requestAdapter(): Promise<unknown> } };
+};
+/** Renderer names of GPUs emulated on the CPU. */
+const softwareRenderer = /swiftshader|llvmpipe|software|microsoft basic render/i;
 const isNode = runtime.process?.versions?.node != null;
 
 async function probe(name: BackendName): Promise<BackendAvailability> {
@@ -28,12 +34,18 @@ async function probe(name: BackendName): Promise<BackendAvailability> {
     if (isNode) return no(`${name} needs a browser`);
     if (name === 'webgpu') {
       if (!runtime.navigator?.gpu) return no('this browser has no WebGPU (navigator.gpu is missing)');
-      const adapter = await runtime.navigator.gpu.requestAdapter();
-      return adapter ? { name, available: true } : no('WebGPU is present, but the browser found no GPU adapter');
+      const adapter = (await runtime.navigator.gpu.requestAdapter()) as { info?: GpuAdapterInfo } | null;
+      if (!adapter) return no('WebGPU is present, but the browser found no GPU adapter');
+      const info = adapter.info ?? {};
+      const device = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ');
+      return { name, available: true, device, software: info.isFallbackAdapter === true || softwareRenderer.test(device) };
     }
     if (typeof OffscreenCanvas === 'undefined') return no('no OffscreenCanvas in this worker, so no WebGL');
-    const canvas = new OffscreenCanvas(1, 1);
-    return canvas.getContext('webgl2') || canvas.getContext('webgl') ? { name, available: true } : no('the browser refused a WebGL context');
+    const gl = new OffscreenCanvas(1, 1).getContext('webgl2') ?? new OffscreenCanvas(1, 1).getContext('webgl');
+    if (!gl) return no('the browser refused a WebGL context');
+    const debug = gl.getExtension('WEBGL_debug_renderer_info'); // the unmasked name; plain RENDERER says "WebKit WebGL"
+    const device = String(gl.getParameter(debug ? debug.UNMASKED_RENDERER_WEBGL : gl.RENDERER) ?? '');
+    return { name, available: true, device, software: softwareRenderer.test(device) };
   } catch (e) {
     return no((e as Error).message);
   }

@@ -27,13 +27,14 @@ export class BackendPicker {
       return;
     }
     this.select.replaceChildren(...this.list.map((b) => {
-      const option = new Option(b.available ? b.name : `${b.name} (unavailable)`, b.name);
+      const option = new Option(!b.available ? `${b.name} (unavailable)` : b.software ? `${b.name} (software)` : b.name, b.name);
       option.disabled = !b.available;
       option.title = b.reason ?? '';
       return option;
     }));
     const wanted = new URLSearchParams(location.search).get('backend');
-    const first = this.list.find((b) => b.available)?.name ?? 'cpu';
+    // An emulated GPU (SwiftShader) is slower than wasm: prefer a real GPU, then wasm.
+    const first = this.list.find((b) => b.available && !b.software)?.name ?? 'cpu';
     this.select.value = this.list.some((b) => b.name === wanted) ? wanted! : first;
     await this.apply();
   }
@@ -57,8 +58,12 @@ export class BackendPicker {
   }
 
   private describe(): string {
+    const active = this.list.find((b) => b.name === this.active);
     const missing = this.list.filter((b) => !b.available).map((b) => `${b.name}: ${b.reason}`);
-    return `active: ${this.active}` + (missing.length ? ` · not here: ${missing.join('; ')}` : '');
+    const software = this.list.filter((b) => b.software).map((b) => b.name);
+    return `active: ${this.active}` + (active?.device ? ` (${active.device})` : '') +
+      (software.length ? ` · ${software.join(' and ')} run on a software GPU here, usually slower than wasm` : '') +
+      (missing.length ? ` · not here: ${missing.join('; ')}` : '');
   }
 
   set disabled(value: boolean) {

@@ -44,9 +44,17 @@ export class LineChart {
     new ResizeObserver(() => this.plot.setSize({ width: Math.max(280, el.clientWidth - 8), height: options.height ?? 220 })).observe(el);
   }
 
+  /** Appends a row; a row at the same x as the last one fills in that row's missing values instead. */
   push(x: number, ys: (number | null)[]): void {
-    this.data[0]!.push(x);
-    ys.forEach((y, i) => this.data[i + 1]!.push(y));
+    const xs = this.data[0]!;
+    if (xs.length > 0 && xs[xs.length - 1] === x) {
+      ys.forEach((y, i) => {
+        if (y !== null) this.data[i + 1]![xs.length - 1] = y;
+      });
+    } else {
+      xs.push(x);
+      ys.forEach((y, i) => this.data[i + 1]!.push(y));
+    }
     if (!this.pending) {
       this.pending = true;
       requestAnimationFrame(() => {
