@@ -16,6 +16,7 @@ const client = new WorkerClient(showFailure);
 const picker = new BackendPicker(client, $<HTMLSelectElement>('backend'), $('backend-note'));
 const state = exposeState({ state: 'idle' as string, reports: [] as BenchReport[], error: '' });
 let scalingPlot: uPlot | null = null;
+let paramsPlot: uPlot | null = null;
 
 const human = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
 
@@ -34,6 +35,17 @@ function render(): void {
       .map((v) => `<td>${v}</td>`).join('');
     return row;
   }));
+  paramsPlot?.destroy();
+  const names = params.map((p) => p.name.replace(' preset', '').replace('DeepSeek-', ''));
+  const indices = names.map((_, i) => i);
+  const paramsEl = $('params-chart');
+  paramsPlot = names.length === 0 ? null : new uPlot({
+    width: Math.max(280, paramsEl.clientWidth - 8), height: 220,
+    scales: { x: { time: false, range: [-0.5, names.length - 0.5] }, y: { range: [0, 100] } },
+    axes: [{ splits: () => indices, values: (_, splits) => splits.map((i) => names[i] ?? '') }, { label: 'activated, % of total' }],
+    legend: { show: false },
+    series: [{}, { label: 'activated share', fill: '#0969da99', stroke: '#0969da', paths: uPlot.paths.bars!({ size: [0.6] }), points: { show: false } }],
+  }, [indices, params.map((p) => 100 * p.count.activatedRatio)], paramsEl);
   const experts = state.reports[0]?.layer.scaling.map((s) => s.experts) ?? [];
   const data = [experts, ...state.reports.map((r) => r.layer.scaling.map((s) => s.ms))] as uPlot.AlignedData;
   scalingPlot?.destroy();

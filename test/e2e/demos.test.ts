@@ -125,7 +125,7 @@ describe('the demo site, built, in headless Chromium', () => {
     await page.close();
   });
 
-  it('a worker that throws is reported with its message, saved checkpoints survive, and restart recovers', async () => {
+  it('a worker that throws is reported with its message, saved checkpoints survive, restart recovers, and files download and upload', async () => {
     const demo = await openPage(site, 'lab.html?backend=wasm');
     const { page } = demo;
     await page.click('#train');
@@ -148,6 +148,22 @@ describe('the demo site, built, in headless Chromium', () => {
     expect(demo.errors).toEqual([]); // reported on the page, not as uncaught errors
     await page.click('#checkpoints [data-load]');
     await waitForState(page, `s.loadedStep > 0 && s.state === 'paused'`);
+    const step = (await demoState<LabState>(page)).loadedStep;
+
+    // Download the checkpoint and upload it back; a damaged upload is refused and changes nothing.
+    const [file] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    expect(file.suggestedFilename()).toBe(`deepseek-moe-step${step}.ckpt`);
+    const bytes = readFileSync(await file.path());
+    await page.evaluate(() => ((window as unknown as { demoState: LabState }).demoState.loadedStep = -1));
+    await page.setInputFiles('#upload', { name: 'mine.ckpt', mimeType: 'application/octet-stream', buffer: bytes });
+    await waitForState(page, `s.loadedStep === ${step} && s.state === 'paused'`);
+    const damaged = Buffer.from(bytes);
+    damaged[damaged.length - 10] = damaged[damaged.length - 10]! ^ 0xff;
+    await page.setInputFiles('#upload', { name: 'damaged.ckpt', mimeType: 'application/octet-stream', buffer: damaged });
+    await page.waitForFunction(() => document.getElementById('checkpoint-note')!.classList.contains('error'));
+    expect(await page.textContent('#checkpoint-note')).toMatch(/Could not load damaged.ckpt: .*checksum mismatch/);
+    expect((await demoState<LabState>(page)).state).toBe('paused'); // the loaded job is still there
+    await waitForState(page, `s.checkpoints === ${saved}`);
     await page.close();
   });
 
