@@ -74,7 +74,9 @@ function layerFigures(reports: LayerReport[]): void {
     div.className = 'layer';
     div.innerHTML = `<h2>block ${r.block}</h2><canvas class="heat" id="load-${r.block}" width="${historyLength}" height="${r.expertLoad.length}"></canvas>` +
       (r.bias.length ? `<div class="note">selection bias per expert over time (blue negative, orange positive)</div><canvas class="heat" id="bias-${r.block}" width="${historyLength}" height="${r.bias.length}"></canvas>` : '') +
-      `<div class="note" id="layer-note-${r.block}"></div>`;
+      `<div class="note" id="layer-note-${r.block}"></div>` +
+      `<div class="note">where each domain's validation tokens go (rows: <span id="domains-${r.block}">domains</span>; columns: experts; updated at each evaluation)</div>` +
+      `<canvas class="heat" id="spec-${r.block}" width="${r.expertLoad.length}" height="4"></canvas>`;
     figure.append(div);
   }
 }
@@ -94,6 +96,29 @@ function draw(): void {
     $(`layer-note-${r.block}`).textContent = `max violation ${r.maxViolation.toFixed(2)} · dropped ${(100 * r.droppedFraction).toFixed(2)}% · ` +
       `router entropy ${r.routerEntropy.toFixed(2)} nats` + (r.bias.length ? ` · bias range ${Math.min(...r.bias).toFixed(3)} to ${Math.max(...r.bias).toFixed(3)}` : '');
   });
+}
+
+let specialisationPending = false;
+
+/** Asks the worker where each domain is routed and draws it under each block (one request at a time). */
+async function showSpecialisation(): Promise<void> {
+  if (specialisationPending || history.length === 0) return;
+  specialisationPending = true;
+  try {
+    for (const b of await client.api.specialisation()) {
+      const canvas = document.getElementById(`spec-${b.block}`) as HTMLCanvasElement | null;
+      if (!canvas) continue;
+      const E = b.shares[0]?.length ?? 0;
+      canvas.height = b.domains.length;
+      const columns = Array.from({ length: E }, (_, e) => b.shares.map((row) => row[e]! * E)); // 1 = a uniform share
+      drawHeatmap(canvas, columns, loadColour);
+      $(`domains-${b.block}`).textContent = b.domains.join(', ');
+    }
+  } catch {
+    // The job ended or was replaced meanwhile: the next evaluation asks again.
+  } finally {
+    specialisationPending = false;
+  }
 }
 
 function scheduleDraw(): void {
@@ -121,6 +146,7 @@ function onEvent(event: WorkerEvent): void {
   } else if (event.type === 'eval') {
     lossChart.push(event.step, [null, event.valLoss]);
     state.valLosses.push(event.valLoss);
+    void showSpecialisation();
   } else if (event.type === 'done' || event.type === 'error') {
     setRunning('finished');
     status.textContent = event.type === 'done' ? `${event.stopped ? 'stopped' : 'done'} at step ${event.step}` : `error: ${event.message}`;

@@ -47,6 +47,7 @@ export class LabRun {
   };
   sample = (prompt: string, options: SampleOptions) => this.trainer.sample(prompt, options);
   save = () => this.trainer.checkpoint();
+  specialisation = () => this.trainer.specialisation();
 
   load(bytes: Uint8Array): number {
     this.trainer.restore(bytes);

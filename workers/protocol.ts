@@ -4,7 +4,7 @@
  */
 import type { LayerBenchResult } from '../bench/layer-bench.js';
 import type {
-  BackendName, DoneEvent, ErrorEvent, EvalEvent, InitBackendOptions, ModelConfigInput, ModelParamCount,
+  BackendName, BlockSpecialisation, DoneEvent, ErrorEvent, EvalEvent, InitBackendOptions, ModelConfigInput, ModelParamCount,
   PlaneClassifierConfigInput, PlaneStepReport, RoutingMap, SampleOptions, StepEvent, TrainConfigInput,
 } from '../src/index.js';
 
@@ -85,6 +85,8 @@ export interface TrainingWorkerApi {
   state(): Promise<JobState>;
   /** Text from the lab's model (any state but idle). */
   sample(prompt: string, options: SampleOptions): Promise<string>;
+  /** Where each domain's validation tokens are routed, per MoE block (the lab; any state but idle). */
+  specialisation(): Promise<BlockSpecialisation[]>;
   /** The lab's checkpoint file (transferred). */
   save(): Promise<Uint8Array>;
   /** Restores a checkpoint into the lab's model (paused or finished); returns its step. */

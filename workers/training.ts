@@ -108,6 +108,9 @@ export function createTrainingWorker(): TrainingWorkerApi {
     async sample(prompt: string, options: SampleOptions) {
       return lab('sample').sample(prompt, options);
     },
+    async specialisation() {
+      return lab('specialisation').specialisation();
+    },
     async save() {
       const bytes = await lab('save').save();
       return Comlink.transfer(bytes, [bytes.buffer]);

@@ -61,6 +61,8 @@ describe('the demo site, built, in headless Chromium', () => {
     expect(mean(s.losses.slice(-5))).toBeLessThan(s.losses[0]! - 1);
     expect(s.valLosses).toHaveLength(2); // before training and at the end
     expect(s.valLosses[1]!).toBeLessThan(s.valLosses[0]! - 1);
+    // The final evaluation also asks where each domain's tokens go, drawn under the MoE block.
+    await page.waitForFunction(() => document.getElementById('domains-1')?.textContent === 'english, chinese, code, arithmetic');
     expect(await demo.longTasks(from, to)).toEqual([]);
     await page.screenshot({ path: `${screenshotDir}lab-${backend}.png`, fullPage: true });
     expect(demo.errors).toEqual([]);
