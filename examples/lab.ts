@@ -53,7 +53,7 @@ function trainConfig(): TrainConfigInput {
 
 function showParams(): void {
   const c = countModelParams(modelConfig());
-  const k = (n: number) => `${(n / 1000).toFixed(1)}K`;
+  const k = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
   $('params').textContent = `${$<HTMLSelectElement>('preset').value}: ${k(c.total)} parameters in total, ${k(c.activated)} activated per token ` +
     `(${(100 * c.activatedRatio).toFixed(0)}%); routed experts hold ${k(c.totalParts.routedExperts)} of them, of which a token uses ${k(c.activatedParts.routedExperts)}.`;
 }

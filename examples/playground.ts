@@ -5,13 +5,16 @@ import type { Balancing, PlaneClassifierConfigInput, PlaneStepReport, RoutingMap
 import type { PlaneTaskName } from '../src/toy/plane.js';
 import type { WorkerEvent } from '../workers/protocol.js';
 import { BackendPicker } from './common/backend-picker.js';
-import { expertColour, LineChart } from './common/charts.js';
+import { expertColour, expertRgb, LineChart } from './common/charts.js';
 import { WorkerClient } from './common/worker-client.js';
 import { $, showFailure, hideFailure, exposeState } from './common/page.js';
 
 const classColours = ['#1f2328', '#ffffff', '#bf3989'];
 const mapEvery = 10;
 const mapResolution = 64;
+/** The training set: the worker draws the same points from the same task, size and seed. */
+const nPoints = 1024;
+const seed = 0;
 
 const status = $('status');
 const client = new WorkerClient(showFailure);
@@ -37,6 +40,7 @@ function readConfig(): PlaneClassifierConfigInput {
     nRoutedExperts: num('experts'), topK: num('topk'), nSharedExperts: num('shared'),
     scoreFunc: $<HTMLSelectElement>('score').value as 'sigmoid' | 'softmax',
     balancing: $<HTMLSelectElement>('balancing').value as Balancing, balanceStrength: num('strength'),
+    nPoints, seed,
   };
 }
 
@@ -45,8 +49,7 @@ function paintPlane(map: RoutingMap): void {
   const routing = new ImageData(R, R);
   const predicted = new ImageData(R, R);
   for (let i = 0; i < R * R; i++) {
-    const hue = (map.expert[i]! * 137.508) % 360;
-    const [r, g, b] = hslToRgb(hue, 0.7, 0.5);
+    const [r, g, b] = expertRgb(map.expert[i]!);
     const a = 0.25 + 0.75 * map.confidence[i]!;
     routing.data.set([255 - a * (255 - r), 255 - a * (255 - g), 255 - a * (255 - b), 255], 4 * i);
     const shade = [[200, 205, 214], [250, 250, 250], [240, 190, 220]][map.predicted[i]!] ?? [0, 0, 0];
@@ -77,13 +80,6 @@ function drawPoints(ctx: CanvasRenderingContext2D, size: number): void {
     ctx.strokeStyle = '#57606a';
     ctx.stroke();
   }
-}
-
-function hslToRgb(h: number, s: number, l: number): [number, number, number] {
-  const k = (n: number) => (n + h / 30) % 12;
-  const a = s * Math.min(l, 1 - l);
-  const f = (n: number) => l - a * Math.max(-1, Math.min(k(n) - 3, 9 - k(n), 1));
-  return [255 * f(0), 255 * f(8), 255 * f(4)];
 }
 
 function drawLoad(report: PlaneStepReport): void {
@@ -153,7 +149,7 @@ async function train(): Promise<void> {
   setRunning('starting');
   const classifier = readConfig();
   const steps = Number($<HTMLInputElement>('steps').value);
-  data = planeTask(classifier.task!, 1024, 0);
+  data = planeTask(classifier.task!, nPoints, seed);
   latestMap = null;
   latestReport = null;
   lossChart.clear();

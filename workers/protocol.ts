@@ -93,6 +93,6 @@ export interface TrainingWorkerApi {
   load(bytes: Uint8Array): Promise<number>;
   /** Tensors alive in the worker (leak checks). */
   numTensors(): Promise<number>;
-  /** Runs the benchmark on the current backend; progress lines go to onLog. Refused while a job runs. */
+  /** Runs the benchmark on the current backend (ending a paused or finished job); progress lines go to onLog. Refused while a job runs. */
   bench(request: BenchRequest, onLog: (line: string) => void): Promise<BenchReport>;
 }

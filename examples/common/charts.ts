@@ -2,9 +2,23 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
-/** A colour per expert: hues spread by the golden angle, so neighbours differ. */
+/** A hue per expert, spread by the golden angle so neighbours differ. */
+const expertHue = (e: number) => (e * 137.508) % 360;
+
+/** An expert's colour as CSS. */
 export function expertColour(e: number, alpha = 1): string {
-  return `hsla(${(e * 137.508) % 360}, 70%, 50%, ${alpha})`;
+  return `hsla(${expertHue(e)}, 70%, 50%, ${alpha})`;
+}
+
+/** The same colour as 0-255 RGB, for painting pixels. */
+export function expertRgb(e: number): [number, number, number] {
+  const h = expertHue(e);
+  const s = 0.7;
+  const l = 0.5;
+  const k = (n: number) => (n + h / 30) % 12;
+  const a = s * Math.min(l, 1 - l);
+  const f = (n: number) => l - a * Math.max(-1, Math.min(k(n) - 3, 9 - k(n), 1));
+  return [255 * f(0), 255 * f(8), 255 * f(4)];
 }
 
 export interface LineSeries {
