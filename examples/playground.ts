@@ -26,7 +26,10 @@ const lossChart = new LineChart($('loss'), [
 const violationChart = new LineChart($('violation'), [{ label: 'max violation (max load / mean − 1)', colour: '#cf222e' }], { yLabel: 'violation', height: 150 });
 
 /** What the tests read: plain data mirrored from the page. */
-const state = exposeState({ state: 'idle' as string, losses: [] as number[], accuracy: [] as number[], violations: [] as number[], maps: 0, error: '' });
+const state = exposeState({
+  state: 'idle' as string, losses: [] as number[], accuracy: [] as number[], violations: [] as number[], maps: 0,
+  expertsOnPlane: 0, error: '',
+});
 
 let data: PlaneData | null = null;
 let latestMap: RoutingMap | null = null;
@@ -108,7 +111,7 @@ function scheduleDraw(): void {
         `step ${r.step}   ${r.msPerStep.toFixed(1)} ms/step on ${picker.active}`,
         `loss ${r.loss.toFixed(4)}   accuracy ${(100 * r.accuracy).toFixed(1)}%`,
         `max violation ${r.maxViolation.toFixed(2)}   router entropy ${r.routerEntropy.toFixed(3)} nats`,
-        latestMap ? `experts owning part of the plane: ${new Set(latestMap.expert).size} of ${r.expertLoad.length}` : '',
+        latestMap ? `experts owning part of the plane: ${state.expertsOnPlane} of ${r.expertLoad.length}` : '',
       ].join('\n');
     }
   });
@@ -127,6 +130,7 @@ function onEvent(event: WorkerEvent): void {
   } else if (event.type === 'routingMap') {
     latestMap = event.map;
     state.maps += 1;
+    state.expertsOnPlane = new Set(event.map.expert).size;
   } else if (event.type === 'done' || event.type === 'error') {
     setRunning('finished');
     status.textContent = event.type === 'done' ? `${event.stopped ? 'stopped' : 'done'} at step ${event.step}` : `error: ${event.message}`;
@@ -154,7 +158,7 @@ async function train(): Promise<void> {
   latestReport = null;
   lossChart.clear();
   violationChart.clear();
-  Object.assign(state, { losses: [], accuracy: [], violations: [], maps: 0, error: '' });
+  Object.assign(state, { losses: [], accuracy: [], violations: [], maps: 0, expertsOnPlane: 0, error: '' });
   $('legend').innerHTML = Array.from({ length: classifier.nRoutedExperts! }, (_, e) => `<span><i style="background:${expertColour(e)}"></i>${e}</span>`).join('');
   try {
     await client.api.start({ kind: 'playground', classifier, steps, mapEvery, mapResolution }, Comlink.proxy(onEvent));

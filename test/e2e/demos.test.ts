@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, openPage, openSite, screenshotDir, waitForState, type Site } from './site.js';
 
-interface PlaygroundState { state: string; losses: number[]; accuracy: number[]; maps: number; error: string }
+interface PlaygroundState { state: string; losses: number[]; accuracy: number[]; violations: number[]; maps: number; expertsOnPlane: number; error: string }
 interface LabState { state: string; losses: number[]; valLosses: number[]; sample: string; checkpoints: number; error: string; loadedStep: number }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -41,6 +41,29 @@ describe('the demo site, built, in headless Chromium', () => {
     expect(s.maps).toBeGreaterThanOrEqual(6);
     expect(await demo.longTasks(from, to)).toEqual([]);
     await page.screenshot({ path: `${screenshotDir}playground-${backend}.png`, fullPage: true });
+    expect(demo.errors).toEqual([]);
+    await page.close();
+  });
+
+  it('the playground shows experts collapse without balancing and share the plane with the bias (wasm, 16 experts)', async () => {
+    const demo = await openPage(site, 'playground.html?backend=wasm');
+    const { page } = demo;
+    await page.selectOption('#experts', '16');
+    const run = async (balancing: string) => {
+      await page.selectOption('#balancing', balancing);
+      await page.click('#train');
+      await waitForState(page, `s.state === 'finished'`);
+      const s = await demoState<PlaygroundState>(page);
+      await page.screenshot({ path: `${screenshotDir}playground-balancing-${balancing}.png`, fullPage: true });
+      return { experts: s.expertsOnPlane, violation: mean(s.violations.slice(-50)), accuracy: mean(s.accuracy.slice(-20)) };
+    };
+    const none = await run('none');
+    const bias = await run('bias');
+    expect(none.experts).toBeLessThanOrEqual(8);
+    expect(bias.experts).toBe(16);
+    expect(none.violation).toBeGreaterThan(2);
+    expect(bias.violation).toBeLessThan(1);
+    expect(Math.min(none.accuracy, bias.accuracy)).toBeGreaterThan(0.95);
     expect(demo.errors).toEqual([]);
     await page.close();
   });
