@@ -5,7 +5,7 @@ import 'uplot/dist/uPlot.min.css';
 import type { BackendName } from '../src/backend.js';
 import type { BenchReport } from '../workers/protocol.js';
 import { BackendPicker } from './common/backend-picker.js';
-import { $, download, exposeState, hideFailure, showFailure } from './common/page.js';
+import { $, download, exposeState, hideFailure, onClick, showFailure } from './common/page.js';
 import { WorkerClient } from './common/worker-client.js';
 
 const sizes = { quick: { tokens: 512, runs: 3, warmup: 1 }, reference: { tokens: 2048, runs: 5, warmup: 2 } };
@@ -88,9 +88,11 @@ async function runOn(backends: BackendName[]): Promise<void> {
 }
 
 $('run').addEventListener('click', () => void runOn([$<HTMLSelectElement>('backend').value as BackendName]));
-$('run-all').addEventListener('click', async () => {
+onClick('run-all', async () => {
   const available = (await client.api.backends()).filter((b) => b.available).map((b) => b.name);
   await runOn(available);
+}, (message) => {
+  status.textContent = `failed: ${message}`;
 });
 $('download').addEventListener('click', () => {
   const json = JSON.stringify({ date: new Date().toISOString(), userAgent: navigator.userAgent, reports: state.reports }, null, 2);

@@ -14,7 +14,7 @@ import type { LayerReport } from '../src/train/events.js';
 import type { WorkerEvent } from '../workers/protocol.js';
 import { BackendPicker } from './common/backend-picker.js';
 import { drawHeatmap, LineChart, loadColour, signedColour } from './common/charts.js';
-import { $, download, exposeState, hideFailure, showFailure } from './common/page.js';
+import { $, download, exposeState, hideFailure, onClick, showFailure } from './common/page.js';
 import { WorkerClient } from './common/worker-client.js';
 
 /** Columns kept in the heatmaps: the most recent steps. */
@@ -226,8 +226,22 @@ async function load(bytes: Uint8Array, label: string): Promise<void> {
   }
 }
 
+const reportStatus = (message: string) => {
+  status.textContent = `failed: ${message}`;
+};
+const reportCheckpoint = (message: string) => {
+  $('checkpoint-note').textContent = `failed: ${message}`;
+  $('checkpoint-note').classList.add('error');
+};
+
+/** A short name for a checkpoint's model: its preset's, or its width and depth. */
+function modelName(c: ModelConfig): string {
+  const match = Object.entries(presets).find(([, p]) => p.dModel === c.dModel && p.nLayers === c.nLayers && p.moe?.nRoutedExperts === c.moe?.nRoutedExperts);
+  return match ? match[0] : `d ${c.dModel}, ${c.nLayers} layers`;
+}
+
 $('train').addEventListener('click', () => void start(modelConfig(), trainConfig()));
-$('pause').addEventListener('click', async () => {
+onClick('pause', async () => {
   if (state.state === 'paused') {
     await client.api.resume();
     setRunning('running');
@@ -236,9 +250,9 @@ $('pause').addEventListener('click', async () => {
     setRunning('paused');
     status.textContent = `paused at step ${lastStep}`;
   }
-});
-$('stop').addEventListener('click', () => void client.api.stop());
-$('generate').addEventListener('click', async () => {
+}, reportStatus);
+onClick('stop', () => client.api.stop(), reportStatus);
+onClick('generate', async () => {
   const prompt = $<HTMLInputElement>('prompt').value;
   const temperature = Number($<HTMLInputElement>('temperature').value);
   const maxNewTokens = Number($<HTMLInputElement>('sample-tokens').value);
@@ -250,19 +264,20 @@ $('generate').addEventListener('click', async () => {
   } catch (e) {
     $('sample').textContent = `could not sample: ${(e as Error).message}`;
   }
-});
-$('save').addEventListener('click', async () => {
+}, reportStatus);
+onClick('save', async () => {
   const bytes = await client.api.save();
   const { header } = readCheckpoint(bytes);
   const savedAt = new Date().toISOString();
-  await set(`checkpoint:${savedAt}`, { step: header.step, preset: $<HTMLSelectElement>('preset').value, savedAt, bytes });
+  await set(`checkpoint:${savedAt}`, { step: header.step, preset: modelName(header.modelConfig as ModelConfig), savedAt, bytes });
   $('checkpoint-note').textContent = `Saved step ${header.step}.`;
+  $('checkpoint-note').classList.remove('error');
   await refreshCheckpoints();
-});
-$('download').addEventListener('click', async () => {
+}, reportCheckpoint);
+onClick('download', async () => {
   const bytes = await client.api.save();
   download(`deepseek-moe-step${readCheckpoint(bytes).header.step}.ckpt`, bytes as Uint8Array<ArrayBuffer>);
-});
+}, reportCheckpoint);
 $<HTMLInputElement>('upload').addEventListener('change', async (e) => {
   const file = (e.target as HTMLInputElement).files?.[0];
   if (file) await load(new Uint8Array(await file.arrayBuffer()), file.name);

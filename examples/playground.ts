@@ -7,7 +7,7 @@ import type { WorkerEvent } from '../workers/protocol.js';
 import { BackendPicker } from './common/backend-picker.js';
 import { expertColour, expertRgb, LineChart } from './common/charts.js';
 import { WorkerClient } from './common/worker-client.js';
-import { $, showFailure, hideFailure, exposeState } from './common/page.js';
+import { $, exposeState, hideFailure, onClick, showFailure } from './common/page.js';
 
 const classColours = ['#1f2328', '#ffffff', '#bf3989'];
 const mapEvery = 10;
@@ -172,7 +172,10 @@ async function train(): Promise<void> {
 }
 
 $('train').addEventListener('click', () => void train());
-$('pause').addEventListener('click', async () => {
+const reportStatus = (message: string) => {
+  status.textContent = `failed: ${message}`;
+};
+onClick('pause', async () => {
   if (state.state === 'paused') {
     await client.api.resume();
     setRunning('running');
@@ -181,8 +184,8 @@ $('pause').addEventListener('click', async () => {
     setRunning('paused');
     status.textContent = `paused at step ${latestReport?.step ?? 0}`;
   }
-});
-$('stop').addEventListener('click', () => void client.api.stop());
+}, reportStatus);
+onClick('stop', () => client.api.stop(), reportStatus);
 $('restart').addEventListener('click', async () => {
   client.restart();
   hideFailure();

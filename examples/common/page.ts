@@ -32,3 +32,12 @@ export function download(name: string, content: BlobPart, type = 'application/oc
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
+
+/** Wires a button to an async handler whose failure goes to `report` rather than becoming an unhandled rejection. */
+export function onClick(id: string, handler: () => Promise<void> | void, report: (message: string) => void): void {
+  $(id).addEventListener('click', () => {
+    Promise.resolve()
+      .then(handler)
+      .catch((e: unknown) => report(e instanceof Error ? e.message : String(e)));
+  });
+}
