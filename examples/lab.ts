@@ -212,7 +212,8 @@ async function load(bytes: Uint8Array, label: string): Promise<void> {
     const { header } = readCheckpoint(bytes); // checks the file before anything changes
     const model = header.modelConfig as ModelConfig;
     // A fresh job of the checkpoint's own configs, held before its first step, then the checkpoint on top.
-    if ((await client.api.state()) === 'running') await client.api.stop();
+    // Held, the current job is replaced quietly (no late 'done' from it).
+    if ((await client.api.state()) === 'running') await client.api.pause();
     if (!(await start(model, { ...header.trainConfig }, true))) return;
     const step = await client.api.load(bytes);
     state.loadedStep = step;

@@ -27,9 +27,12 @@ export function startNodeTrainingWorker(): NodeTrainingWorker {
   const module = new URL('./train.worker.ts', import.meta.url).href;
   const tsx = import.meta.resolve('tsx/esm/api');
   const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`), { workerData: { module, tsx } });
+  let terminating = false;
   const failed = new Promise<never>((_, reject) => {
     worker.on('error', (e) => reject(new Error(`training worker failed: ${e.message}`)));
-    worker.on('exit', (code) => reject(new Error(`training worker exited with code ${code}`)));
+    worker.on('exit', (code) => {
+      if (!terminating) reject(new Error(`training worker exited with code ${code}`));
+    });
   });
   failed.catch(() => {}); // callers race it against their calls; unobserved, it is not an error
   const wrapped = Comlink.wrap<TrainingWorkerApi>(nodeEndpoint(worker));
@@ -38,6 +41,7 @@ export function startNodeTrainingWorker(): NodeTrainingWorker {
     api,
     failed,
     async terminate() {
+      terminating = true;
       wrapped[Comlink.releaseProxy]();
       await worker.terminate();
     },

@@ -64,10 +64,17 @@ export function createTrainingWorker(): TrainingWorkerApi {
     if (!run) throw new Error(`${what}: no job has started.`);
     return run;
   };
-  const endRun = () => {
-    run?.stop();
-    run?.dispose();
+  /** The job whose events reach the page; a replaced job's late events (its 'done') are dropped. */
+  let live: object | null = null;
+  /** Ends the current job once no step is in flight, and frees it. */
+  const endRun = async () => {
+    const old = run;
     run = null;
+    live = null;
+    if (!old) return;
+    await old.pause();
+    old.stop();
+    old.dispose();
   };
 
   return {
@@ -78,7 +85,7 @@ export function createTrainingWorker(): TrainingWorkerApi {
 
     async setBackend(name: BackendName, options?: InitBackendOptions) {
       if (busy()) throw new Error(`setBackend: a job is running; pause or stop it before switching to '${name}'.`);
-      endRun(); // a job's tensors live on the backend that made them
+      await endRun(); // a job's tensors live on the backend that made them
       return initBackend(name, options);
     },
 
@@ -87,9 +94,14 @@ export function createTrainingWorker(): TrainingWorkerApi {
       const kind = (job as { kind?: unknown } | null)?.kind;
       if (kind !== 'lab' && kind !== 'playground') throw new Error(`start: expected job.kind to be 'lab' or 'playground', but got ${JSON.stringify(kind)}.`);
       await tf.ready();
-      const next = job.kind === 'lab' ? new LabRun(job, onEvent) : new PlaygroundRun(job, onEvent); // throws before anything changes
-      endRun();
+      const token = {};
+      const emit = (event: WorkerEvent) => {
+        if (live === token) onEvent(event);
+      };
+      const next = job.kind === 'lab' ? new LabRun(job, emit) : new PlaygroundRun(job, emit); // throws before anything changes
+      await endRun();
       run = next;
+      live = token;
       void next.run();
     },
 
@@ -132,7 +144,7 @@ export function createTrainingWorker(): TrainingWorkerApi {
       if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`bench: expected warmup to be a non-negative integer, but got ${warmup}.`);
       benchRunning = true;
       try {
-        endRun();
+        await endRun();
         const backend = tf.getBackend() as BackendName;
         // Sync reads are slow on GPUs and lose the SwiftShader device: measure dropless slots with awaited reads there.
         const layer = await runLayerBench({ runs, warmup, tokens, asyncCapacity: backend === 'webgpu' || backend === 'webgl', log: onLog });

@@ -77,6 +77,18 @@ describe('the training worker under worker_threads', () => {
     expect(await api.numTensors()).toBe(held);
   });
 
+  it('a job replaced while paused is ended quietly: its late events never reach the old listener', async () => {
+    const first = collect();
+    await api.start({ kind: 'lab', model: preset('tiny'), train: { steps: 1000, batchSize: 2, seqLen: 16, evalEvery: 0 }, corpus: bundledCorpus() }, first.listener);
+    await api.pause();
+    const seen = first.events.length;
+    const second = collect();
+    await api.start({ kind: 'playground', classifier: {}, steps: 10, mapEvery: 10, mapResolution: 8 }, second.listener);
+    await second.ended;
+    expect(second.events.filter((e) => e.type === 'planeStep')).toHaveLength(10);
+    expect(first.events).toHaveLength(seen); // no 'done' from the lab job it replaced
+  });
+
   it('rejects bad commands with a readable message and keeps the job', async () => {
     await expect(api.sample('x', { maxNewTokens: 2 })).rejects.toThrow(/sample: needs a language model job, but the job is the playground/);
     await expect(api.start({ kind: 'lab', model: preset('tiny'), train: { seqLen: 32 }, corpus: { tiny: 'too short' } }, Comlink.proxy(() => {}))).rejects.toThrow(/dataset: expected domain 'tiny' to hold at least 660 bytes .* but got 9/);
