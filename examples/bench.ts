@@ -4,8 +4,8 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { BackendName } from '../src/backend.js';
 import type { BenchReport } from '../workers/protocol.js';
-import { BackendPicker } from './common/backend-picker.js';
-import { $, download, exposeState, hideFailure, onClick, showFailure } from './common/page.js';
+import { BackendPicker, wireRestart } from './common/backend-picker.js';
+import { $, download, exposeState, onClick, showFailure } from './common/page.js';
 import { WorkerClient } from './common/worker-client.js';
 
 const sizes = { quick: { tokens: 512, runs: 3, warmup: 1 }, reference: { tokens: 2048, runs: 5, warmup: 2 } };
@@ -98,10 +98,6 @@ $('download').addEventListener('click', () => {
   const json = JSON.stringify({ date: new Date().toISOString(), userAgent: navigator.userAgent, reports: state.reports }, null, 2);
   download(`deepseek-moe-bench-${new Date().toISOString().slice(0, 10)}.json`, json, 'application/json');
 });
-$('restart').addEventListener('click', async () => {
-  client.restart();
-  hideFailure();
-  await picker.init();
-});
+wireRestart(client, picker, () => {});
 
 await picker.init();

@@ -12,9 +12,9 @@ import { readCheckpoint } from '../src/train/checkpoint.js';
 import type { TrainConfigInput } from '../src/train/config.js';
 import type { LayerReport } from '../src/train/events.js';
 import type { WorkerEvent } from '../workers/protocol.js';
-import { BackendPicker } from './common/backend-picker.js';
+import { BackendPicker, wireRestart } from './common/backend-picker.js';
 import { drawHeatmap, LineChart, loadColour, signedColour } from './common/charts.js';
-import { $, download, exposeState, hideFailure, onClick, showFailure } from './common/page.js';
+import { $, download, exposeState, onClick, showFailure } from './common/page.js';
 import { WorkerClient } from './common/worker-client.js';
 
 /** Columns kept in the heatmaps: the most recent steps. */
@@ -299,12 +299,7 @@ drop.addEventListener('drop', async (e) => {
   }
 });
 $('preset').addEventListener('change', showParams);
-$('restart').addEventListener('click', async () => {
-  client.restart();
-  hideFailure();
-  setRunning('idle');
-  await picker.init();
-});
+wireRestart(client, picker, () => setRunning('idle'));
 
 setRunning('idle');
 showParams();

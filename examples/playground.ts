@@ -4,10 +4,10 @@ import { planeTask, type PlaneData } from '../src/toy/plane.js';
 import type { Balancing, PlaneClassifierConfigInput, PlaneStepReport, RoutingMap } from '../src/toy/classifier.js';
 import type { PlaneTaskName } from '../src/toy/plane.js';
 import type { WorkerEvent } from '../workers/protocol.js';
-import { BackendPicker } from './common/backend-picker.js';
+import { BackendPicker, wireRestart } from './common/backend-picker.js';
 import { expertColour, expertRgb, LineChart } from './common/charts.js';
 import { WorkerClient } from './common/worker-client.js';
-import { $, exposeState, hideFailure, onClick, showFailure } from './common/page.js';
+import { $, exposeState, onClick, showFailure } from './common/page.js';
 
 const classColours = ['#1f2328', '#ffffff', '#bf3989'];
 const mapEvery = 10;
@@ -186,12 +186,7 @@ onClick('pause', async () => {
   }
 }, reportStatus);
 onClick('stop', () => client.api.stop(), reportStatus);
-$('restart').addEventListener('click', async () => {
-  client.restart();
-  hideFailure();
-  setRunning('idle');
-  await picker.init();
-});
+wireRestart(client, picker, () => setRunning('idle'));
 
 setRunning('idle');
 await picker.init();

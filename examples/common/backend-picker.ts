@@ -1,6 +1,7 @@
 /** The backend selector every page has: what this browser offers, what is active, and why one is unavailable. */
 import type { BackendAvailability } from '../../workers/protocol.js';
 import type { BackendName } from '../../src/index.js';
+import { $, hideFailure } from './page.js';
 import { wasmPaths, type WorkerClient } from './worker-client.js';
 
 export class BackendPicker {
@@ -69,4 +70,14 @@ export class BackendPicker {
   set disabled(value: boolean) {
     this.select.disabled = value;
   }
+}
+
+/** Wires the failure banner's Restart button: a fresh worker, the banner hidden, the page reset, a backend again. */
+export function wireRestart(client: WorkerClient, picker: BackendPicker, reset: () => void): void {
+  $('restart').addEventListener('click', async () => {
+    client.restart();
+    hideFailure();
+    reset();
+    await picker.init();
+  });
 }

@@ -97,7 +97,7 @@ export class Trainer {
         const { evalEvery, checkpointEvery } = this.config;
         if (evalEvery > 0 && this.step % evalEvery === 0 && this.step < this.config.steps) await this.evaluate();
         if (checkpointEvery > 0 && this.step % checkpointEvery === 0) {
-          this.emit({ type: 'checkpoint', step: this.step, bytes: await this.checkpoint() });
+          this.emit({ type: 'checkpoint', step: this.step, bytes: await this.checkpointFile() });
         }
       }
       if (this.step >= this.config.steps) await this.evaluate();
@@ -233,8 +233,23 @@ export class Trainer {
     return decode(await generate(this.model, encode(prompt), options));
   }
 
-  /** The whole training state as a checkpoint file; safe to call while run() is in progress. */
+  /**
+   * The whole training state as a checkpoint file. Called while run() is stepping, it holds the run at its next
+   * boundary for the reads (a step in flight has already drawn its batch) and then lets it go on.
+   */
   async checkpoint(): Promise<Uint8Array> {
+    if (this.control.idle) return this.checkpointFile();
+    const wasPaused = this.control.paused;
+    await this.control.pause();
+    try {
+      return await this.checkpointFile();
+    } finally {
+      if (!wasPaused) this.control.resume();
+    }
+  }
+
+  /** The checkpoint file of the state right now; only between steps. */
+  private async checkpointFile(): Promise<Uint8Array> {
     const specs = modelWeightSpecs(this.model.config);
     const entries: { name: string; tensor: tf.Tensor }[] = [
       ...specs.map((s) => ({ name: s.name, tensor: this.model.weights[s.name]! as tf.Tensor })),
@@ -243,7 +258,7 @@ export class Trainer {
         { name: `adam.v/${n}`, tensor: this.optimizer.v[n]! as tf.Tensor },
       ]),
     ];
-    // Zero-copy clones and the counters are taken now, so a step that lands during the reads cannot mix in.
+    // Zero-copy clones and the counters are taken now, so a resume() during the reads cannot mix a step in.
     const header = { modelConfig: this.model.plainConfig, trainConfig: { ...this.config }, step: this.step, rngState: this.rng.state };
     const snapshot = entries.map((e) => tf.clone(e.tensor));
     try {

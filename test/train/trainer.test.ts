@@ -115,6 +115,26 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     [unbroken, paused, stopped].forEach((r) => r.done());
   });
 
+  it('a checkpoint asked for mid-run holds the run at the next step boundary and resumes bit for bit', async () => {
+    const config = { steps: 10, seed: 3 };
+    const unbroken = setup(config);
+    await unbroken.trainer.run();
+    const running = setup(config);
+    let pending: Promise<Uint8Array> | null = null;
+    running.trainer.on('step', (e) => {
+      if (e.step === 4) pending = running.trainer.checkpoint(); // the loop has not reached its boundary yet
+    });
+    await running.trainer.run();
+    expect(running.steps).toHaveLength(10); // it went on after the reads
+    const bytes = await pending!;
+    expect(readCheckpoint(bytes).header.step).toBe(4);
+    const resumed = setup(config);
+    resumed.trainer.restore(bytes);
+    await resumed.trainer.run();
+    expect(resumed.steps.map((e) => e.loss)).toEqual(unbroken.steps.slice(4).map((e) => e.loss));
+    [unbroken, running, resumed].forEach((r) => r.done());
+  });
+
   it('stops with an error event on a non-finite loss and puts back the last weights with a finite loss', async () => {
     const run = setup({ steps: 20, learningRate: 1e30, warmupSteps: 0, gradClip: 0 });
     const initial = await weightValues(run.model);
