@@ -111,6 +111,8 @@ export class PlaneClassifier {
   private readonly outW: tf.Variable; // [d, C]
   private readonly outB: tf.Variable; // [C]
   private readonly moe: MoEWeights;
+  /** The training points, uploaded once: [N, 2]. */
+  private readonly points: tf.Tensor2D;
   private readonly trainable: Record<string, tf.Variable>;
   private readonly optimizer: AdamW;
   private readonly rng: Rng;
@@ -120,6 +122,7 @@ export class PlaneClassifier {
     this.config = config;
     this.moeConfig = moeConfig;
     this.data = planeTask(config.task, config.nPoints, config.seed);
+    this.points = tf.tensor2d(this.data.points, [config.nPoints, 2]);
     const { dModel: d, seed } = config;
     const C = this.data.nClasses;
     // The input layer is wide (std 2.5) so tanh features vary across the plane and the router has shapes to cut.
@@ -151,7 +154,7 @@ export class PlaneClassifier {
     const { batchSize: B, learningRate } = this.config;
     const idx = new Int32Array(B);
     for (let i = 0; i < B; i++) idx[i] = this.rng.int(this.config.nPoints);
-    const points = tf.tidy(() => tf.gather(tf.tensor2d(this.data.points, [this.config.nPoints, 2]), idx)) as tf.Tensor2D;
+    const points = tf.gather(this.points, idx) as tf.Tensor2D; // [B, 2]
     const labels = tf.tensor1d(Array.from(idx, (i) => this.data.labels[i]!), 'int32');
     const h = tf.tidy(() => this.features(points));
     const capacity = await measureDroplessCapacity(h, this.moe, this.moeConfig);
@@ -227,7 +230,7 @@ export class PlaneClassifier {
 
   dispose(): void {
     this.optimizer.dispose();
-    tf.dispose([this.inW, this.inB, this.outW, this.outB]);
+    tf.dispose([this.points, this.inW, this.inB, this.outW, this.outB]);
     for (const w of Object.values(this.moe)) if (w) (w as tf.Tensor).dispose();
   }
 }
