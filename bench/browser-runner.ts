@@ -1,13 +1,20 @@
-import { chromium } from 'playwright';
+import { chromium } from 'playwright-core';
 import { createServer } from 'vite';
 import { chromiumArgs, chromiumPath } from './chromium.js';
 
+export interface ChromiumRunOptions {
+  timeoutMs: number;
+  /** Receives the page's console lines; default: stderr. */
+  onConsole?: (line: string) => void;
+  /** Exposed to the page as window[name] (playwright's exposeFunction) before it loads. */
+  expose?: Record<string, (arg: never) => void>;
+}
 
 /**
- * Serves `root` with vite on a free loopback port, opens `query` in headless Chromium, forwards the page's
- * console, and resolves with `read(window)` once it is defined (polled), or rejects with the page's error.
+ * Serves `root` with vite on a free loopback port, opens `query` in headless Chromium (Debian's, never a
+ * downloaded one), and resolves with `window.benchResult` once the page sets it, or rejects with `window.benchError`.
  */
-export async function runInChromium<T>(root: string, query: string, read: string, timeoutMs: number): Promise<T> {
+export async function runInChromium<T>(root: string, query: string, options: ChromiumRunOptions): Promise<T> {
   const server = await createServer({
     root,
     configFile: false,
@@ -21,12 +28,14 @@ export async function runInChromium<T>(root: string, query: string, read: string
   const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs, headless: true });
   try {
     const page = await browser.newPage();
-    page.on('console', (m) => console.error(`  [page] ${m.text()}`));
+    const onConsole = options.onConsole ?? ((line: string) => console.error(`  [page] ${line}`));
+    page.on('console', (m) => onConsole(m.text()));
+    for (const [name, f] of Object.entries(options.expose ?? {})) await page.exposeFunction(name, f);
     await page.goto(`http://127.0.0.1:${port}/${query}`);
-    await page.waitForFunction(`window.${read} !== undefined || window.benchError !== undefined`, undefined, { timeout: timeoutMs, polling: 500 });
+    await page.waitForFunction('window.benchResult !== undefined || window.benchError !== undefined', undefined, { timeout: options.timeoutMs, polling: 500 });
     const error = await page.evaluate('window.benchError');
     if (error) throw new Error(String(error));
-    return (await page.evaluate(`window.${read}`)) as T;
+    return (await page.evaluate('window.benchResult')) as T;
   } finally {
     await browser.close();
     await server.close();

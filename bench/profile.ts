@@ -7,7 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
 import { createMoEWeights, initBackend, resolveMoEConfig, type BackendName, type DispatchMode } from '../src/index.js';
-import { moeLoss, referenceShape } from './layer-bench.js';
+import { referenceShape } from './suite/layer.js';
+import { moeLoss } from './suite/steps.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,67 +1,74 @@
-/** The bench page: runs the layer benchmark in the worker on each chosen backend, and shows the results. */
+/**
+ * The bench page: runs the bench suite (bench/suite, as `npm run bench` does) in the worker on each chosen
+ * backend, draws the same SVG charts as the Node report, and offers each result as a JSON file in the same schema.
+ */
 import * as Comlink from 'comlink';
-import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
 import type { BackendName } from '../src/backend.js';
-import type { BenchReport } from '../workers/protocol.js';
+import { benchCharts, resultLabel } from '../bench/report/charts.js';
+import { compareResults } from '../bench/report/compare.js';
+import { validateBenchResult } from '../bench/suite/validate.js';
+import type { BenchMode, BenchProgress, BenchResult } from '../workers/protocol.js';
 import { BackendPicker, wireRestart } from './common/backend-picker.js';
 import { $, download, exposeState, onClick, showFailure } from './common/page.js';
 import { WorkerClient } from './common/worker-client.js';
 
-const sizes = { quick: { tokens: 512, runs: 3, warmup: 1 }, reference: { tokens: 2048, runs: 5, warmup: 2 } };
-const backendColours: Record<string, string> = { webgpu: '#8250df', webgl: '#cf222e', wasm: '#0969da', cpu: '#57606a', tensorflow: '#1a7f37' };
-
 const status = $('status');
+const progress = $<HTMLProgressElement>('progress');
 const client = new WorkerClient(showFailure);
 const picker = new BackendPicker(client, $<HTMLSelectElement>('backend'), $('backend-note'));
-const state = exposeState({ state: 'idle' as string, reports: [] as BenchReport[], error: '' });
-let scalingPlot: uPlot | null = null;
-let paramsPlot: uPlot | null = null;
+const state = exposeState({ state: 'idle' as string, results: [] as BenchResult[], compared: 0, error: '' });
 
-const human = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
+const fileName = (r: BenchResult) => `${r.date.slice(0, 10)}-${resultLabel(r)}-${r.mode}.json`;
+const cell = (v: string | number) => Object.assign(document.createElement('td'), { textContent: String(v) });
 
 function render(): void {
-  $('layer').replaceChildren(...state.reports.map((r) => {
-    const { ms, ratios, gflops, shape } = r.layer;
+  $('runs').replaceChildren(...state.results.map((r, i) => {
     const row = document.createElement('tr');
-    row.innerHTML = [r.backend, shape.tokens, ms.moe.toFixed(1), ms.moeCapacity.toFixed(1), ms.denseActivated.toFixed(1), ms.naive.toFixed(1),
-      ratios.moeOverDenseActivated.toFixed(2), gflops.moe.toFixed(2)].map((v) => `<td>${v}</td>`).join('');
+    row.append(...[resultLabel(r), r.mode, r.seconds.toFixed(0), r.layer.ms.moe.toFixed(1), r.layer.ratios.moeOverDenseActivated.toFixed(2),
+      r.layer.ratios.naiveOverMoe.toFixed(1), r.training.moe.tokensPerSecond.toFixed(0), r.training.ratios.moeOverDenseTotalTokensPerSecond.toFixed(2)].map(cell));
+    const button = Object.assign(document.createElement('button'), { textContent: 'JSON', id: `download-${i}` });
+    button.addEventListener('click', () => download(fileName(r), JSON.stringify(r, null, 2), 'application/json'));
+    const last = document.createElement('td');
+    last.append(button);
+    row.append(last);
     return row;
   }));
-  const params = state.reports[0]?.params ?? [];
-  $('params').replaceChildren(...params.map(({ name, count }) => {
+  // The same charts as bench/results/summary.md, for the results of this visit's last size.
+  const latest = state.results.filter((r) => r.mode === state.results.at(-1)?.mode);
+  $('charts').replaceChildren(...Object.entries(benchCharts(latest)).map(([name, svg]) => {
+    const figure = document.createElement('figure');
+    figure.className = 'chart';
+    figure.dataset.chart = name;
+    figure.innerHTML = svg; // our own generated SVG strings; every label in them is escaped
+    return figure;
+  }));
+}
+
+async function compareWith(file: File): Promise<void> {
+  const last = state.results.at(-1);
+  if (!last) throw new Error('compare: run the bench first; the file is compared with the last run.');
+  let other: BenchResult;
+  try {
+    other = validateBenchResult(JSON.parse(await file.text()));
+  } catch (e) {
+    throw new Error(`compare: ${file.name}: ${(e as Error).message}`);
+  }
+  const c = compareResults(other, last);
+  $('comparison-caption').textContent = `A: ${c.a} (${file.name}); B: ${c.b}. ${c.figures.length} figures in common` +
+    (c.figures.length === 0 ? ' (compare runs of the same size)' : '');
+  $('comparison').replaceChildren(...c.figures.map((f) => {
     const row = document.createElement('tr');
-    row.innerHTML = [name, human(count.total), human(count.activated), `${(100 * count.activatedRatio).toFixed(1)}%`, count.kvCachePerToken]
-      .map((v) => `<td>${v}</td>`).join('');
+    row.append(...[f.name, f.unit, f.a.toFixed(2), f.b.toFixed(2), `${f.gain.toFixed(2)}×`].map(cell));
     return row;
   }));
-  paramsPlot?.destroy();
-  const names = params.map((p) => p.name.replace(' preset', '').replace('DeepSeek-', ''));
-  const indices = names.map((_, i) => i);
-  const paramsEl = $('params-chart');
-  paramsPlot = names.length === 0 ? null : new uPlot({
-    width: Math.max(280, paramsEl.clientWidth - 8), height: 220,
-    scales: { x: { time: false, range: [-0.5, names.length - 0.5] }, y: { range: [0, 100] } },
-    axes: [{ splits: () => indices, values: (_, splits) => splits.map((i) => names[i] ?? '') }, { label: 'activated, % of total' }],
-    legend: { show: false },
-    series: [{}, { label: 'activated share', fill: '#0969da99', stroke: '#0969da', paths: uPlot.paths.bars!({ size: [0.6] }), points: { show: false } }],
-  }, [indices, params.map((p) => 100 * p.count.activatedRatio)], paramsEl);
-  const experts = state.reports[0]?.layer.scaling.map((s) => s.experts) ?? [];
-  const data = [experts, ...state.reports.map((r) => r.layer.scaling.map((s) => s.ms))] as uPlot.AlignedData;
-  scalingPlot?.destroy();
-  const el = $('scaling');
-  scalingPlot = new uPlot({
-    width: Math.max(280, el.clientWidth - 8), height: 240,
-    scales: { x: { time: false, distr: 3 } },
-    axes: [{ label: 'routed experts (log scale)' }, { label: 'ms' }],
-    series: [{}, ...state.reports.map((r) => ({ label: `${r.backend} (${r.layer.shape.tokens} tokens)`, stroke: backendColours[r.backend] ?? '#000', width: 2 }))],
-  }, data, el);
-  $<HTMLButtonElement>('download').disabled = state.reports.length === 0;
+  $('comparison-figure').hidden = false;
+  state.compared = c.figures.length;
 }
 
 async function runOn(backends: BackendName[]): Promise<void> {
-  const size = sizes[$<HTMLSelectElement>('size').value as keyof typeof sizes];
+  const mode = $<HTMLSelectElement>('size').value as BenchMode;
   state.state = 'running';
+  state.error = '';
   for (const b of ['run', 'run-all']) $<HTMLButtonElement>(b).disabled = true;
   picker.disabled = true;
   try {
@@ -69,11 +76,14 @@ async function runOn(backends: BackendName[]): Promise<void> {
       $<HTMLSelectElement>('backend').value = backend;
       if ((await picker.apply()) !== backend) continue;
       status.textContent = `running on ${backend}…`;
-      const log = Comlink.proxy((line: string) => {
-        $('log').textContent += `${backend}: ${line}\n`;
+      const onProgress = Comlink.proxy((p: BenchProgress) => {
+        progress.max = p.total;
+        progress.value = p.done;
+        status.textContent = `${backend}: ${p.done}/${p.total} ${p.label}`;
+        $('log').textContent += `${backend}: ${p.label}\n`;
       });
-      const report = await client.api.bench(size, log);
-      state.reports = [...state.reports.filter((r) => !(r.backend === report.backend && r.layer.shape.tokens === report.layer.shape.tokens)), report];
+      const result = await client.api.bench(mode, onProgress);
+      state.results = [...state.results.filter((r) => !(resultLabel(r) === resultLabel(result) && r.mode === result.mode)), result];
       render();
     }
     status.textContent = 'done';
@@ -87,16 +97,19 @@ async function runOn(backends: BackendName[]): Promise<void> {
   }
 }
 
-$('run').addEventListener('click', () => void runOn([$<HTMLSelectElement>('backend').value as BackendName]));
+const report = (message: string) => {
+  status.textContent = `failed: ${message}`;
+  state.error = message;
+};
+onClick('run', () => runOn([$<HTMLSelectElement>('backend').value as BackendName]), report);
 onClick('run-all', async () => {
   const available = (await client.api.backends()).filter((b) => b.available).map((b) => b.name);
   await runOn(available);
-}, (message) => {
-  status.textContent = `failed: ${message}`;
-});
-$('download').addEventListener('click', () => {
-  const json = JSON.stringify({ date: new Date().toISOString(), userAgent: navigator.userAgent, reports: state.reports }, null, 2);
-  download(`deepseek-moe-bench-${new Date().toISOString().slice(0, 10)}.json`, json, 'application/json');
+}, report);
+$('compare-file').addEventListener('change', (e) => {
+  const input = e.target as HTMLInputElement;
+  const file = input.files?.[0];
+  if (file) compareWith(file).catch((err: unknown) => report((err as Error).message)).finally(() => (input.value = ''));
 });
 wireRestart(client, picker, () => {});
 

@@ -2,7 +2,8 @@
  * What a page and the training worker say to each other. Everything here is plain, JSON-safe data (typed arrays
  * aside, which are transferred), so it crosses postMessage in a browser and worker_threads in Node unchanged.
  */
-import type { LayerBenchResult } from '../bench/layer-bench.js';
+import type { BenchMode, BenchProgress } from '../bench/suite/index.js';
+import type { BenchResult } from '../bench/suite/schema.js';
 import type {
   BackendName, BlockSpecialisation, DoneEvent, ErrorEvent, EvalEvent, InitBackendOptions, ModelConfigInput, ModelParamCount,
   PlaneClassifierConfigInput, PlaneStepReport, RoutingMap, SampleOptions, StepEvent, TrainConfigInput,
@@ -55,20 +56,7 @@ export interface BackendAvailability {
 
 export type JobState = 'idle' | 'running' | 'paused' | 'finished';
 
-export interface BenchRequest {
-  /** Tokens per layer call: the reference 2048, or fewer for a quick look. */
-  tokens: number;
-  runs: number;
-  warmup: number;
-}
-
-/** The bench page's result for one backend: the layer benchmark and the parameter table. */
-export interface BenchReport {
-  backend: BackendName;
-  userAgent: string;
-  layer: LayerBenchResult;
-  params: { name: string; count: ModelParamCount }[];
-}
+export type { BenchMode, BenchProgress, BenchResult };
 
 /** The worker's commands. Every method rejects with a readable message on bad input, before changing anything. */
 export interface TrainingWorkerApi {
@@ -93,6 +81,9 @@ export interface TrainingWorkerApi {
   load(bytes: Uint8Array): Promise<number>;
   /** Tensors alive in the worker (leak checks). */
   numTensors(): Promise<number>;
-  /** Runs the benchmark on the current backend (ending a paused or finished job); progress lines go to onLog. Refused while a job runs. */
-  bench(request: BenchRequest, onLog: (line: string) => void): Promise<BenchReport>;
+  /**
+   * Runs the bench suite (bench/suite, the same as `npm run bench`) on the current backend, ending a paused or
+   * finished job first; progress goes to onProgress. Refused while a job runs.
+   */
+  bench(mode: BenchMode, onProgress: (p: BenchProgress) => void): Promise<BenchResult>;
 }

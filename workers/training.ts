@@ -4,12 +4,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import * as Comlink from 'comlink';
-import { runLayerBench } from '../bench/layer-bench.js';
-import { publishedModels } from '../bench/published.js';
-import { countModelParams, initBackend, presets, type BackendName, type InitBackendOptions, type SampleOptions } from '../src/index.js';
+import { browserEnvironment } from '../bench/suite/environment.js';
+import { runBenchSuite } from '../bench/suite/index.js';
+import { initBackend, type BackendName, type InitBackendOptions, type SampleOptions } from '../src/index.js';
 import { LabRun } from './lab-job.js';
 import { PlaygroundRun } from './playground-job.js';
-import type { BackendAvailability, BenchReport, BenchRequest, Job, JobState, TrainingWorkerApi, WorkerEvent } from './protocol.js';
+import type { BackendAvailability, BenchMode, BenchProgress, BenchResult, Job, JobState, TrainingWorkerApi, WorkerEvent } from './protocol.js';
 
 interface GpuAdapterInfo { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean }
 const runtime = globalThis as {
@@ -136,24 +136,16 @@ export function createTrainingWorker(): TrainingWorkerApi {
       return tf.memory().numTensors;
     },
 
-    async bench(request: BenchRequest, onLog: (line: string) => void): Promise<BenchReport> {
+    async bench(mode: BenchMode, onProgress: (p: BenchProgress) => void): Promise<BenchResult> {
       if (busy()) throw new Error('bench: a job is running; stop it first.');
-      const { tokens, runs, warmup } = request;
-      if (!Number.isInteger(tokens) || tokens < 64) throw new Error(`bench: expected tokens to be an integer >= 64, but got ${tokens}.`);
-      if (!Number.isInteger(runs) || runs < 1) throw new Error(`bench: expected runs to be a positive integer, but got ${runs}.`);
-      if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`bench: expected warmup to be a non-negative integer, but got ${warmup}.`);
+      if (mode !== 'quick' && mode !== 'full') throw new Error(`bench: expected mode 'quick' or 'full', but got ${JSON.stringify(mode)}.`);
       benchRunning = true;
       try {
         await endRun();
-        const backend = tf.getBackend() as BackendName;
-        // Sync reads are slow on GPUs and lose the SwiftShader device: measure dropless slots with awaited reads there.
-        const layer = await runLayerBench({ runs, warmup, tokens, asyncCapacity: backend === 'webgpu' || backend === 'webgl', log: onLog });
-        const params = [
-          ...Object.entries(presets).map(([name, config]) => ({ name: `${name} preset`, count: countModelParams(config) })),
-          ...publishedModels.map((m) => ({ name: m.name, count: countModelParams(m.config) })),
-        ];
-        const userAgent = runtime.navigator?.userAgent ?? `Node ${runtime.process?.versions?.node}`;
-        return { backend, userAgent, layer, params };
+        const environment = runtime.process?.versions?.node
+          ? { runtime: 'node' as const, description: `Node v${runtime.process.versions.node} (worker thread)`, cores: null, device: null, tfjsVersion: tf.version_core }
+          : await browserEnvironment();
+        return await runBenchSuite({ mode, environment, onProgress });
       } finally {
         benchRunning = false;
       }

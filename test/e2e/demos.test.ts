@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, openPage, openSite, screenshotDir, waitForState, type Site } from './site.js';
+import { validateBenchResult } from '../../bench/suite/validate.js';
+import type { BenchResult } from '../../bench/suite/schema.js';
 
 interface PlaygroundState { state: string; losses: number[]; accuracy: number[]; violations: number[]; maps: number; expertsOnPlane: number; error: string }
 interface LabState { state: string; losses: number[]; valLosses: number[]; sample: string; checkpoints: number; error: string; loadedStep: number }
@@ -192,20 +194,27 @@ describe('the demo site, built, in headless Chromium', () => {
     await page.close();
   });
 
-  it('the bench page times the layer on wasm, shows the table and the chart, and offers the JSON', async () => {
+  it('the bench page runs the quick suite on wasm, draws the charts, offers the result in the schema, and compares a file', async () => {
     const demo = await openPage(site, 'bench.html?backend=wasm');
     const { page } = demo;
     await page.click('#run');
-    await waitForState(page, `s.reports.length === 1 && s.state === 'idle'`);
-    const s = await demoState<{ reports: { backend: string; layer: { ms: Record<string, number>; scaling: unknown[] } }[]; error: string }>(page);
+    await waitForState(page, `s.results.length === 1 && s.state === 'idle'`);
+    const s = await demoState<{ results: BenchResult[]; error: string }>(page);
     expect(s.error).toBe('');
-    expect(s.reports[0]!.backend).toBe('wasm');
-    expect(s.reports[0]!.layer.scaling).toHaveLength(4);
-    expect(await page.locator('#layer tr').count()).toBe(1);
-    expect(await page.locator('#params tr').count()).toBe(5); // two presets, three DeepSeek models
-    const [file] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-    const json = JSON.parse(readFileSync(await file.path(), 'utf8')) as { reports: unknown[] };
-    expect(json.reports).toHaveLength(1);
+    expect(validateBenchResult(s.results[0]).backend).toBe('wasm');
+    expect(s.results[0]!.environment.runtime).toBe('browser');
+    expect(await page.locator('#runs tr').count()).toBe(1);
+    // The report's charts: five shared, four for the backend.
+    expect(await page.locator('#charts figure.chart svg').count()).toBe(9);
+    const [file] = await Promise.all([page.waitForEvent('download'), page.click('#download-0')]);
+    const path = await file.path();
+    expect(file.suggestedFilename()).toMatch(/^\d{4}-\d\d-\d\d-browser-wasm-quick\.json$/);
+    expect(validateBenchResult(JSON.parse(readFileSync(path, 'utf8'))).mode).toBe('quick');
+    // The downloaded file against the run it came from: every figure in common, each 1x.
+    await page.setInputFiles('#compare-file', path);
+    await waitForState(page, 's.compared > 0');
+    expect(await page.locator('#comparison tr').count()).toBe((await demoState<{ compared: number }>(page)).compared);
+    expect(await page.locator('#comparison tr td:last-child').allTextContents()).toSatisfy((cells: string[]) => cells.every((c) => c === '1.00×'));
     await page.screenshot({ path: `${screenshotDir}bench-wasm.png`, fullPage: true });
     expect(demo.errors).toEqual([]);
     await page.close();

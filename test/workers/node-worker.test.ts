@@ -1,7 +1,9 @@
 import * as Comlink from 'comlink';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preset } from 'deepseek-moe-tfjs';
-import type { TrainingWorkerApi, WorkerEvent } from '../../workers/protocol.js';
+import type { BenchProgress, TrainingWorkerApi, WorkerEvent } from '../../workers/protocol.js';
+import { benchTaskCount } from '../../bench/suite/index.js';
+import { validateBenchResult } from '../../bench/suite/validate.js';
 import { bundledCorpus } from '../../cli/corpus.js';
 import { startNodeTrainingWorker, type NodeTrainingWorker } from '../../workers/node-thread.js';
 
@@ -97,20 +99,21 @@ describe('the training worker under worker_threads', () => {
     const { ended, listener } = collect();
     await api.start({ kind: 'playground', classifier: {}, steps: 100_000, mapEvery: 1000, mapResolution: 8 }, listener);
     await expect(api.setBackend('cpu')).rejects.toThrow(/setBackend: a job is running; pause or stop it before switching to 'cpu'/);
-    await expect(api.bench({ tokens: 64, runs: 1, warmup: 0 }, Comlink.proxy(() => {}))).rejects.toThrow(/bench: a job is running/);
+    await expect(api.bench('quick', Comlink.proxy(() => {}))).rejects.toThrow(/bench: a job is running/);
     await api.stop();
     await ended;
     expect(await api.state()).toBe('finished');
   });
 
-  it('runs the bench on its backend and reports the layer and the parameter table', async () => {
-    const lines: string[] = [];
-    const report = await api.bench({ tokens: 64, runs: 1, warmup: 0 }, Comlink.proxy((line: string) => void lines.push(line)));
-    expect(report.backend).toBe('wasm');
-    expect(report.layer.shape.tokens).toBe(64);
-    expect(report.layer.scaling.map((s) => s.experts)).toEqual([8, 16, 32, 64]);
-    expect(report.params.map((p) => p.name)).toEqual(['tiny preset', 'small preset', 'DeepSeek-V2-Lite', 'DeepSeek-V2', 'DeepSeek-V3']);
-    expect(lines.some((l) => l.startsWith('DeepSeekMoE dropless'))).toBe(true);
-    await expect(api.bench({ tokens: 10, runs: 1, warmup: 0 }, Comlink.proxy(() => {}))).rejects.toThrow(/expected tokens to be an integer >= 64, but got 10/);
+  it('runs the bench suite on its backend, reports progress, and returns a result in the schema', async () => {
+    const progress: BenchProgress[] = [];
+    const result = await api.bench('quick', Comlink.proxy((p: BenchProgress) => void progress.push(p)));
+    expect(validateBenchResult(result)).toBe(result);
+    expect(result.backend).toBe('wasm');
+    expect(result.mode).toBe('quick');
+    expect(result.environment.runtime).toBe('node');
+    expect(progress.map((p) => p.done)).toEqual(Array.from({ length: benchTaskCount('quick') }, (_, i) => i + 1));
+    await expect(api.bench('huge' as never, Comlink.proxy(() => {}))).rejects.toThrow(/bench: expected mode 'quick' or 'full', but got "huge"/);
+    expect(await api.numTensors()).toBe(0);
   });
 });

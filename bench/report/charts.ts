@@ -1,0 +1,101 @@
+/** The report's charts, as SVG strings keyed by file name, from one run's results (one per backend). */
+import type { BenchResult, MemoryPoint, ScalingPoint } from '../suite/schema.js';
+import { breakdownStages } from '../suite/schema.js';
+import { barChart, lineChart, stackedBars, type Series } from './svg.js';
+
+/** A result's short name: the backend, prefixed `browser-` when it ran in a browser page. */
+export const resultLabel = (r: BenchResult): string => (r.environment.runtime === 'browser' ? `browser-${r.backend}` : r.backend);
+
+const colours = { moe: '#0969da', denseActivated: '#1a7f37', denseTotal: '#cf222e', naive: '#8c959f' };
+const partKeys = [
+  { key: 'embeddings', label: 'embeddings', colour: '#8c959f' },
+  { key: 'attention', label: 'attention', colour: '#8250df' },
+  { key: 'denseFfn', label: 'dense FFN', colour: '#bf8700' },
+  { key: 'sharedExperts', label: 'shared experts', colour: '#1a7f37' },
+  { key: 'routedExperts', label: 'routed experts', colour: '#0969da' },
+  { key: 'head', label: 'output head', colour: '#cf222e' },
+  { key: 'other', label: 'router, norms', colour: '#d0d7de' },
+] as const;
+const stageColours = ['#8250df', '#bf8700', '#0969da', '#1a7f37', '#cf222e', '#57606a'];
+
+const human = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
+const MiB = 2 ** 20;
+
+export function paramsChart(r: BenchResult): string {
+  return stackedBars({
+    title: 'Where the parameters sit: total (100%) and activated per token',
+    keys: partKeys.map(({ label, colour }) => ({ label, colour })),
+    rows: r.params.flatMap((m) => [
+      { label: `${m.name}, total`, fraction: 1, parts: partKeys.map((k) => m.totalParts[k.key]), note: human(m.total) },
+      { label: 'activated', fraction: m.activatedRatio, parts: partKeys.map((k) => m.activatedParts[k.key]), note: `${human(m.activated)} (${(100 * m.activatedRatio).toFixed(1)}%)` },
+    ]),
+  });
+}
+
+export function kvCacheChart(r: BenchResult): string {
+  const rows = r.params.filter((m) => m.kind !== 'denseTwin' && m.kvCache.mlaBytesPerToken !== null);
+  return barChart({
+    title: 'KV cache per token, all layers: MLA vs plain multi-head attention',
+    xLabel: 'bytes per token (log scale; ours float32, DeepSeek BF16)',
+    keys: [{ label: 'MLA (latent + rotary key)', colour: colours.moe }, { label: 'MHA (every head\'s key and value)', colour: colours.denseTotal }],
+    groups: rows.map((m) => ({ label: m.name, values: [m.kvCache.mlaBytesPerToken ?? 0, m.kvCache.mhaBytesPerToken] })),
+    log: true,
+  });
+}
+
+function scalingChart(points: ScalingPoint[], x: (p: ScalingPoint) => number, title: string, xLabel: string): string {
+  const series: Series[] = [
+    { label: 'DeepSeekMoE', colour: colours.moe, points: points.map((p) => [x(p), p.ms.moe]) },
+    { label: 'dense, = activated', colour: colours.denseActivated, dashed: true, points: points.map((p) => [x(p), p.ms.denseActivated]) },
+    { label: 'dense, = total', colour: colours.denseTotal, dashed: true, points: points.map((p) => [x(p), p.ms.denseTotal]) },
+  ];
+  return lineChart({ title, xLabel, yLabel: 'ms per forward + backward', xLog2: true, series });
+}
+
+function memoryChart(points: MemoryPoint[], x: (p: MemoryPoint) => number, title: string, xLabel: string): string {
+  const series: Series[] = [
+    { label: 'weights', colour: colours.denseTotal, points: points.map((p) => [x(p), p.weightBytes / MiB]) },
+    { label: 'forward activations', colour: colours.moe, points: points.map((p) => [x(p), p.forwardPeakBytes / MiB]) },
+    { label: 'forward + backward', colour: colours.naive, dashed: true, points: points.map((p) => [x(p), p.stepPeakBytes / MiB]) },
+  ];
+  return lineChart({ title, xLabel, yLabel: 'MiB (peak tensor bytes)', xLog2: true, series });
+}
+
+/** Every chart of a run: the shared ones (parameters, cross-backend) and four per backend. */
+export function benchCharts(results: BenchResult[]): Record<string, string> {
+  const first = results[0];
+  if (!first) return {};
+  const charts: Record<string, string> = { 'params.svg': paramsChart(first), 'kv-cache.svg': kvCacheChart(first) };
+  charts['layer.svg'] = barChart({
+    title: `One layer, forward + backward (T=${first.layer.shape.tokens}, E=${first.layer.shape.nRoutedExperts}, top-${first.layer.shape.topK})`,
+    xLabel: 'ms (log scale)',
+    keys: [{ label: 'DeepSeekMoE (dropless)', colour: colours.moe }, { label: 'dense FFN, = activated', colour: colours.denseActivated }, { label: 'masked dense path (every expert)', colour: colours.naive }],
+    groups: results.map((r) => ({ label: resultLabel(r), values: [r.layer.ms.moe, r.layer.ms.denseActivated, r.layer.ms.naive] })),
+    log: true,
+  });
+  charts['training.svg'] = barChart({
+    title: `Training the ${first.training.model} model (batch ${first.training.batchSize} x ${first.training.seqLen})`,
+    xLabel: 'tokens per second',
+    keys: [{ label: 'DeepSeekMoE', colour: colours.moe }, { label: 'dense twin, = activated', colour: colours.denseActivated }, { label: 'dense twin, = total', colour: colours.denseTotal }],
+    groups: results.map((r) => ({ label: resultLabel(r), values: [r.training.moe.tokensPerSecond, r.training.denseActivated.tokensPerSecond, r.training.denseTotal.tokensPerSecond] })),
+  });
+  charts['breakdown.svg'] = stackedBars({
+    title: 'Where one layer\'s time goes (each stage timed alone, share of the whole layer)',
+    keys: [...breakdownStages.map((s, i) => ({ label: s, colour: stageColours[i]! })), { label: 'unaccounted', colour: '#eaeef2' }],
+    rows: results.map((r) => {
+      const parts = [...breakdownStages.map((s) => r.breakdown.stages[s].ms), Math.max(0, r.breakdown.unaccountedMs)];
+      const sum = parts.reduce((a, b) => a + b, 0);
+      return { label: resultLabel(r), fraction: Math.min(1, sum / r.breakdown.layerMs), parts, note: `${r.breakdown.layerMs.toFixed(1)} ms` };
+    }),
+  });
+  for (const r of results) {
+    const label = resultLabel(r);
+    const s = r.scaling;
+    const where = `${label}, T=${s.shape.tokens}, d=${s.shape.dModel}, h=${s.shape.expertHiddenDim}, ${s.shape.nSharedExperts} shared`;
+    charts[`scaling-experts-${label}.svg`] = scalingChart(s.experts, (p) => p.nRoutedExperts, `More routed experts at top-${s.experts[0]?.topK} (${where})`, 'routed experts (log scale)');
+    charts[`scaling-topk-${label}.svg`] = scalingChart(s.topK, (p) => p.topK, `More chosen experts at E=${s.topK[0]?.nRoutedExperts} (${where})`, 'topK (log scale)');
+    charts[`memory-experts-${label}.svg`] = memoryChart(r.memory.experts, (p) => p.nRoutedExperts, `Memory as routed experts grow, top-${r.memory.experts[0]?.topK} (${label})`, 'routed experts (log scale)');
+    charts[`memory-topk-${label}.svg`] = memoryChart(r.memory.topK, (p) => p.topK, `Memory as topK grows, E=${r.memory.topK[0]?.nRoutedExperts} (${label})`, 'topK (log scale)');
+  }
+  return charts;
+}

@@ -1,0 +1,95 @@
+/** The markdown summary of one run (one result per backend), with links to its charts. */
+import { breakdownStages, type BenchResult, type MemoryPoint, type ScalingPoint } from '../suite/schema.js';
+import { resultLabel } from './charts.js';
+
+const human = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
+const bytes = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
+const ms = (n: number) => n.toFixed(n < 10 ? 2 : 1);
+const x = (n: number) => `${n.toFixed(2)}×`;
+const pct = (n: number) => `${(100 * n).toFixed(1)}%`;
+
+function table(header: string[], rows: (string | number)[][]): string {
+  return [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+const growth = <P>(points: P[], f: (p: P) => number) => (points.length > 1 ? f(points[points.length - 1]!) / f(points[0]!) : 1);
+
+function scalingTable(points: ScalingPoint[]): string {
+  return table(['E', 'K', 'total', 'activated', 'MoE ms', 'dense =activated', 'dense =total', 'MoE / =activated', 'MoE / =total'],
+    points.map((p) => [p.nRoutedExperts, p.topK, human(p.totalParams), human(p.activatedParams), ms(p.ms.moe), ms(p.ms.denseActivated), ms(p.ms.denseTotal),
+      x(p.ratios.moeOverDenseActivated), x(p.ratios.moeOverDenseTotal)]));
+}
+
+function memoryTable(points: MemoryPoint[]): string {
+  return table(['E', 'K', 'total', 'activated', 'weights', 'forward peak', 'forward + backward peak'],
+    points.map((p) => [p.nRoutedExperts, p.topK, human(p.totalParams), human(p.activatedParams), bytes(p.weightBytes), bytes(p.forwardPeakBytes), bytes(p.stepPeakBytes)]));
+}
+
+/** `chartPath(name)` is where the summary links each chart from. */
+export function benchMarkdown(results: BenchResult[], chartPath: (name: string) => string): string {
+  const first = results[0];
+  if (!first) return '# Bench\n\nNo results.\n';
+  const img = (name: string, alt: string) => `![${alt}](${chartPath(name)})`;
+  const out: string[] = [];
+  out.push(`# DeepSeekMoE bench, ${first.date.slice(0, 10)} (${first.mode})`);
+  out.push(`${first.environment.description}, ${first.environment.cores ?? '?'} cores, TF.js ${first.environment.tfjsVersion}. ` +
+    `Every time is a median over ${first.settings.runs} warm runs after ${first.settings.warmup} warm-up; every ratio is between figures of the same run. ` +
+    `Backends: ${results.map((r) => `${resultLabel(r)} (${r.seconds.toFixed(0)} s${r.environment.device ? `, ${r.environment.device}` : ''})`).join(', ')}.`);
+
+  out.push('## Parameters: total and activated');
+  out.push(table(['model', 'total', 'activated', 'activated share', 'KV/token MLA', 'KV/token MHA', 'MHA / MLA'],
+    first.params.map((m) => [m.name, human(m.total), human(m.activated), pct(m.activatedRatio),
+      m.kvCache.mlaBytesPerToken === null ? '-' : bytes(m.kvCache.mlaBytesPerToken), bytes(m.kvCache.mhaBytesPerToken),
+      m.kvCache.mlaBytesPerToken ? x(m.kvCache.mhaBytesPerToken / m.kvCache.mlaBytesPerToken) : '-'])));
+  out.push('KV cache: our models in float32 (4 bytes), DeepSeek\'s in BF16 (2 bytes). MHA: the same heads caching every key (nope + rope dims) and value.');
+  out.push(img('params.svg', 'parameters by part, total and activated'));
+  out.push(img('kv-cache.svg', 'KV cache bytes per token, MLA vs MHA'));
+
+  const s = first.layer.shape;
+  out.push(`## One layer (T=${s.tokens}, d=${s.dModel}, E=${s.nRoutedExperts}, h=${s.expertHiddenDim}, top-${s.topK}, ${s.nSharedExperts} shared)`);
+  out.push(table(['backend', 'MoE ms', 'capacity 1.25', 'dense =activated', 'masked dense path', 'MoE / dense', 'masked / MoE', 'MoE GFLOP/s', 'matmul GFLOP/s'],
+    results.map((r) => [resultLabel(r), ms(r.layer.ms.moe), ms(r.layer.ms.moeCapacity), ms(r.layer.ms.denseActivated), ms(r.layer.ms.naive),
+      x(r.layer.ratios.moeOverDenseActivated), x(r.layer.ratios.naiveOverMoe), r.layer.gflops.moe.toFixed(2), r.layer.gflops.matmul.toFixed(2)])));
+  out.push(img('layer.svg', 'layer time per backend'));
+
+  out.push('## Scaling: compute follows activated, not total, parameters');
+  for (const r of results) {
+    const e = r.scaling.experts;
+    const k = r.scaling.topK;
+    out.push(`### ${resultLabel(r)}`);
+    out.push(`Routed experts ${e[0]?.nRoutedExperts} → ${e.at(-1)?.nRoutedExperts} at top-${e[0]?.topK}: total parameters ${x(growth(e, (p) => p.totalParams))}, ` +
+      `MoE time ${x(growth(e, (p) => p.ms.moe))}, dense twin of equal total ${x(growth(e, (p) => p.ms.denseTotal))}. ` +
+      `topK ${k[0]?.topK} → ${k.at(-1)?.topK} at E=${k[0]?.nRoutedExperts}: activated parameters ${x(growth(k, (p) => p.activatedParams))}, MoE time ${x(growth(k, (p) => p.ms.moe))}.`);
+    out.push(scalingTable(e));
+    out.push(scalingTable(k));
+    out.push(`${img(`scaling-experts-${resultLabel(r)}.svg`, 'time vs routed experts')} ${img(`scaling-topk-${resultLabel(r)}.svg`, 'time vs topK')}`);
+  }
+
+  out.push(`## Training the ${first.training.model} model`);
+  out.push(`Batch ${first.training.batchSize} × ${first.training.seqLen} tokens, median of ${first.training.steps} steps after warm-up (forward, backward, AdamW, bias update, the trainer's one read).`);
+  out.push(table(['backend', 'MoE dispatch', 'MoE tokens/s', 'dense =activated', 'dense =total', 'MoE / =activated', 'MoE / =total'],
+    results.map((r) => [resultLabel(r), r.training.dispatch, r.training.moe.tokensPerSecond.toFixed(0), r.training.denseActivated.tokensPerSecond.toFixed(0),
+      r.training.denseTotal.tokensPerSecond.toFixed(0), x(r.training.ratios.moeOverDenseActivatedTokensPerSecond), x(r.training.ratios.moeOverDenseTotalTokensPerSecond)])));
+  out.push(img('training.svg', 'training tokens per second'));
+
+  out.push('## Where the layer\'s time goes');
+  out.push('Each stage timed alone (forward + backward) on prepared inputs, as a share of the whole layer timed in the same run.');
+  out.push(table(['backend', 'layer ms', ...breakdownStages, 'unaccounted'],
+    results.map((r) => [resultLabel(r), ms(r.breakdown.layerMs), ...breakdownStages.map((st) => pct(r.breakdown.stages[st].share)), `${ms(r.breakdown.unaccountedMs)} ms`])));
+  out.push(img('breakdown.svg', 'time per stage'));
+
+  out.push('## Memory');
+  out.push('Weights grow with total parameters; the forward pass\'s activations (what the tape keeps for the backward) with activated ones. ' +
+    'The forward + backward peak adds the gradients, whose weight part is as large as the weights.');
+  for (const r of results) {
+    const e = r.memory.experts;
+    const k = r.memory.topK;
+    out.push(`### ${resultLabel(r)}`);
+    out.push(`Routed experts ${e[0]?.nRoutedExperts} → ${e.at(-1)?.nRoutedExperts}: weights ${x(growth(e, (p) => p.weightBytes))}, forward activations ${x(growth(e, (p) => p.forwardPeakBytes))}. ` +
+      `topK ${k[0]?.topK} → ${k.at(-1)?.topK}: weights ${x(growth(k, (p) => p.weightBytes))}, forward activations ${x(growth(k, (p) => p.forwardPeakBytes))}.`);
+    out.push(memoryTable(e));
+    out.push(memoryTable(k));
+    out.push(`${img(`memory-experts-${resultLabel(r)}.svg`, 'memory vs routed experts')} ${img(`memory-topk-${resultLabel(r)}.svg`, 'memory vs topK')}`);
+  }
+  return out.join('\n\n') + '\n';
+}

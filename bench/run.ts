@@ -1,0 +1,122 @@
+/**
+ * npm run bench -- [--quick] [--backend wasm,cpu] [--browser] [--out DIR]
+ * The whole bench suite (parameters, layer speed, scaling, training throughput, dispatch breakdown, memory) on
+ * each chosen backend. Node runs tensorflow (when @tensorflow/tfjs-node is installed), wasm and cpu; --browser
+ * runs webgpu, webgl, wasm and cpu in headless Chromium (webgl and webgpu always run there). Writes
+ * DIR/<date>-<backend>.json per backend, then DIR/summary.md and DIR/charts/*.svg from every result of the
+ * newest date and this mode in DIR. DIR: bench/results, or bench/results/quick with --quick.
+ */
+import * as tf from '@tensorflow/tfjs';
+import cliProgress from 'cli-progress';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, platform, release } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { initBackend, type BackendName } from '../src/index.js';
+import { runInChromium } from './browser-runner.js';
+import { chromiumPath } from './chromium.js';
+import { benchCharts, resultLabel } from './report/charts.js';
+import { benchMarkdown } from './report/markdown.js';
+import { benchTaskCount, runBenchSuite, type BenchMode, type BenchProgress } from './suite/index.js';
+import { benchSchemaId, type BenchResult } from './suite/schema.js';
+import { validateBenchResult } from './suite/validate.js';
+
+const nodeBackends: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+const browserBackends: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+
+function fail(message: string): never {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+
+const usage = 'Usage: npm run bench -- [--quick] [--backend wasm,cpu,...] [--browser] [--out DIR]';
+let values: { quick: boolean; backend?: string; browser: boolean; out?: string };
+try {
+  ({ values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      backend: { type: 'string' },
+      browser: { type: 'boolean', default: false },
+      out: { type: 'string' },
+    },
+  }));
+} catch (e) {
+  fail(`${(e as Error).message}\n${usage}`);
+}
+const mode: BenchMode = values.quick ? 'quick' : 'full';
+const outDir = values.out ?? fileURLToPath(new URL(values.quick ? './results/quick/' : './results/', import.meta.url));
+const chosen = values.backend?.split(',').map((b) => b.trim()).filter(Boolean);
+for (const b of chosen ?? []) {
+  if (![...nodeBackends, ...browserBackends].includes(b as BackendName)) {
+    fail(`expected --backend to list names from ${[...new Set([...nodeBackends, ...browserBackends])].join(', ')}, but got '${b}'.`);
+  }
+}
+// Each job: a backend and where it runs. webgl and webgpu exist only in the browser.
+const jobs: { backend: BackendName; browser: boolean; explicit: boolean }[] = values.browser
+  ? (chosen ?? browserBackends).map((b) => ({ backend: b as BackendName, browser: true, explicit: chosen !== undefined }))
+  : (chosen ?? nodeBackends).map((b) => ({ backend: b as BackendName, browser: browserBackends.includes(b as BackendName) && !nodeBackends.includes(b as BackendName), explicit: chosen !== undefined }));
+if (jobs.some((j) => j.browser && j.backend === 'tensorflow')) fail(`expected --backend with --browser to list webgpu, webgl, wasm or cpu, but got 'tensorflow'.`);
+if (jobs.some((j) => j.browser) && !existsSync(chromiumPath)) fail(`expected Chromium at ${chromiumPath} for the browser backends (apt-get install chromium, or set CHROMIUM_PATH).`);
+
+const nodeEnvironment = (): BenchResult['environment'] => ({
+  runtime: 'node',
+  description: `Node ${process.version}, ${platform()} ${release()}, ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
+  cores: cpus().length,
+  device: null,
+  tfjsVersion: tf.version_core,
+});
+
+const bar = new cliProgress.SingleBar({
+  format: '{job} [{bar}] {value}/{total} {label}', stream: process.stderr, hideCursor: true, noTTYOutput: true, notTTYSchedule: 10_000,
+}, cliProgress.Presets.shades_classic);
+
+async function runJob(job: (typeof jobs)[number]): Promise<BenchResult | null> {
+  const name = `${job.browser ? 'browser-' : ''}${job.backend}`;
+  const onProgress = (p: BenchProgress) => bar.update(p.done, { label: p.label.slice(0, 70) });
+  if (job.browser) {
+    bar.start(benchTaskCount(mode), 0, { job: name.padEnd(16), label: 'starting Chromium' });
+    const root = fileURLToPath(new URL('./browser/', import.meta.url));
+    const result = await runInChromium<unknown>(root, `?backend=${job.backend}&job=suite&mode=${mode}`, {
+      timeoutMs: 4 * 3_600_000,
+      onConsole: () => {}, // progress arrives through benchProgress; a failure through benchError
+      expose: { benchProgress: onProgress as (arg: never) => void },
+    });
+    bar.stop();
+    return validateBenchResult(result);
+  }
+  try {
+    await initBackend(job.backend);
+  } catch (e) {
+    // tfjs-node is optional: without it the default list skips 'tensorflow'; asked for by name, it is an error.
+    if (job.explicit) fail((e as Error).message);
+    console.error(`${job.backend}: skipped (${(e as Error).message.split('\n')[0]})`);
+    return null;
+  }
+  bar.start(benchTaskCount(mode), 0, { job: name.padEnd(16), label: 'starting' });
+  const result = await runBenchSuite({ mode, environment: nodeEnvironment(), onProgress });
+  bar.stop();
+  return result;
+}
+
+mkdirSync(join(outDir, 'charts'), { recursive: true });
+for (const job of jobs) {
+  const result = await runJob(job);
+  if (!result) continue;
+  const file = join(outDir, `${result.date.slice(0, 10)}-${resultLabel(result)}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  console.error(`${resultLabel(result)}: ${result.seconds.toFixed(0)} s, layer ${result.layer.ms.moe.toFixed(1)} ms (${result.layer.ratios.moeOverDenseActivated.toFixed(2)}× the dense FFN), ` +
+    `training ${result.training.moe.tokensPerSecond.toFixed(0)} tokens/s -> ${file}`);
+}
+
+// The summary and charts cover every result of the newest date and this mode in the folder (Node and browser runs alike).
+const results = readdirSync(outDir).filter((f) => f.endsWith('.json')).flatMap((f) => {
+  const json = JSON.parse(readFileSync(join(outDir, f), 'utf8')) as { schema?: unknown };
+  return json.schema === benchSchemaId ? [validateBenchResult(json)] : [];
+}).filter((r) => r.mode === mode);
+const newest = results.map((r) => r.date.slice(0, 10)).sort().at(-1);
+const order = [...nodeBackends, ...browserBackends.map((b) => `browser-${b}`)];
+const latest = results.filter((r) => r.date.slice(0, 10) === newest).sort((a, b) => order.indexOf(resultLabel(a)) - order.indexOf(resultLabel(b)));
+for (const [name, svg] of Object.entries(benchCharts(latest))) writeFileSync(join(outDir, 'charts', name), svg);
+writeFileSync(join(outDir, 'summary.md'), benchMarkdown(latest, (name) => `charts/${name}`));
+console.error(`summary of ${latest.map(resultLabel).join(', ')} -> ${join(outDir, 'summary.md')}`);

@@ -1,0 +1,68 @@
+/**
+ * The bench suite on the current TF.js backend: parameters, layer speed, scaling, training throughput, the
+ * dispatch cost breakdown and memory, as one BenchResult. It runs unchanged in Node (`npm run bench`), in the
+ * headless-Chromium page the Node runner drives, and in the demos' worker (the bench page).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { breakdownSection } from './breakdown.js';
+import { layerSection, referenceShape } from './layer.js';
+import { paramsSection } from './params.js';
+import { memorySection, scalingSection, seriesPlans, seriesPoints } from './scaling.js';
+import { benchSchemaId, type BenchResult } from './schema.js';
+import { trainingPlans, trainingSection } from './training.js';
+
+export type BenchMode = 'quick' | 'full';
+
+/** Quick: a one-minute subset (fewer tokens, runs and points); full: the reference shape. */
+export const benchSettings: Record<BenchMode, { tokens: number; runs: number; warmup: number }> = {
+  quick: { tokens: 256, runs: 3, warmup: 1 },
+  full: { tokens: 2048, runs: 5, warmup: 2 },
+};
+
+export interface BenchProgress {
+  done: number;
+  total: number;
+  label: string;
+}
+
+export interface BenchSuiteOptions {
+  mode: BenchMode;
+  environment: BenchResult['environment'];
+  /** Called after each timed unit. */
+  onProgress?: (p: BenchProgress) => void;
+}
+
+/** How many progress ticks a run makes: params, 5 layer units, the series points twice, 3 trainings, 7 breakdown. */
+export function benchTaskCount(mode: BenchMode): number {
+  return 1 + 5 + 2 * seriesPoints(seriesPlans[mode]).length + 3 + 1 + 6;
+}
+
+export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchResult> {
+  const { mode } = options;
+  if (mode !== 'quick' && mode !== 'full') throw new Error(`bench: expected mode 'quick' or 'full', but got '${String(mode)}'.`);
+  const backend = tf.getBackend();
+  // Synchronous reads lose the device on webgpu (SwiftShader) and stall webgl; there every read is awaited.
+  const asyncReads = backend === 'webgpu' || backend === 'webgl';
+  const settings = benchSettings[mode];
+  const repeats = { runs: settings.runs, warmup: settings.warmup };
+  const total = benchTaskCount(mode);
+  let done = 0;
+  const tick = (label: string) => options.onProgress?.({ done: ++done, total, label });
+  const started = performance.now();
+  const date = new Date().toISOString();
+
+  const params = paramsSection();
+  tick('parameters');
+  const shape = { ...referenceShape, tokens: settings.tokens };
+  const layer = await layerSection(shape, repeats, asyncReads, tick);
+  const { nRoutedExperts: _E, topK: _K, ...seriesShape } = shape;
+  const scaling = await scalingSection(seriesShape, seriesPlans[mode], repeats, asyncReads, tick);
+  const training = await trainingSection(trainingPlans[mode], asyncReads, tick);
+  const breakdown = await breakdownSection(shape, repeats, asyncReads, tick);
+  const memory = await memorySection(seriesShape, seriesPlans[mode], asyncReads, tick);
+  return {
+    schema: benchSchemaId, date, mode, backend, environment: options.environment, settings: { ...settings },
+    seconds: (performance.now() - started) / 1000,
+    params, layer, scaling, training, breakdown, memory,
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * The scaling and memory sections: routed experts grow at fixed topK (activated size fixed, total grows), and
+ * topK grows at fixed routed experts (total fixed, activated grows), each point against the dense FFNs of equal
+ * activated and of equal total parameters, timed in the same run.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { timeUnit } from './layer.js';
+import { benchLayerConfig, denseUnit, layerParams, moeUnit, twinHidden } from './steps.js';
+import { peakBytes, tensorBytes, type Repeats } from './timing.js';
+import type { MemoryPoint, ScalingPoint, ScalingSection } from './schema.js';
+
+export interface SeriesPlan {
+  /** Routed experts of the first series, at `expertsTopK`. */
+  experts: number[];
+  expertsTopK: number;
+  /** topK of the second series, at `topKExperts` routed experts. */
+  topK: number[];
+  topKExperts: number;
+}
+
+export const seriesPlans: Record<'quick' | 'full', SeriesPlan> = {
+  full: { experts: [4, 8, 16, 32, 64, 128], expertsTopK: 4, topK: [1, 2, 4, 8, 16], topKExperts: 64 },
+  quick: { experts: [4, 16, 64], expertsTopK: 4, topK: [1, 4, 16], topKExperts: 64 },
+};
+
+/** Every point of both series: [series, nRoutedExperts, topK]. */
+export const seriesPoints = (plan: SeriesPlan): ['experts' | 'topK', number, number][] => [
+  ...plan.experts.map((E) => ['experts', E, plan.expertsTopK] as ['experts', number, number]),
+  ...plan.topK.map((K) => ['topK', plan.topKExperts, K] as ['topK', number, number]),
+];
+
+type SeriesShape = ScalingSection['shape'];
+
+export async function scalingSection(
+  shape: SeriesShape, plan: SeriesPlan, repeats: Repeats, asyncReads: boolean, tick: (label: string) => void,
+): Promise<ScalingSection> {
+  const x = tf.randomNormal([shape.tokens, shape.dModel], 0, 1, 'float32', 2) as tf.Tensor2D;
+  // Dense twins recur across points (equal activated is the same width along the experts series): time each once.
+  const denseMs = new Map<number, number>();
+  const dense = async (hidden: number) => {
+    if (!denseMs.has(hidden)) denseMs.set(hidden, await timeUnit(denseUnit(x, hidden, 30), repeats));
+    return denseMs.get(hidden)!;
+  };
+  // A point both series share (E = topKExperts at K = expertsTopK) is timed once.
+  const moeMs = new Map<string, number>();
+  const result: ScalingSection = { shape, experts: [], topK: [] };
+  try {
+    for (const [series, nRoutedExperts, topK] of seriesPoints(plan)) {
+      const s = { ...shape, nRoutedExperts, topK };
+      const key = `${nRoutedExperts}/${topK}`;
+      if (!moeMs.has(key)) moeMs.set(key, await timeUnit(moeUnit(benchLayerConfig(s, 'dropless', asyncReads), x, asyncReads), repeats));
+      const moe = moeMs.get(key)!;
+      const denseActivated = await dense(twinHidden(s, 'activated'));
+      const denseTotal = await dense(twinHidden(s, 'total'));
+      const p = layerParams(s);
+      const point: ScalingPoint = {
+        nRoutedExperts, topK, totalParams: p.total, activatedParams: p.activated,
+        ms: { moe, denseActivated, denseTotal },
+        ratios: { moeOverDenseActivated: moe / denseActivated, moeOverDenseTotal: moe / denseTotal },
+      };
+      result[series].push(point);
+      tick(`scaling E=${nRoutedExperts} K=${topK}: moe ${moe.toFixed(1)} ms, dense =activated ${denseActivated.toFixed(1)}, =total ${denseTotal.toFixed(1)}`);
+    }
+    return result;
+  } finally {
+    x.dispose();
+  }
+}
+
+/** Weight bytes and the peak bytes of one forward + backward, for every point of both series. */
+export async function memorySection(shape: SeriesShape, plan: SeriesPlan, asyncReads: boolean, tick: (label: string) => void) {
+  const x = tf.randomNormal([shape.tokens, shape.dModel], 0, 1, 'float32', 3) as tf.Tensor2D;
+  const result: { shape: SeriesShape; experts: MemoryPoint[]; topK: MemoryPoint[] } = { shape, experts: [], topK: [] };
+  try {
+    for (const [series, nRoutedExperts, topK] of seriesPoints(plan)) {
+      const s = { ...shape, nRoutedExperts, topK };
+      const unit = moeUnit(benchLayerConfig(s, 'dropless', asyncReads), x, asyncReads);
+      try {
+        const p = layerParams(s);
+        const point: MemoryPoint = {
+          nRoutedExperts, topK, totalParams: p.total, activatedParams: p.activated,
+          weightBytes: tensorBytes(unit.weights), forwardPeakBytes: await peakBytes(unit.forward), stepPeakBytes: await peakBytes(unit.step),
+        };
+        result[series].push(point);
+        tick(`memory E=${nRoutedExperts} K=${topK}: weights ${(point.weightBytes / 2 ** 20).toFixed(1)} MiB, forward ${(point.forwardPeakBytes / 2 ** 20).toFixed(1)} MiB, step ${(point.stepPeakBytes / 2 ** 20).toFixed(1)} MiB`);
+      } finally {
+        unit.dispose();
+      }
+    }
+    return result;
+  } finally {
+    x.dispose();
+  }
+}

@@ -1,0 +1,94 @@
+/** The timed units: one DeepSeekMoE layer call and one dense SwiGLU FFN, forward + backward to a scalar loss. */
+import * as tf from '@tensorflow/tfjs';
+import {
+  countParams, createMoEWeights, disposeMoEWeights, measureDroplessCapacity, moeForward, resolveMoEConfig, swiGLU,
+  type DeepSeekMoEConfig, type DispatchMode, type MoEForwardOptions, type MoEWeights,
+} from '../../src/index.js';
+import { forwardBackward } from './timing.js';
+import type { LayerShape } from './schema.js';
+
+/** The layer config the bench times: DeepSeek-V3's gate (sigmoid, normalised top-K, selection bias). */
+export function benchLayerConfig(s: Omit<LayerShape, 'tokens'>, dispatch: DispatchMode, asyncReads: boolean): DeepSeekMoEConfig {
+  return resolveMoEConfig({
+    dModel: s.dModel, nRoutedExperts: s.nRoutedExperts, topK: s.topK, expertHiddenDim: s.expertHiddenDim, nSharedExperts: s.nSharedExperts,
+    scoreFunc: 'sigmoid', normTopK: true, auxFreeBias: true, seqAlpha: 0.0001, dispatch, seed: 1,
+    // Off where reads must be awaited: the finite check is a synchronous read.
+    checkFinite: !asyncReads,
+  });
+}
+
+/** The layer's parameter counts (router, bias, routed and shared experts). */
+export function layerParams(s: Omit<LayerShape, 'tokens'>): { total: number; activated: number; flopsPerToken: number } {
+  const c = countParams(benchLayerConfig(s, 'dropless', false));
+  return { total: c.total, activated: c.activated, flopsPerToken: c.flopsPerToken };
+}
+
+/**
+ * A training loss of one layer call, mean(y^2) + balance losses, as a function of [x, ...trainable weights]
+ * for tf.grads; `inputs(x)` lists those tensors in order.
+ */
+export function moeLoss(config: DeepSeekMoEConfig, w: MoEWeights, options: MoEForwardOptions = {}) {
+  const names = (Object.keys(w) as (keyof MoEWeights)[]).filter((k) => w[k] !== null && k !== 'expertBias');
+  const f = (...args: tf.Tensor[]) => {
+    const weights = { ...w } as Record<string, tf.Tensor | null>;
+    names.forEach((n, i) => (weights[n] = args[i + 1]!));
+    const { output, losses } = moeForward(args[0]!, weights as unknown as MoEWeights, config, options);
+    return tf.add(tf.mean(tf.square(output)), losses.total) as tf.Scalar;
+  };
+  return { f, inputs: (x: tf.Tensor) => [x, ...names.map((n) => w[n]!)] };
+}
+
+export interface TimedUnit {
+  /** Forward + backward, reduced to one scalar. */
+  step: () => Promise<tf.Scalar>;
+  /** Forward only (the loss). */
+  forward: () => Promise<tf.Scalar>;
+  /** The unit's own weight tensors. */
+  weights: tf.Tensor[];
+  dispose: () => void;
+}
+
+/**
+ * Forward + backward of the layer on x. With `asyncReads`, 'dropless' sizes its slots with an awaited read
+ * first (part of the timed step), since a synchronous read loses the device on webgpu (SwiftShader).
+ */
+export function moeUnit(config: DeepSeekMoEConfig, x: tf.Tensor2D, asyncReads: boolean): TimedUnit {
+  const w = createMoEWeights(config);
+  const { f, inputs } = moeLoss(config, w);
+  const loss = async () => {
+    const capacity = asyncReads && config.dispatch === 'dropless' ? await measureDroplessCapacity(x, w, config) : undefined;
+    return capacity === undefined ? f : moeLoss(config, w, { capacity }).f;
+  };
+  return {
+    step: async () => forwardBackward(await loss(), inputs(x)),
+    forward: async () => {
+      const fn = await loss();
+      return tf.tidy(() => fn(...inputs(x)));
+    },
+    weights: Object.values(w).filter((t): t is tf.Tensor => t !== null),
+    dispose: () => disposeMoEWeights(w),
+  };
+}
+
+/** A dense SwiGLU FFN of `hidden` width on x, the MoE's twin of equal activated or equal total parameters. */
+export function denseUnit(x: tf.Tensor2D, hidden: number, seed: number): TimedUnit {
+  const d = x.shape[1];
+  const scale = 1 / Math.sqrt(d);
+  const w = ([[d, hidden], [d, hidden], [hidden, d]] as [number, number][]).map((shape, i) => tf.randomNormal(shape, 0, scale, 'float32', seed + i) as tf.Tensor2D);
+  const loss = (...a: tf.Tensor[]) => tf.mean(tf.square(swiGLU(a[0] as tf.Tensor2D, a[1] as tf.Tensor2D, a[2] as tf.Tensor2D, a[3] as tf.Tensor2D))) as tf.Scalar;
+  return {
+    step: async () => forwardBackward(loss, [x, ...w]),
+    forward: async () => tf.tidy(() => loss(x, ...w)),
+    weights: w,
+    dispose: () => tf.dispose(w),
+  };
+}
+
+/**
+ * Hidden widths of the dense twins: the shared plus K (activated) or E (total) experts' SwiGLU weights and the
+ * router's d E, as one FFN (3 d width parameters), as denseTwin does for whole models.
+ */
+export function twinHidden(s: Omit<LayerShape, 'tokens'>, matches: 'activated' | 'total'): number {
+  const experts = s.nSharedExperts + (matches === 'activated' ? s.topK : s.nRoutedExperts);
+  return Math.round((experts * 3 * s.dModel * s.expertHiddenDim + s.dModel * s.nRoutedExperts) / (3 * s.dModel));
+}

@@ -1,0 +1,54 @@
+/** Timing and memory helpers shared by every bench section: warm-up, then timed runs, medians. */
+import * as tf from '@tensorflow/tfjs';
+
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export interface Repeats {
+  runs: number;
+  warmup: number;
+}
+
+/**
+ * Times `step` after warm-up and returns the median in ms. `step` returns one scalar that depends on every
+ * result, and the clock stops after its (awaited) read, so no backend can still be computing.
+ */
+export async function timeStep(step: () => Promise<tf.Scalar> | tf.Scalar, { runs, warmup }: Repeats): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    const t0 = performance.now();
+    const done = await step();
+    await done.data();
+    done.dispose();
+    if (i >= warmup) times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+/** Forward + backward of f w.r.t. every input, reduced to one scalar so a single read forces all of it. */
+export function forwardBackward(f: (...xs: tf.Tensor[]) => tf.Scalar, inputs: tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => {
+    const grads = tf.grads(f)(inputs);
+    return grads.map((g) => tf.sum(g)).reduce((a, b) => tf.add(a, b)) as tf.Scalar;
+  });
+}
+
+/**
+ * Peak tensor bytes one `step` allocates above what was already live (tf.profile's per-kernel snapshot of
+ * tf.memory().numBytes), after one warm-up call so lazily built constants do not count.
+ */
+export async function peakBytes(step: () => Promise<tf.Scalar> | tf.Scalar): Promise<number> {
+  const warm = await step();
+  await warm.data();
+  warm.dispose();
+  const before = tf.memory().numBytes;
+  const info = await tf.profile(async () => {
+    const done = await step();
+    await done.data();
+    done.dispose();
+  });
+  return Math.max(0, info.peakBytes - before);
+}
+
+/** Bytes held by these tensors. */
+export const tensorBytes = (ts: (tf.Tensor | null)[]): number =>
+  ts.reduce((n, t) => n + (t === null ? 0 : t.size * (t.dtype === 'float32' || t.dtype === 'int32' ? 4 : 1)), 0);
