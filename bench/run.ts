@@ -1,10 +1,11 @@
 /**
- * npm run bench -- [--quick] [--backend wasm,cpu] [--browser] [--out DIR]
+ * npm run bench -- [--quick] [--backend wasm,cpu] [--browser] [--out DIR] [--summary-only]
  * The whole bench suite (parameters, layer speed, scaling, training throughput, dispatch breakdown, memory) on
  * each chosen backend. Node runs tensorflow (when @tensorflow/tfjs-node is installed), wasm and cpu; --browser
  * runs webgpu, webgl, wasm and cpu in headless Chromium (webgl and webgpu always run there). Writes
  * DIR/<date>-<backend>.json per backend, then DIR/summary.md and DIR/charts/*.svg from every result of the
- * newest date and this mode in DIR. DIR: bench/results, or bench/results/quick with --quick.
+ * newest date and this mode in DIR. DIR: bench/results, or bench/results/quick with --quick. --summary-only
+ * rebuilds the summary and charts from the results already in DIR, running nothing.
  */
 import * as tf from '@tensorflow/tfjs';
 import cliProgress from 'cli-progress';
@@ -30,8 +31,8 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const usage = 'Usage: npm run bench -- [--quick] [--backend wasm,cpu,...] [--browser] [--out DIR]';
-let values: { quick: boolean; backend?: string; browser: boolean; out?: string };
+const usage = 'Usage: npm run bench -- [--quick] [--backend wasm,cpu,...] [--browser] [--out DIR] [--summary-only]';
+let values: { quick: boolean; backend?: string; browser: boolean; out?: string; 'summary-only': boolean };
 try {
   ({ values } = parseArgs({
     options: {
@@ -39,6 +40,7 @@ try {
       backend: { type: 'string' },
       browser: { type: 'boolean', default: false },
       out: { type: 'string' },
+      'summary-only': { type: 'boolean', default: false },
     },
   }));
 } catch (e) {
@@ -100,7 +102,7 @@ async function runJob(job: (typeof jobs)[number]): Promise<BenchResult | null> {
 }
 
 mkdirSync(join(outDir, 'charts'), { recursive: true });
-for (const job of jobs) {
+for (const job of values['summary-only'] ? [] : jobs) {
   const result = await runJob(job);
   if (!result) continue;
   const file = join(outDir, `${result.date.slice(0, 10)}-${resultLabel(result)}.json`);
@@ -116,6 +118,7 @@ const results = readdirSync(outDir).filter((f) => f.endsWith('.json')).flatMap((
 }).filter((r) => r.mode === mode);
 const newest = results.map((r) => r.date.slice(0, 10)).sort().at(-1);
 const order = [...nodeBackends, ...browserBackends.map((b) => `browser-${b}`)];
+if (results.length === 0) fail(`no ${mode} results in ${outDir} to summarise${mode === 'full' ? ' (add --quick for quick ones)' : ''}.`);
 const latest = results.filter((r) => r.date.slice(0, 10) === newest).sort((a, b) => order.indexOf(resultLabel(a)) - order.indexOf(resultLabel(b)));
 for (const [name, svg] of Object.entries(benchCharts(latest))) writeFileSync(join(outDir, 'charts', name), svg);
 writeFileSync(join(outDir, 'summary.md'), benchMarkdown(latest, (name) => `charts/${name}`));

@@ -5,7 +5,7 @@
 import type { BenchMode, BenchProgress } from '../bench/suite/index.js';
 import type { BenchResult } from '../bench/suite/schema.js';
 import type {
-  BackendName, BlockSpecialisation, DoneEvent, ErrorEvent, EvalEvent, InitBackendOptions, ModelConfigInput, ModelParamCount,
+  BackendName, BlockSpecialisation, DoneEvent, ErrorEvent, EvalEvent, InitBackendOptions, ModelConfigInput,
   PlaneClassifierConfigInput, PlaneStepReport, RoutingMap, SampleOptions, StepEvent, TrainConfigInput,
 } from '../src/index.js';
 

@@ -52,13 +52,17 @@ function scalingChart(points: ScalingPoint[], x: (p: ScalingPoint) => number, ti
   return lineChart({ title, xLabel, yLabel: 'ms per forward + backward', xLog2: true, series });
 }
 
+/** Growth relative to the series' first point: weights track total parameters, activations activated ones. */
 function memoryChart(points: MemoryPoint[], x: (p: MemoryPoint) => number, title: string, xLabel: string): string {
-  const series: Series[] = [
-    { label: 'weights', colour: colours.denseTotal, points: points.map((p) => [x(p), p.weightBytes / MiB]) },
-    { label: 'forward activations', colour: colours.moe, points: points.map((p) => [x(p), p.forwardPeakBytes / MiB]) },
-    { label: 'forward + backward', colour: colours.naive, dashed: true, points: points.map((p) => [x(p), p.stepPeakBytes / MiB]) },
-  ];
-  return lineChart({ title, xLabel, yLabel: 'MiB (peak tensor bytes)', xLog2: true, series });
+  const first = points[0];
+  const growth = (f: (p: MemoryPoint) => number): [number, number][] => points.map((p) => [x(p), f(p) / f(first!)]);
+  const series: Series[] = first ? [
+    { label: 'weight bytes', colour: colours.denseTotal, points: growth((p) => p.weightBytes) },
+    { label: 'total parameters', colour: colours.denseTotal, dashed: true, points: growth((p) => p.totalParams) },
+    { label: 'forward activation bytes', colour: colours.moe, points: growth((p) => p.forwardPeakBytes) },
+    { label: 'activated parameters', colour: colours.moe, dashed: true, points: growth((p) => p.activatedParams) },
+  ] : [];
+  return lineChart({ title, xLabel, yLabel: '× the first point of the series', xLog2: true, series });
 }
 
 /** Every chart of a run: the shared ones (parameters, cross-backend) and four per backend. */
@@ -94,8 +98,8 @@ export function benchCharts(results: BenchResult[]): Record<string, string> {
     const where = `${label}, T=${s.shape.tokens}, d=${s.shape.dModel}, h=${s.shape.expertHiddenDim}, ${s.shape.nSharedExperts} shared`;
     charts[`scaling-experts-${label}.svg`] = scalingChart(s.experts, (p) => p.nRoutedExperts, `More routed experts at top-${s.experts[0]?.topK} (${where})`, 'routed experts (log scale)');
     charts[`scaling-topk-${label}.svg`] = scalingChart(s.topK, (p) => p.topK, `More chosen experts at E=${s.topK[0]?.nRoutedExperts} (${where})`, 'topK (log scale)');
-    charts[`memory-experts-${label}.svg`] = memoryChart(r.memory.experts, (p) => p.nRoutedExperts, `Memory as routed experts grow, top-${r.memory.experts[0]?.topK} (${label})`, 'routed experts (log scale)');
-    charts[`memory-topk-${label}.svg`] = memoryChart(r.memory.topK, (p) => p.topK, `Memory as topK grows, E=${r.memory.topK[0]?.nRoutedExperts} (${label})`, 'topK (log scale)');
+    charts[`memory-experts-${label}.svg`] = memoryChart(r.memory.experts, (p) => p.nRoutedExperts, `Memory growth as routed experts grow, top-${r.memory.experts[0]?.topK} (${label}, T=${r.memory.shape.tokens})`, 'routed experts (log scale)');
+    charts[`memory-topk-${label}.svg`] = memoryChart(r.memory.topK, (p) => p.topK, `Memory growth as topK grows, E=${r.memory.topK[0]?.nRoutedExperts} (${label}, T=${r.memory.shape.tokens})`, 'topK (log scale)');
   }
   return charts;
 }

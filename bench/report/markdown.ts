@@ -79,14 +79,17 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
   out.push(img('breakdown.svg', 'time per stage'));
 
   out.push('## Memory');
-  out.push('Weights grow with total parameters; the forward pass\'s activations (what the tape keeps for the backward) with activated ones. ' +
+  out.push('Weight bytes against total parameters, and the peak bytes of one forward call (every intermediate it holds until it returns: ' +
+    'the activations the tape keeps, and the routing plan\'s scratch) against activated parameters. ' +
     'The forward + backward peak adds the gradients, whose weight part is as large as the weights.');
   for (const r of results) {
     const e = r.memory.experts;
     const k = r.memory.topK;
     out.push(`### ${resultLabel(r)}`);
-    out.push(`Routed experts ${e[0]?.nRoutedExperts} → ${e.at(-1)?.nRoutedExperts}: weights ${x(growth(e, (p) => p.weightBytes))}, forward activations ${x(growth(e, (p) => p.forwardPeakBytes))}. ` +
-      `topK ${k[0]?.topK} → ${k.at(-1)?.topK}: weights ${x(growth(k, (p) => p.weightBytes))}, forward activations ${x(growth(k, (p) => p.forwardPeakBytes))}.`);
+    out.push(`Routed experts ${e[0]?.nRoutedExperts} → ${e.at(-1)?.nRoutedExperts}: total parameters ${x(growth(e, (p) => p.totalParams))}, weights ${x(growth(e, (p) => p.weightBytes))}; ` +
+      `activated parameters ${x(growth(e, (p) => p.activatedParams))}, forward activations ${x(growth(e, (p) => p.forwardPeakBytes))}. ` +
+      `topK ${k[0]?.topK} → ${k.at(-1)?.topK}: total parameters ${x(growth(k, (p) => p.totalParams))}, weights ${x(growth(k, (p) => p.weightBytes))}; ` +
+      `activated parameters ${x(growth(k, (p) => p.activatedParams))}, forward activations ${x(growth(k, (p) => p.forwardPeakBytes))}.`);
     out.push(memoryTable(e));
     out.push(memoryTable(k));
     out.push(`${img(`memory-experts-${resultLabel(r)}.svg`, 'memory vs routed experts')} ${img(`memory-topk-${resultLabel(r)}.svg`, 'memory vs topK')}`);

@@ -108,8 +108,8 @@ export interface MemoryPoint {
   /** The layer's weight tensors. */
   weightBytes: number;
   /**
-   * Peak tensor bytes of one forward call above what was live before it: the intermediates a training step's
-   * tape holds for the backward (activations).
+   * Peak tensor bytes during one forward call above what was live before it: every intermediate the call holds
+   * until it returns (the activations a training step's tape keeps, and the routing plan's scratch).
    */
   forwardPeakBytes: number;
   /** Peak tensor bytes of one forward + backward: activations plus gradients, whose weight part is the size of the weights. */

@@ -15,6 +15,9 @@ export interface Repeats {
 export async function timeStep(step: () => Promise<tf.Scalar> | tf.Scalar, { runs, warmup }: Repeats): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < warmup + runs; i++) {
+    // Back to the event loop between runs (untimed): on cpu and wasm every read resolves as a microtask, and
+    // without this no timer (the progress bar's redraw) would fire until the suite ends.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     const t0 = performance.now();
     const done = await step();
     await done.data();

@@ -53,6 +53,19 @@ describe('npm run bench -- --quick', () => {
     const scaling = readFileSync(join(out, 'charts', 'scaling-experts-wasm.svg'), 'utf8');
     expect(scaling).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*<\/svg>\n$/);
     expect(scaling.match(/<polyline /g)).toHaveLength(3); // MoE and its two dense twins
+
+    // --summary-only rebuilds the report from the files, running nothing.
+    const again = bench('--summary-only', '--quick', '--out', out);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/summary of wasm, cpu ->/);
+    expect(readFileSync(join(out, 'summary.md'), 'utf8')).toBe(summary);
+  });
+
+  it('--summary-only says so when the folder has no results of that size', () => {
+    const out = mkdtempSync(join(tmpdir(), 'bench-'));
+    const r = bench('--summary-only', '--out', out);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`bench: no full results in ${out} to summarise (add --quick for quick ones).`);
   });
 
   it.each([
