@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { countModelParams, denseTwin, presets, type ModelParamCount } from '../src/index.js';
 import { publishedModels } from './published.js';
+import { human } from './report/format.js';
 
 const readConfig = (path: string): Record<string, unknown> => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
 
-const human = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
 
 function row(name: string, c: ModelParamCount, published?: { total: number; activated: number }): string {
   const cells = [name.padEnd(24), human(c.total).padStart(9), human(c.activated).padStart(9), `${(100 * c.activatedRatio).toFixed(1)}%`.padStart(7),

@@ -102,8 +102,18 @@ async function runJob(job: (typeof jobs)[number]): Promise<BenchResult | null> {
 }
 
 mkdirSync(join(outDir, 'charts'), { recursive: true });
+// A backend that fails (a lost GPU device, a page error) is reported; the others still run and are summarised.
+const failed: string[] = [];
 for (const job of values['summary-only'] ? [] : jobs) {
-  const result = await runJob(job);
+  let result: BenchResult | null;
+  try {
+    result = await runJob(job);
+  } catch (e) {
+    bar.stop();
+    failed.push(job.backend);
+    console.error(`bench: ${job.browser ? 'browser-' : ''}${job.backend} failed: ${(e as Error).message}`);
+    continue;
+  }
   if (!result) continue;
   const file = join(outDir, `${result.date.slice(0, 10)}-${resultLabel(result)}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
@@ -123,3 +133,4 @@ const latest = results.filter((r) => r.date.slice(0, 10) === newest).sort((a, b)
 for (const [name, svg] of Object.entries(benchCharts(latest))) writeFileSync(join(outDir, 'charts', name), svg);
 writeFileSync(join(outDir, 'summary.md'), benchMarkdown(latest, (name) => `charts/${name}`));
 console.error(`summary of ${latest.map(resultLabel).join(', ')} -> ${join(outDir, 'summary.md')}`);
+if (failed.length > 0) process.exitCode = 1;

@@ -1,6 +1,7 @@
 /** The report's charts, as SVG strings keyed by file name, from one run's results (one per backend). */
 import type { BenchResult, MemoryPoint, ScalingPoint } from '../suite/schema.js';
 import { breakdownStages } from '../suite/schema.js';
+import { human } from './format.js';
 import { barChart, lineChart, stackedBars, type Series } from './svg.js';
 
 /** A result's short name: the backend, prefixed `browser-` when it ran in a browser page. */
@@ -18,8 +19,6 @@ const partKeys = [
 ] as const;
 const stageColours = ['#8250df', '#bf8700', '#0969da', '#1a7f37', '#cf222e', '#57606a'];
 
-const human = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
-const MiB = 2 ** 20;
 
 export function paramsChart(r: BenchResult): string {
   return stackedBars({

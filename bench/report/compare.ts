@@ -4,6 +4,7 @@
  */
 import { breakdownStages, type BenchResult } from '../suite/schema.js';
 import { resultLabel } from './charts.js';
+import { MiB } from './format.js';
 
 export interface ComparedFigure {
   name: string;
@@ -55,8 +56,8 @@ export function figuresOf(r: BenchResult): Map<string, Figure> {
   for (const stage of breakdownStages) time(`${breakdown}: ${stage}`, r.breakdown.stages[stage].ms);
   for (const p of [...r.memory.experts, ...r.memory.topK]) {
     const point = `memory T=${r.memory.shape.tokens} E=${p.nRoutedExperts} K=${p.topK}`;
-    out.set(`${point}: forward peak`, { unit: 'MiB', value: p.forwardPeakBytes / 2 ** 20, higherIsBetter: false });
-    out.set(`${point}: forward + backward peak`, { unit: 'MiB', value: p.stepPeakBytes / 2 ** 20, higherIsBetter: false });
+    out.set(`${point}: forward peak`, { unit: 'MiB', value: p.forwardPeakBytes / MiB, higherIsBetter: false });
+    out.set(`${point}: forward + backward peak`, { unit: 'MiB', value: p.stepPeakBytes / MiB, higherIsBetter: false });
   }
   return out;
 }

@@ -1,9 +1,8 @@
 /** The markdown summary of one run (one result per backend), with links to its charts. */
 import { breakdownStages, type BenchResult, type MemoryPoint, type ScalingPoint } from '../suite/schema.js';
 import { resultLabel } from './charts.js';
+import { bytes, human } from './format.js';
 
-const human = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
-const bytes = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
 const ms = (n: number) => n.toFixed(n < 10 ? 2 : 1);
 const x = (n: number) => `${n.toFixed(2)}×`;
 const pct = (n: number) => `${(100 * n).toFixed(1)}%`;

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { timeUnit } from './layer.js';
 import { benchLayerConfig, denseUnit, layerParams, moeUnit, twinHidden } from './steps.js';
+import { bytes } from '../report/format.js';
 import { peakBytes, tensorBytes, type Repeats } from './timing.js';
 import type { MemoryPoint, ScalingPoint, ScalingSection } from './schema.js';
 
@@ -82,7 +83,7 @@ export async function memorySection(shape: SeriesShape, plan: SeriesPlan, asyncR
           weightBytes: tensorBytes(unit.weights), forwardPeakBytes: await peakBytes(unit.forward), stepPeakBytes: await peakBytes(unit.step),
         };
         result[series].push(point);
-        tick(`memory E=${nRoutedExperts} K=${topK}: weights ${(point.weightBytes / 2 ** 20).toFixed(1)} MiB, forward ${(point.forwardPeakBytes / 2 ** 20).toFixed(1)} MiB, step ${(point.stepPeakBytes / 2 ** 20).toFixed(1)} MiB`);
+        tick(`memory E=${nRoutedExperts} K=${topK}: weights ${bytes(point.weightBytes)}, forward ${bytes(point.forwardPeakBytes)}, step ${bytes(point.stepPeakBytes)}`);
       } finally {
         unit.dispose();
       }
