@@ -83,7 +83,7 @@ export interface TrainingWorkerApi {
   numTensors(): Promise<number>;
   /**
    * Runs the bench suite (bench/suite, the same as `npm run bench`) on the current backend, ending a paused or
-   * finished job first; progress goes to onProgress. Refused while a job runs.
+   * finished job first; every progress tick reaches onProgress before the result. Refused while a job runs.
    */
   bench(mode: BenchMode, onProgress: (p: BenchProgress) => void): Promise<BenchResult>;
 }

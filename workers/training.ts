@@ -145,7 +145,12 @@ export function createTrainingWorker(): TrainingWorkerApi {
         const environment = runtime.process?.versions?.node
           ? { runtime: 'node' as const, description: `Node v${runtime.process.versions.node} (worker thread)`, cores: null, device: null, tfjsVersion: tf.version_core }
           : await browserEnvironment();
-        return await runBenchSuite({ mode, environment, onProgress });
+        // Under comlink onProgress is a proxy with its own message channel, which the result can overtake: answer
+        // only once the caller has taken the last tick (the channel is in order, so every tick before it too).
+        let delivered: unknown;
+        const result = await runBenchSuite({ mode, environment, onProgress: (p) => void (delivered = onProgress(p)) });
+        await delivered;
+        return result;
       } finally {
         benchRunning = false;
       }

@@ -107,7 +107,12 @@ describe('the training worker under worker_threads', () => {
 
   it('runs the bench suite on its backend, reports progress, and returns a result in the schema', async () => {
     const progress: BenchProgress[] = [];
-    const result = await api.bench('quick', Comlink.proxy((p: BenchProgress) => void progress.push(p)));
+    // The last tick is taken slowly: the result must still wait for it.
+    const onProgress = async (p: BenchProgress) => {
+      if (p.done === p.total) await new Promise((resolve) => setTimeout(resolve, 300));
+      progress.push(p);
+    };
+    const result = await api.bench('quick', Comlink.proxy(onProgress));
     expect(validateBenchResult(result)).toBe(result);
     expect(result.backend).toBe('wasm');
     expect(result.mode).toBe('quick');
