@@ -66,7 +66,7 @@ export interface TrainingWorkerApi {
   setBackend(name: BackendName, options?: InitBackendOptions): Promise<BackendName>;
   /** Builds the job's model and starts training; resolves once it runs. Events arrive through onEvent. */
   start(job: Job, onEvent: (event: WorkerEvent) => void): Promise<void>;
-  /** Resolves once no step is in flight. */
+  /** Resolves once no step is in flight and onEvent has taken every event sent before. */
   pause(): Promise<void>;
   resume(): Promise<void>;
   stop(): Promise<void>;

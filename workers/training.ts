@@ -66,6 +66,15 @@ export function createTrainingWorker(): TrainingWorkerApi {
   };
   /** The job whose events reach the page; a replaced job's late events (its 'done') are dropped. */
   let live: object | null = null;
+  /**
+   * The caller's answer to the last event or progress tick sent. Under comlink a listener is a proxy with its own
+   * message channel, which a command's answer could overtake; a command that reports a boundary (pause, bench)
+   * waits for it, so the caller has every event from before the boundary (the channel is in order).
+   */
+  let lastDelivery: unknown;
+  const delivered = async () => {
+    await Promise.resolve(lastDelivery).catch(() => {}); // a listener that throws is the caller's own failure
+  };
   /** Ends the current job once no step is in flight, and frees it. */
   const endRun = async () => {
     const old = run;
@@ -96,7 +105,7 @@ export function createTrainingWorker(): TrainingWorkerApi {
       await tf.ready();
       const token = {};
       const emit = (event: WorkerEvent) => {
-        if (live === token) onEvent(event);
+        if (live === token) lastDelivery = onEvent(event);
       };
       const next = job.kind === 'lab' ? new LabRun(job, emit) : new PlaygroundRun(job, emit); // throws before anything changes
       await endRun();
@@ -107,6 +116,7 @@ export function createTrainingWorker(): TrainingWorkerApi {
 
     async pause() {
       await current('pause').pause();
+      await delivered();
     },
     async resume() {
       current('resume').resume();
@@ -145,11 +155,8 @@ export function createTrainingWorker(): TrainingWorkerApi {
         const environment = runtime.process?.versions?.node
           ? { runtime: 'node' as const, description: `Node v${runtime.process.versions.node} (worker thread)`, cores: null, device: null, tfjsVersion: tf.version_core }
           : await browserEnvironment();
-        // Under comlink onProgress is a proxy with its own message channel, which the result can overtake: answer
-        // only once the caller has taken the last tick (the channel is in order, so every tick before it too).
-        let delivered: unknown;
-        const result = await runBenchSuite({ mode, environment, onProgress: (p) => void (delivered = onProgress(p)) });
-        await delivered;
+        const result = await runBenchSuite({ mode, environment, onProgress: (p) => void (lastDelivery = onProgress(p)) });
+        await delivered();
         return result;
       } finally {
         benchRunning = false;

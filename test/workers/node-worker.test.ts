@@ -20,12 +20,13 @@ describe('the training worker under worker_threads', () => {
     await worker.terminate();
   });
 
-  /** A listener to pass to start(), the events it got, and a promise of the run's end. */
-  const collect = () => {
+  /** A listener to pass to start(), the events it got, and a promise of the run's end; `takeMs` makes it slow. */
+  const collect = (takeMs = 0) => {
     const events: WorkerEvent[] = [];
     let end = () => {};
     const ended = new Promise<void>((resolve) => (end = resolve));
-    const listener = Comlink.proxy((e: WorkerEvent) => {
+    const listener = Comlink.proxy(async (e: WorkerEvent) => {
+      if (takeMs > 0) await new Promise((resolve) => setTimeout(resolve, takeMs));
       events.push(e);
       if (e.type === 'done' || e.type === 'error') end();
     });
@@ -41,7 +42,7 @@ describe('the training worker under worker_threads', () => {
   });
 
   it('trains the language model a few steps, pauses, samples, saves and restores the same sample', async () => {
-    const { events, ended, listener } = collect();
+    const { events, ended, listener } = collect(50); // pause() answers only after the listener took every step
     const corpus = bundledCorpus();
     await api.start({ kind: 'lab', model: preset('tiny'), train: { steps: 12, batchSize: 4, seqLen: 32, evalEvery: 6, evalWindows: 2, warmupSteps: 2 }, corpus }, listener);
     await api.pause();
@@ -80,7 +81,7 @@ describe('the training worker under worker_threads', () => {
   });
 
   it('a job replaced while paused is ended quietly: its late events never reach the old listener', async () => {
-    const first = collect();
+    const first = collect(50);
     await api.start({ kind: 'lab', model: preset('tiny'), train: { steps: 1000, batchSize: 2, seqLen: 16, evalEvery: 0 }, corpus: bundledCorpus() }, first.listener);
     await api.pause();
     const seen = first.events.length;
