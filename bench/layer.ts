@@ -42,7 +42,7 @@ if (inBrowser) {
 } else {
   const backend = await initBackend(values.backend as BackendName);
   say(`backend ${backend}, ${runs} timed runs after ${warmup} warm-up`);
-  result = await layerSection(referenceShape, { runs, warmup }, false, say);
+  result = await layerSection('reference', referenceShape, { runs, warmup }, false, say);
   // Issue 2's scaling target: E = 8 at the same activated size.
   const x = tf.randomNormal([referenceShape.tokens, referenceShape.dModel], 0, 1, 'float32', 1) as tf.Tensor2D;
   e8 = await timeUnit(moeUnit(benchLayerConfig({ ...referenceShape, nRoutedExperts: 8 }, 'dropless', false), x, false), { runs, warmup });
@@ -53,7 +53,8 @@ const targets = inBrowser && values.backend !== 'wasm' ? { moe: 2.5, naive: 4 } 
 const r = result.ratios;
 say(`moe / dense FFN of equal activated size: ${r.moeOverDenseActivated.toFixed(2)} (target <= ${targets.moe})`);
 say(`  capacity 1.25 / dense FFN: ${(result.ms.moeCapacity / result.ms.denseActivated).toFixed(2)}`);
-say(`masked dense path / moe: ${r.naiveOverMoe.toFixed(2)} (target >= ${targets.naive})`);
+if (r.naiveOverMoe !== null) say(`masked dense path / moe: ${r.naiveOverMoe.toFixed(2)} (target >= ${targets.naive})`);
+say(`reference path / grouped: ${r.referenceOverMoe?.toFixed(2) ?? '-'}; ${result.programs.unit}: moe ${result.programs.moe}, dense ${result.programs.denseActivated}`);
 if (e8 !== null) say(`E=64 / E=8: ${(result.ms.moe / e8).toFixed(2)} (target <= 1.25 on wasm)`);
 say(`GFLOP/s: moe ${result.gflops.moe.toFixed(2)}, plain matmul ${result.gflops.matmul.toFixed(2)}`);
 console.log(JSON.stringify(result));

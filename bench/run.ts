@@ -1,8 +1,10 @@
 /**
  * npm run bench -- [--quick] [--backend wasm,cpu] [--browser] [--out DIR] [--summary-only]
  * The whole bench suite (parameters, layer speed, scaling, training throughput, dispatch breakdown, memory) on
- * each chosen backend. Node runs tensorflow (when @tensorflow/tfjs-node is installed), wasm and cpu; --browser
- * runs webgpu, webgl, wasm and cpu in headless Chromium (webgl and webgpu always run there). Writes
+ * each chosen backend. Node runs tensorflow (when @tensorflow/tfjs-node is installed), wasm and cpu, and webgpu
+ * through Dawn when asked for by name and the optional `webgpu` package is installed (any machine with a GPU and a
+ * Vulkan driver; here Chromium's SwiftShader through VK_ICD_FILENAMES); --browser runs webgpu, webgl, wasm and cpu
+ * in headless Chromium (webgl always runs there, and webgpu when Dawn is not installed). Writes
  * DIR/<date>-<backend>.json per backend, then DIR/summary.md and DIR/charts/*.svg from every result of the
  * newest date and this mode in DIR. DIR: bench/results, or bench/results/quick with --quick. --summary-only
  * rebuilds the summary and charts from the results already in DIR, running nothing.
@@ -54,10 +56,20 @@ for (const b of chosen ?? []) {
     fail(`expected --backend to list names from ${[...new Set([...nodeBackends, ...browserBackends])].join(', ')}, but got '${b}'.`);
   }
 }
-// Each job: a backend and where it runs. webgl and webgpu exist only in the browser.
+/** Whether webgpu can run in Node: the optional `webgpu` package (Dawn) resolves. */
+function hasDawn(): boolean {
+  try {
+    import.meta.resolve('webgpu');
+    return true;
+  } catch {
+    return false;
+  }
+}
+const inNode = (b: BackendName) => nodeBackends.includes(b) || (b === 'webgpu' && hasDawn());
+// Each job: a backend and where it runs. webgl exists only in the browser, webgpu in Node only through Dawn.
 const jobs: { backend: BackendName; browser: boolean; explicit: boolean }[] = values.browser
   ? (chosen ?? browserBackends).map((b) => ({ backend: b as BackendName, browser: true, explicit: chosen !== undefined }))
-  : (chosen ?? nodeBackends).map((b) => ({ backend: b as BackendName, browser: browserBackends.includes(b as BackendName) && !nodeBackends.includes(b as BackendName), explicit: chosen !== undefined }));
+  : (chosen ?? nodeBackends).map((b) => ({ backend: b as BackendName, browser: !inNode(b as BackendName), explicit: chosen !== undefined }));
 if (jobs.some((j) => j.browser && j.backend === 'tensorflow')) fail(`expected --backend with --browser to list webgpu, webgl, wasm or cpu, but got 'tensorflow'.`);
 if (jobs.some((j) => j.browser) && !existsSync(chromiumPath)) fail(`expected Chromium at ${chromiumPath} for the browser backends (apt-get install chromium, or set CHROMIUM_PATH).`);
 

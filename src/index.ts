@@ -1,15 +1,22 @@
-export { resolveMoEConfig, moeConfigDefaults } from './config.js';
-export type { DeepSeekMoEConfig, MoEConfigInput, ScoreFunc, GroupScoreFunc, DispatchMode } from './config.js';
-export { moeForward, measureDroplessCapacity } from './moe.js';
-export type { MoEWeights, MoEOutput, MoEForwardOptions } from './moe.js';
-export { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf } from './layer.js';
-export type { DeepSeekMoELayerArgs } from './layer.js';
-export { createMoEWeights, disposeMoEWeights, moeWeightSpecs } from './weights.js';
-export { balanceLosses, routingStats, updateExpertBias } from './balance.js';
-export type { BalanceLosses, RoutingStats } from './balance.js';
-export { swiGLU, expertsSwiGLU } from './experts.js';
-export { countParams } from './params.js';
-export type { MoEParamCount, MoEParamParts } from './params.js';
+export { resolveMoEConfig, moeConfigDefaults } from './moe/config.js';
+export type { DeepSeekMoEConfig, MoEConfigInput, ScoreFunc, GroupScoreFunc, DispatchMode, ExpertCompute } from './moe/config.js';
+export { moeForward, measureDroplessCapacity, usesGroupedPath } from './moe/moe.js';
+export { route } from './moe/router.js';
+export type { RouterOutput } from './moe/router.js';
+export {
+  selectExperts, countExperts, routingPlan, gateWeightsOf, expertsUp, expertsDown, combineRows, groupedExperts,
+} from './moe/grouped.js';
+export type { GroupedRoute } from './moe/grouped.js';
+export { hasGroupedKernels } from './moe/kernels/index.js';
+export type { MoEWeights, MoEOutput, MoEForwardOptions } from './moe/moe.js';
+export { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf } from './moe/layer.js';
+export type { DeepSeekMoELayerArgs } from './moe/layer.js';
+export { createMoEWeights, disposeMoEWeights, moeWeightSpecs } from './moe/weights.js';
+export { balanceLosses, routingStats, updateExpertBias } from './moe/balance.js';
+export type { BalanceLosses, RoutingStats } from './moe/balance.js';
+export { swiGLU, expertsSwiGLU } from './moe/experts.js';
+export { countParams } from './moe/params.js';
+export type { MoEParamCount, MoEParamParts } from './moe/params.js';
 export { initBackend } from './backend.js';
 export type { BackendName, InitBackendOptions } from './backend.js';
 export { resolveModelConfig, denseTwin, plainModelConfig, modelConfigDefaults } from './model/config.js';

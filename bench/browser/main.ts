@@ -30,7 +30,7 @@ try {
   const asyncReads = backend === 'webgpu' || backend === 'webgl';
   if (params.get('job') === 'layer') {
     const repeats = { runs: Number(params.get('runs') ?? 3), warmup: Number(params.get('warmup') ?? 1) };
-    window.benchResult = await layerSection(referenceShape, repeats, asyncReads, log);
+    window.benchResult = await layerSection('reference', referenceShape, repeats, asyncReads, log);
   } else {
     window.benchResult = await runBenchSuite({
       mode: (params.get('mode') ?? 'quick') as BenchMode,

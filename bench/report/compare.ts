@@ -8,7 +8,7 @@ import { MiB } from './format.js';
 
 export interface ComparedFigure {
   name: string;
-  unit: 'ms' | 'tokens/s' | 'MiB';
+  unit: 'ms' | 'tokens/s' | 'MiB' | 'programs' | 'kernels';
   a: number;
   b: number;
   /** b / a. */
@@ -37,8 +37,15 @@ export function figuresOf(r: BenchResult): Map<string, Figure> {
   time(`${layer}: MoE`, r.layer.ms.moe);
   time(`${layer}: MoE, capacity 1.25`, r.layer.ms.moeCapacity);
   time(`${layer}: dense =activated`, r.layer.ms.denseActivated);
-  time(`${layer}: masked dense path`, r.layer.ms.naive);
   time(`${layer}: plain matmul`, r.layer.ms.matmul);
+  for (const l of [r.layer, ...r.otherLayers]) {
+    const at = `layer ${l.name} T=${l.shape.tokens} E=${l.shape.nRoutedExperts} K=${l.shape.topK}`;
+    if (l !== r.layer) time(`${at}: MoE`, l.ms.moe);
+    if (l.ms.moeReference !== null) time(`${at}: MoE, reference path`, l.ms.moeReference);
+    if (l.ms.naive !== null) time(`${at}: masked dense path`, l.ms.naive);
+    out.set(`${at}: MoE ${l.programs.unit}`, { unit: l.programs.unit, value: l.programs.moe, higherIsBetter: false });
+    out.set(`${at}: dense ${l.programs.unit}`, { unit: l.programs.unit, value: l.programs.denseActivated, higherIsBetter: false });
+  }
   for (const p of [...r.scaling.experts, ...r.scaling.topK]) {
     const point = `scaling T=${r.scaling.shape.tokens} E=${p.nRoutedExperts} K=${p.topK}`;
     time(`${point}: MoE`, p.ms.moe);

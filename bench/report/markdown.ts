@@ -44,11 +44,28 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
   out.push(img('params.svg', 'parameters by part, total and activated'));
   out.push(img('kv-cache.svg', 'KV cache bytes per token, MLA vs MHA'));
 
-  const s = first.layer.shape;
-  out.push(`## One layer (T=${s.tokens}, d=${s.dModel}, E=${s.nRoutedExperts}, h=${s.expertHiddenDim}, top-${s.topK}, ${s.nSharedExperts} shared)`);
-  out.push(table(['backend', 'MoE ms', 'capacity 1.25', 'dense =activated', 'masked dense path', 'MoE / dense', 'masked / MoE', 'MoE GFLOP/s', 'matmul GFLOP/s'],
-    results.map((r) => [resultLabel(r), ms(r.layer.ms.moe), ms(r.layer.ms.moeCapacity), ms(r.layer.ms.denseActivated), ms(r.layer.ms.naive),
-      x(r.layer.ratios.moeOverDenseActivated), x(r.layer.ratios.naiveOverMoe), r.layer.gflops.moe.toFixed(2), r.layer.gflops.matmul.toFixed(2)])));
+  out.push('## One layer');
+  out.push('Forward + backward of one layer: the grouped path (the default) and the stock-op reference path, against a dense ' +
+    'SwiGLU FFN of equal activated parameters. Programs: shader dispatches on webgpu and webgl, TF.js kernels elsewhere, ' +
+    'counted over one forward + backward.');
+  const layerNames = [first.layer, ...first.otherLayers].map((l) => `${l.name} T=${l.shape.tokens}`);
+  layerNames.forEach((_, li) => {
+    const at = (r: BenchResult) => (li === 0 ? r.layer : r.otherLayers[li - 1]);
+    const l = at(first)!;
+    const s = l.shape;
+    const groups = s.nExpertGroups > 1 ? `, top-${s.topKGroups} of ${s.nExpertGroups} groups` : '';
+    out.push(`### ${l.name}: T=${s.tokens}, d=${s.dModel}, E=${s.nRoutedExperts}, h=${s.expertHiddenDim}, top-${s.topK}${groups}, ${s.nSharedExperts} shared`);
+    out.push(table(['backend', 'MoE ms', 'reference path', 'capacity 1.25', 'dense =activated', 'masked dense path', 'MoE / dense',
+      'programs MoE', 'reference', 'dense', 'MoE / dense programs', 'MoE GFLOP/s', 'matmul GFLOP/s'],
+    results.flatMap((r) => {
+      const m = at(r);
+      if (!m) return [];
+      const orDash = (v: number | null, f: (n: number) => string) => (v === null ? '-' : f(v));
+      return [[resultLabel(r), ms(m.ms.moe), orDash(m.ms.moeReference, ms), ms(m.ms.moeCapacity), ms(m.ms.denseActivated), orDash(m.ms.naive, ms),
+        x(m.ratios.moeOverDenseActivated), `${m.programs.moe} ${m.programs.unit}`, orDash(m.programs.moeReference, String), m.programs.denseActivated,
+        x(m.programs.moeOverDenseActivated), m.gflops.moe.toFixed(2), m.gflops.matmul.toFixed(2)]];
+    })));
+  });
   out.push(img('layer.svg', 'layer time per backend'));
 
   out.push('## Scaling: compute follows activated, not total, parameters');
@@ -59,6 +76,9 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
     out.push(`Routed experts ${e[0]?.nRoutedExperts} → ${e.at(-1)?.nRoutedExperts} at top-${e[0]?.topK}: total parameters ${x(growth(e, (p) => p.totalParams))}, ` +
       `MoE time ${x(growth(e, (p) => p.ms.moe))}, dense twin of equal total ${x(growth(e, (p) => p.ms.denseTotal))}. ` +
       `topK ${k[0]?.topK} → ${k.at(-1)?.topK} at E=${k[0]?.nRoutedExperts}: activated parameters ${x(growth(k, (p) => p.activatedParams))}, MoE time ${x(growth(k, (p) => p.ms.moe))}.`);
+    const e8 = e.find((p) => p.nRoutedExperts === 8);
+    const e256 = e.find((p) => p.nRoutedExperts === 256);
+    if (e8 && e256) out.push(`From E=8 to E=256 at the same activated size: MoE time ${x(e256.ms.moe / e8.ms.moe)}.`);
     out.push(scalingTable(e));
     out.push(scalingTable(k));
     out.push(`${img(`scaling-experts-${resultLabel(r)}.svg`, 'time vs routed experts')} ${img(`scaling-topk-${resultLabel(r)}.svg`, 'time vs topK')}`);
@@ -89,6 +109,9 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
       `activated parameters ${x(growth(e, (p) => p.activatedParams))}, forward activations ${x(growth(e, (p) => p.forwardPeakBytes))}. ` +
       `topK ${k[0]?.topK} → ${k.at(-1)?.topK}: total parameters ${x(growth(k, (p) => p.totalParams))}, weights ${x(growth(k, (p) => p.weightBytes))}; ` +
       `activated parameters ${x(growth(k, (p) => p.activatedParams))}, forward activations ${x(growth(k, (p) => p.forwardPeakBytes))}.`);
+    const m8 = e.find((p) => p.nRoutedExperts === 8);
+    const m256 = e.find((p) => p.nRoutedExperts === 256);
+    if (m8 && m256) out.push(`From E=8 to E=256 at the same activated size: forward activations ${x(m256.forwardPeakBytes / m8.forwardPeakBytes)}.`);
     out.push(memoryTable(e));
     out.push(memoryTable(k));
     out.push(`${img(`memory-experts-${resultLabel(r)}.svg`, 'memory vs routed experts')} ${img(`memory-topk-${resultLabel(r)}.svg`, 'memory vs topK')}`);

@@ -5,10 +5,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { breakdownSection } from './breakdown.js';
-import { layerSection, referenceShape } from './layer.js';
+import { layerSection, referenceShape, v3Shape } from './layer.js';
 import { paramsSection } from './params.js';
 import { memorySection, scalingSection, seriesPlans, seriesPoints } from './scaling.js';
-import { benchSchemaId, type BenchResult } from './schema.js';
+import { benchSchemaId, breakdownStages, type BenchResult, type LayerShape } from './schema.js';
 import { trainingPlans, trainingSection } from './training.js';
 
 export type BenchMode = 'quick' | 'full';
@@ -32,9 +32,19 @@ export interface BenchSuiteOptions {
   onProgress?: (p: BenchProgress) => void;
 }
 
-/** How many progress ticks a run makes: params, 5 layer units, the series points twice, 3 trainings, 7 breakdown. */
+/** The layer shapes besides the reference at the run's token count: name, tokens, shape, whether to time the slow paths. */
+export const otherLayerPlans: Record<BenchMode, [string, number, Omit<LayerShape, 'tokens'>, boolean][]> = {
+  quick: [['DeepSeek-V3 shape', 256, v3Shape, false]],
+  full: [['reference', 256, referenceShape, true], ['DeepSeek-V3 shape', 2048, v3Shape, false]],
+};
+
+/** Progress ticks of a layer section: dense, grouped, (reference), capacity, (masked), matmul. */
+const layerTicks = (slowPaths: boolean) => (slowPaths ? 6 : 4);
+
+/** How many progress ticks a run makes: params, the layers, the series points twice, 3 trainings, the breakdown. */
 export function benchTaskCount(mode: BenchMode): number {
-  return 1 + 5 + 2 * seriesPoints(seriesPlans[mode]).length + 3 + 1 + 6;
+  const layers = layerTicks(true) + otherLayerPlans[mode].reduce((n, [, , , slow]) => n + layerTicks(slow), 0);
+  return 1 + layers + 2 * seriesPoints(seriesPlans[mode]).length + 3 + 1 + breakdownStages.length;
 }
 
 export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchResult> {
@@ -54,8 +64,12 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
   const params = paramsSection();
   tick('parameters');
   const shape = { ...referenceShape, tokens: settings.tokens };
-  const layer = await layerSection(shape, repeats, asyncReads, tick);
-  const { nRoutedExperts: _E, topK: _K, ...seriesShape } = shape;
+  const layer = await layerSection('reference', shape, repeats, asyncReads, tick);
+  const otherLayers = [];
+  for (const [name, tokens, s, slowPaths] of otherLayerPlans[mode]) {
+    otherLayers.push(await layerSection(name, { ...s, tokens }, repeats, asyncReads, tick, slowPaths));
+  }
+  const { nRoutedExperts: _E, topK: _K, nExpertGroups: _G, topKGroups: _KG, ...seriesShape } = shape;
   const scaling = await scalingSection(seriesShape, seriesPlans[mode], repeats, asyncReads, tick);
   const training = await trainingSection(trainingPlans[mode], asyncReads, tick);
   const breakdown = await breakdownSection(shape, repeats, asyncReads, tick);
@@ -63,6 +77,6 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
   return {
     schema: benchSchemaId, date, mode, backend, environment: options.environment, settings: { ...settings },
     seconds: (performance.now() - started) / 1000,
-    params, layer, scaling, training, breakdown, memory,
+    params, layer, otherLayers, scaling, training, breakdown, memory,
   };
 }

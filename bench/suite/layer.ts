@@ -1,11 +1,22 @@
-/** The layer section: one DeepSeekMoE layer at the reference shape against a dense FFN and the masked path. */
+/** The layer sections: one DeepSeekMoE layer shape on both paths against a dense FFN and the masked path. */
 import * as tf from '@tensorflow/tfjs';
+import { countPrograms, programUnit } from './programs.js';
 import { benchLayerConfig, denseUnit, layerParams, moeUnit, twinHidden, type TimedUnit } from './steps.js';
 import { timeStep, type Repeats } from './timing.js';
 import type { LayerSection, LayerShape } from './schema.js';
 
 /** The reference shape of issue 2: T = 2048 tokens, d = 128, 64 routed experts of h = 64, top-6, 2 shared. */
-export const referenceShape: LayerShape = { tokens: 2048, dModel: 128, nRoutedExperts: 64, expertHiddenDim: 64, topK: 6, nSharedExperts: 2 };
+export const referenceShape: LayerShape = {
+  tokens: 2048, dModel: 128, nRoutedExperts: 64, expertHiddenDim: 64, topK: 6, nSharedExperts: 2, nExpertGroups: 1, topKGroups: 1,
+};
+
+/**
+ * DeepSeek-V3's routing at toy width: 256 routed experts, top-8 chosen within the 4 best of 8 groups, 1 shared
+ * expert; expert width to model width about as in V3 (2048 / 7168).
+ */
+export const v3Shape: Omit<LayerShape, 'tokens'> = {
+  dModel: 128, nRoutedExperts: 256, expertHiddenDim: 32, topK: 8, nSharedExperts: 1, nExpertGroups: 8, topKGroups: 4,
+};
 
 /** Runs `unit`'s timed steps and frees its weights. */
 export async function timeUnit(unit: TimedUnit, repeats: Repeats): Promise<number> {
@@ -16,33 +27,62 @@ export async function timeUnit(unit: TimedUnit, repeats: Repeats): Promise<numbe
   }
 }
 
+/** Times `unit` and counts the programs of one forward + backward (after the timing's warm-up). */
+async function timeAndCount(unit: TimedUnit, repeats: Repeats): Promise<{ ms: number; programs: number }> {
+  try {
+    const ms = await timeStep(unit.step, repeats);
+    return { ms, programs: await countPrograms(unit.gradients) };
+  } finally {
+    unit.dispose();
+  }
+}
+
 /**
- * Forward + backward of the layer at `shape` (dropless and capacity 1.25), of a dense SwiGLU of equal activated
- * width, of the masked path that runs every expert on every token (fewer runs: it is the slow one), and of one
- * plain matmul [T, d] x [d, hidden] as the backend's reachable GFLOP/s.
+ * Forward + backward of the layer at `shape`: dropless on the grouped path and on the reference path, capacity
+ * 1.25, a dense SwiGLU of equal activated width, the masked path that runs every expert on every token (fewer
+ * runs: it is the slow one), and one plain matmul [T, d] x [d, hidden] as the backend's reachable GFLOP/s. With
+ * `slowPaths` false the reference and masked paths are skipped (null).
  */
-export async function layerSection(shape: LayerShape, repeats: Repeats, asyncReads: boolean, log: (line: string) => void): Promise<LayerSection> {
+export async function layerSection(
+  name: string, shape: LayerShape, repeats: Repeats, asyncReads: boolean, log: (line: string) => void, slowPaths = true,
+): Promise<LayerSection> {
   const x = tf.randomNormal([shape.tokens, shape.dModel], 0, 1, 'float32', 1) as tf.Tensor2D;
+  const config = (dispatch: 'dropless' | 'capacity' | 'dense', compute: 'grouped' | 'reference' = 'grouped') =>
+    benchLayerConfig(shape, dispatch, asyncReads, compute);
   try {
     const hidden = twinHidden(shape, 'activated');
-    const denseActivated = await timeUnit(denseUnit(x, hidden, 10), repeats);
-    log(`dense SwiGLU, hidden ${hidden}: ${denseActivated.toFixed(1)} ms`);
-    const moe = await timeUnit(moeUnit(benchLayerConfig(shape, 'dropless', asyncReads), x, asyncReads), repeats);
-    log(`DeepSeekMoE dropless, E=${shape.nRoutedExperts}: ${moe.toFixed(1)} ms`);
-    const moeCapacity = await timeUnit(moeUnit(benchLayerConfig(shape, 'capacity', asyncReads), x, asyncReads), repeats);
-    log(`DeepSeekMoE capacity 1.25: ${moeCapacity.toFixed(1)} ms`);
-    const naive = await timeUnit(moeUnit(benchLayerConfig(shape, 'dense', asyncReads), x, asyncReads), { runs: Math.max(1, Math.ceil(repeats.runs / 2)), warmup: 1 });
-    log(`DeepSeekMoE masked dense path: ${naive.toFixed(1)} ms`);
+    const dense = await timeAndCount(denseUnit(x, hidden, 10), repeats);
+    log(`${name}: dense SwiGLU, hidden ${hidden}: ${dense.ms.toFixed(1)} ms, ${dense.programs} ${programUnit()}`);
+    const moe = await timeAndCount(moeUnit(config('dropless'), x, asyncReads), repeats);
+    log(`${name}: DeepSeekMoE grouped, E=${shape.nRoutedExperts}: ${moe.ms.toFixed(1)} ms, ${moe.programs} ${programUnit()}`);
+    const reference = slowPaths ? await timeAndCount(moeUnit(config('dropless', 'reference'), x, asyncReads), repeats) : null;
+    if (reference) log(`${name}: DeepSeekMoE reference path: ${reference.ms.toFixed(1)} ms, ${reference.programs} ${programUnit()}`);
+    const moeCapacity = await timeUnit(moeUnit(config('capacity'), x, asyncReads), repeats);
+    log(`${name}: DeepSeekMoE capacity 1.25: ${moeCapacity.toFixed(1)} ms`);
+    const naiveMs = slowPaths
+      ? await timeUnit(moeUnit(config('dense'), x, asyncReads), { runs: Math.max(1, Math.ceil(repeats.runs / 2)), warmup: 1 })
+      : null;
+    if (naiveMs !== null) log(`${name}: DeepSeekMoE masked dense path: ${naiveMs.toFixed(1)} ms`);
     const w = tf.randomNormal([shape.dModel, hidden], 0, 1, 'float32', 20);
     const matmul = await timeStep(() => tf.tidy(() => tf.sum(tf.matMul(x, w))) as tf.Scalar, { runs: repeats.runs * 2, warmup: repeats.warmup });
     w.dispose();
-    log(`plain matmul [${shape.tokens}, ${shape.dModel}] x [${shape.dModel}, ${hidden}]: ${matmul.toFixed(2)} ms`);
+    log(`${name}: plain matmul [${shape.tokens}, ${shape.dModel}] x [${shape.dModel}, ${hidden}]: ${matmul.toFixed(2)} ms`);
     const moeFlops = 3 * layerParams(shape).flopsPerToken * shape.tokens; // forward + 2x backward
     return {
+      name,
       shape,
-      ms: { moe, moeCapacity, denseActivated, naive, matmul },
-      ratios: { moeOverDenseActivated: moe / denseActivated, naiveOverMoe: naive / moe, capacityOverDropless: moeCapacity / moe },
-      gflops: { moe: moeFlops / (moe * 1e6), matmul: (2 * shape.tokens * shape.dModel * hidden) / (matmul * 1e6) },
+      ms: { moe: moe.ms, moeReference: reference?.ms ?? null, moeCapacity, denseActivated: dense.ms, naive: naiveMs, matmul },
+      ratios: {
+        moeOverDenseActivated: moe.ms / dense.ms,
+        referenceOverMoe: reference ? reference.ms / moe.ms : null,
+        naiveOverMoe: naiveMs === null ? null : naiveMs / moe.ms,
+        capacityOverDropless: moeCapacity / moe.ms,
+      },
+      programs: {
+        unit: programUnit(), moe: moe.programs, moeReference: reference?.programs ?? null, denseActivated: dense.programs,
+        moeOverDenseActivated: moe.programs / dense.programs,
+      },
+      gflops: { moe: moeFlops / (moe.ms * 1e6), matmul: (2 * shape.tokens * shape.dModel * hidden) / (matmul * 1e6) },
     };
   } finally {
     x.dispose();

@@ -8,7 +8,7 @@ import { timeUnit } from './layer.js';
 import { benchLayerConfig, denseUnit, layerParams, moeUnit, twinHidden } from './steps.js';
 import { bytes } from '../report/format.js';
 import { peakBytes, tensorBytes, type Repeats } from './timing.js';
-import type { MemoryPoint, ScalingPoint, ScalingSection } from './schema.js';
+import type { MemoryPoint, ScalingPoint, ScalingSection, SeriesShape } from './schema.js';
 
 export interface SeriesPlan {
   /** Routed experts of the first series, at `expertsTopK`. */
@@ -20,8 +20,8 @@ export interface SeriesPlan {
 }
 
 export const seriesPlans: Record<'quick' | 'full', SeriesPlan> = {
-  full: { experts: [4, 8, 16, 32, 64, 128], expertsTopK: 4, topK: [1, 2, 4, 8, 16], topKExperts: 64 },
-  quick: { experts: [4, 16, 64], expertsTopK: 4, topK: [1, 4, 16], topKExperts: 64 },
+  full: { experts: [4, 8, 16, 32, 64, 128, 256], expertsTopK: 4, topK: [1, 2, 4, 8, 16], topKExperts: 64 },
+  quick: { experts: [8, 64, 256], expertsTopK: 4, topK: [1, 4, 16], topKExperts: 64 },
 };
 
 /** Every point of both series: [series, nRoutedExperts, topK]. */
@@ -30,7 +30,6 @@ export const seriesPoints = (plan: SeriesPlan): ['experts' | 'topK', number, num
   ...plan.topK.map((K) => ['topK', plan.topKExperts, K] as ['topK', number, number]),
 ];
 
-type SeriesShape = ScalingSection['shape'];
 
 export async function scalingSection(
   shape: SeriesShape, plan: SeriesPlan, repeats: Repeats, asyncReads: boolean, tick: (label: string) => void,

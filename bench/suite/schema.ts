@@ -4,7 +4,7 @@
  * in ms over warm runs; bytes are tensor bytes as tf.memory() counts them.
  */
 
-export const benchSchemaId = 'deepseek-moe-tfjs/bench@1';
+export const benchSchemaId = 'deepseek-moe-tfjs/bench@2';
 
 /** Where a model's parameters sit (the stacked bars); router and norms are folded into `other`. */
 export interface ParamParts {
@@ -29,7 +29,10 @@ export interface ModelParamsRow {
   kvCache: { mlaBytesPerToken: number | null; mhaBytesPerToken: number; bytesPerElement: number };
 }
 
-/** One DeepSeekMoE layer shape: T tokens of width d, E routed experts of width h, top-K, shared experts. */
+/**
+ * One DeepSeekMoE layer shape: T tokens of width d, E routed experts of width h, top-K, shared experts, and
+ * group-limited routing (topKGroups of nExpertGroups; 1 of 1 is off).
+ */
 export interface LayerShape {
   tokens: number;
   dModel: number;
@@ -37,13 +40,26 @@ export interface LayerShape {
   topK: number;
   expertHiddenDim: number;
   nSharedExperts: number;
+  nExpertGroups: number;
+  topKGroups: number;
 }
 
-/** Forward + backward of the layer at the reference shape, against a dense SwiGLU of equal activated width. */
+/**
+ * Forward + backward of one layer shape on the grouped path (the default) and on the stock-op reference path,
+ * against a dense SwiGLU of equal activated width, with the GPU programs (or TF.js kernels) each one runs.
+ */
 export interface LayerSection {
+  /** What the shape stands for, e.g. 'reference' or 'DeepSeek-V3 shape'. */
+  name: string;
   shape: LayerShape;
-  ms: { moe: number; moeCapacity: number; denseActivated: number; naive: number; matmul: number };
-  ratios: { moeOverDenseActivated: number; naiveOverMoe: number; capacityOverDropless: number };
+  /**
+   * `naive` (the masked path running every expert on every token) and the reference path are null where they would
+   * take too long (the reference path at E = 256 runs thousands of kernels a step).
+   */
+  ms: { moe: number; moeReference: number | null; moeCapacity: number; denseActivated: number; naive: number | null; matmul: number };
+  ratios: { moeOverDenseActivated: number; referenceOverMoe: number | null; naiveOverMoe: number | null; capacityOverDropless: number };
+  /** Programs dispatched on webgpu and webgl, TF.js kernels run elsewhere, per forward + backward. */
+  programs: { unit: 'programs' | 'kernels'; moe: number; moeReference: number | null; denseActivated: number; moeOverDenseActivated: number };
   gflops: { moe: number; matmul: number };
 }
 
@@ -57,9 +73,12 @@ export interface ScalingPoint {
   ratios: { moeOverDenseActivated: number; moeOverDenseTotal: number };
 }
 
+/** The fixed part of the scaling and memory series' shapes. */
+export type SeriesShape = Omit<LayerShape, 'nRoutedExperts' | 'topK' | 'nExpertGroups' | 'topKGroups'>;
+
 export interface ScalingSection {
   /** d, h and shared experts of every point (tokens included). */
-  shape: Omit<LayerShape, 'nRoutedExperts' | 'topK'>;
+  shape: SeriesShape;
   /** Routed experts grow at fixed topK: activated size fixed, total grows. */
   experts: ScalingPoint[];
   /** topK grows at fixed routed experts: total size fixed, activated grows. */
@@ -88,7 +107,11 @@ export interface TrainingSection {
   ratios: { moeOverDenseActivatedTokensPerSecond: number; moeOverDenseTotalTokensPerSecond: number };
 }
 
-export const breakdownStages = ['router', 'dispatch', 'routedExperts', 'sharedExperts', 'combine', 'losses'] as const;
+/**
+ * The grouped path's stages: router (scores and expert selection), plan (counts and the routing plan), gates,
+ * routed experts (both grouped matmuls, the token gather fused in), combine, shared experts, balance losses.
+ */
+export const breakdownStages = ['router', 'plan', 'gates', 'routedExperts', 'combine', 'sharedExperts', 'losses'] as const;
 export type BreakdownStage = (typeof breakdownStages)[number];
 
 /** Each stage of the layer timed alone (forward + backward) at the reference shape, as a share of the whole layer. */
@@ -117,7 +140,7 @@ export interface MemoryPoint {
 }
 
 export interface MemorySection {
-  shape: Omit<LayerShape, 'nRoutedExperts' | 'topK'>;
+  shape: SeriesShape;
   experts: MemoryPoint[];
   topK: MemoryPoint[];
 }
@@ -141,7 +164,10 @@ export interface BenchResult {
   /** Wall time of the whole suite on this backend, s. */
   seconds: number;
   params: ModelParamsRow[];
+  /** The reference shape at the run's token count. */
   layer: LayerSection;
+  /** More shapes: the reference at T = 256 (the lab's batch) in a full run, and DeepSeek-V3's routing at toy width. */
+  otherLayers: LayerSection[];
   scaling: ScalingSection;
   training: TrainingSection;
   breakdown: BreakdownSection;

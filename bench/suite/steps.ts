@@ -2,23 +2,27 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   countParams, createMoEWeights, disposeMoEWeights, measureDroplessCapacity, moeForward, resolveMoEConfig, swiGLU,
-  type DeepSeekMoEConfig, type DispatchMode, type MoEForwardOptions, type MoEWeights,
+  type DeepSeekMoEConfig, type DispatchMode, type ExpertCompute, type MoEForwardOptions, type MoEWeights,
 } from '../../src/index.js';
 import { forwardBackward } from './timing.js';
 import type { LayerShape } from './schema.js';
 
 /** The layer config the bench times: DeepSeek-V3's gate (sigmoid, normalised top-K, selection bias). */
-export function benchLayerConfig(s: Omit<LayerShape, 'tokens'>, dispatch: DispatchMode, asyncReads: boolean): DeepSeekMoEConfig {
+export function benchLayerConfig(
+  s: Omit<LayerShape, 'tokens' | 'nExpertGroups' | 'topKGroups'> & Partial<LayerShape>, dispatch: DispatchMode, asyncReads: boolean,
+  expertCompute: ExpertCompute = 'grouped',
+): DeepSeekMoEConfig {
   return resolveMoEConfig({
     dModel: s.dModel, nRoutedExperts: s.nRoutedExperts, topK: s.topK, expertHiddenDim: s.expertHiddenDim, nSharedExperts: s.nSharedExperts,
-    scoreFunc: 'sigmoid', normTopK: true, auxFreeBias: true, seqAlpha: 0.0001, dispatch, seed: 1,
+    nExpertGroups: s.nExpertGroups ?? 1, topKGroups: s.topKGroups ?? 1, groupScoreFunc: 'sumTop2',
+    scoreFunc: 'sigmoid', normTopK: true, auxFreeBias: true, seqAlpha: 0.0001, dispatch, expertCompute, seed: 1,
     // Off where reads must be awaited: the finite check is a synchronous read.
     checkFinite: !asyncReads,
   });
 }
 
 /** The layer's parameter counts (router, bias, routed and shared experts). */
-export function layerParams(s: Omit<LayerShape, 'tokens'>): { total: number; activated: number; flopsPerToken: number } {
+export function layerParams(s: Omit<LayerShape, 'tokens' | 'nExpertGroups' | 'topKGroups'>): { total: number; activated: number; flopsPerToken: number } {
   const c = countParams(benchLayerConfig(s, 'dropless', false));
   return { total: c.total, activated: c.activated, flopsPerToken: c.flopsPerToken };
 }
@@ -43,6 +47,8 @@ export interface TimedUnit {
   step: () => Promise<tf.Scalar>;
   /** Forward only (the loss). */
   forward: () => Promise<tf.Scalar>;
+  /** Forward + backward without the reduction `step` adds to force the result: what countPrograms counts. */
+  gradients: () => Promise<void>;
   /** The unit's own weight tensors. */
   weights: tf.Tensor[];
   dispose: () => void;
@@ -65,6 +71,10 @@ export function moeUnit(config: DeepSeekMoEConfig, x: tf.Tensor2D, asyncReads: b
       const fn = await loss();
       return tf.tidy(() => fn(...inputs(x)));
     },
+    gradients: async () => {
+      const fn = await loss();
+      tf.dispose(tf.tidy(() => tf.grads(fn)(inputs(x))));
+    },
     weights: Object.values(w).filter((t): t is tf.Tensor => t !== null),
     dispose: () => disposeMoEWeights(w),
   };
@@ -79,6 +89,7 @@ export function denseUnit(x: tf.Tensor2D, hidden: number, seed: number): TimedUn
   return {
     step: async () => forwardBackward(loss, [x, ...w]),
     forward: async () => tf.tidy(() => loss(x, ...w)),
+    gradients: async () => tf.dispose(tf.tidy(() => tf.grads(loss)([x, ...w]))),
     weights: w,
     dispose: () => tf.dispose(w),
   };
@@ -88,7 +99,7 @@ export function denseUnit(x: tf.Tensor2D, hidden: number, seed: number): TimedUn
  * Hidden widths of the dense twins: the shared plus K (activated) or E (total) experts' SwiGLU weights and the
  * router's d E, as one FFN (3 d width parameters), as denseTwin does for whole models.
  */
-export function twinHidden(s: Omit<LayerShape, 'tokens'>, matches: 'activated' | 'total'): number {
+export function twinHidden(s: Omit<LayerShape, 'tokens' | 'nExpertGroups' | 'topKGroups'>, matches: 'activated' | 'total'): number {
   const experts = s.nSharedExperts + (matches === 'activated' ? s.topK : s.nRoutedExperts);
   return Math.round((experts * 3 * s.dModel * s.expertHiddenDim + s.dModel * s.nRoutedExperts) / (3 * s.dModel));
 }

@@ -5,11 +5,14 @@
 import { benchSchemaId, type BenchResult } from './schema.js';
 
 /** 'size': a non-negative number; 'ratio': a positive number; '?' suffix: or null; string[]: one of these. */
-type Leaf = 'number' | 'size' | 'ratio' | 'string' | 'size?' | 'string?' | readonly string[];
+type Leaf = 'number' | 'size' | 'ratio' | 'string' | 'size?' | 'ratio?' | 'string?' | readonly string[];
 type SpecOf<T> = [T] extends [(infer U)[]] ? readonly [SpecOf<U>] : [T] extends [object] ? { readonly [K in keyof T]-?: SpecOf<T[K]> } : Leaf;
 
 const parts = { embeddings: 'size', attention: 'size', denseFfn: 'size', sharedExperts: 'size', routedExperts: 'size', head: 'size', other: 'size' } as const;
-const shape = { tokens: 'size', dModel: 'size', nRoutedExperts: 'size', topK: 'size', expertHiddenDim: 'size', nSharedExperts: 'size' } as const;
+const shape = {
+  tokens: 'size', dModel: 'size', nRoutedExperts: 'size', topK: 'size', expertHiddenDim: 'size', nSharedExperts: 'size',
+  nExpertGroups: 'size', topKGroups: 'size',
+} as const;
 const seriesShape = { tokens: 'size', dModel: 'size', expertHiddenDim: 'size', nSharedExperts: 'size' } as const;
 const stage = { ms: 'size', share: 'size' } as const;
 const variant = { total: 'size', activated: 'size', msPerStep: 'ratio', tokensPerSecond: 'ratio' } as const;
@@ -17,6 +20,14 @@ const scalingPoint = {
   nRoutedExperts: 'size', topK: 'size', totalParams: 'size', activatedParams: 'size',
   ms: { moe: 'ratio', denseActivated: 'ratio', denseTotal: 'ratio' },
   ratios: { moeOverDenseActivated: 'ratio', moeOverDenseTotal: 'ratio' },
+} as const;
+const layerSpec = {
+  name: 'string',
+  shape,
+  ms: { moe: 'ratio', moeReference: 'ratio?', moeCapacity: 'ratio', denseActivated: 'ratio', naive: 'ratio?', matmul: 'ratio' },
+  ratios: { moeOverDenseActivated: 'ratio', referenceOverMoe: 'ratio?', naiveOverMoe: 'ratio?', capacityOverDropless: 'ratio' },
+  programs: { unit: ['programs', 'kernels'], moe: 'size', moeReference: 'size?', denseActivated: 'size', moeOverDenseActivated: 'ratio' },
+  gflops: { moe: 'ratio', matmul: 'ratio' },
 } as const;
 const memoryPoint = { nRoutedExperts: 'size', topK: 'size', totalParams: 'size', activatedParams: 'size', weightBytes: 'size', forwardPeakBytes: 'size', stepPeakBytes: 'size' } as const;
 
@@ -33,12 +44,8 @@ export const benchResultSpec: SpecOf<BenchResult> = {
     totalParts: parts, activatedParts: parts,
     kvCache: { mlaBytesPerToken: 'size?', mhaBytesPerToken: 'size', bytesPerElement: 'size' },
   }],
-  layer: {
-    shape,
-    ms: { moe: 'ratio', moeCapacity: 'ratio', denseActivated: 'ratio', naive: 'ratio', matmul: 'ratio' },
-    ratios: { moeOverDenseActivated: 'ratio', naiveOverMoe: 'ratio', capacityOverDropless: 'ratio' },
-    gflops: { moe: 'ratio', matmul: 'ratio' },
-  },
+  layer: layerSpec,
+  otherLayers: [layerSpec],
   scaling: { shape: seriesShape, experts: [scalingPoint], topK: [scalingPoint] },
   training: {
     model: 'string', batchSize: 'size', seqLen: 'size', steps: 'size', dispatch: 'string',
@@ -47,7 +54,7 @@ export const benchResultSpec: SpecOf<BenchResult> = {
   },
   breakdown: {
     shape, layerMs: 'ratio',
-    stages: { router: stage, dispatch: stage, routedExperts: stage, sharedExperts: stage, combine: stage, losses: stage },
+    stages: { router: stage, plan: stage, gates: stage, routedExperts: stage, combine: stage, sharedExperts: stage, losses: stage },
     unaccountedMs: 'number',
   },
   memory: { shape: seriesShape, experts: [memoryPoint], topK: [memoryPoint] },

@@ -2,7 +2,7 @@
  * The DeepSeek-style language model's configuration: one plain, JSON-safe object, validated by
  * `resolveModelConfig`. Names follow DeepSeek-V3's `inference/model.py` ModelArgs in camelCase.
  */
-import { resolveMoEConfig, type DeepSeekMoEConfig, type MoEConfigInput } from '../config.js';
+import { resolveMoEConfig, type DeepSeekMoEConfig, type MoEConfigInput } from '../moe/config.js';
 
 export type AttentionKind = 'mha' | 'mla';
 

@@ -3,10 +3,10 @@
  * the first nDenseLayers and the DeepSeekMoE layer after), a final RMSNorm and the output head.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { RoutingStats } from '../balance.js';
-import { swiGLU } from '../experts.js';
+import type { RoutingStats } from '../moe/balance.js';
+import { swiGLU } from '../moe/experts.js';
 import { linear } from '../kernels.js';
-import { moeForward, type MoEWeights } from '../moe.js';
+import { moeForward, type MoEWeights } from '../moe/moe.js';
 import { attention, attentionStep, cacheWidth, type LayerCache } from './attention.js';
 import { plainModelConfig, resolveModelConfig, type ModelConfig, type ModelConfigInput, type ResolvedModelConfig } from './config.js';
 import { crossEntropy, embed, rmsNorm } from './layers.js';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { moeWeightSpecs } from '../weights.js';
+import { moeWeightSpecs } from '../moe/weights.js';
 import type { ResolvedModelConfig } from './config.js';
 
 /** One model weight: its name (as checkpoints store it), shape, initial std (0: ones for norms, zeros for bias). */

@@ -4,15 +4,15 @@
  * page can paint which routed expert owns each part of the plane while it trains.
  */
 import * as tf from '@tensorflow/tfjs';
-import { updateExpertBias } from '../balance.js';
-import { resolveMoEConfig, type DeepSeekMoEConfig, type ScoreFunc } from '../config.js';
+import { updateExpertBias } from '../moe/balance.js';
+import { resolveMoEConfig, type DeepSeekMoEConfig, type ExpertCompute, type ScoreFunc } from '../moe/config.js';
 import { crossEntropy } from '../model/layers.js';
-import { measureDroplessCapacity, moeForward, type MoEWeights } from '../moe.js';
+import { measureDroplessCapacity, moeForward, type MoEWeights } from '../moe/moe.js';
 import { maskToFloat } from '../ops.js';
 import { Rng } from '../rng.js';
-import { route } from '../router.js';
+import { route } from '../moe/router.js';
 import { AdamW, variableOf } from '../train/adamw.js';
-import { createMoEWeights } from '../weights.js';
+import { createMoEWeights } from '../moe/weights.js';
 import { planeGrid, planeTask, planeTaskNames, type PlaneData, type PlaneTaskName } from './plane.js';
 
 /** How the playground keeps experts busy: the expert-level balance loss, V3's selection bias, or nothing. */
@@ -35,6 +35,8 @@ export interface PlaneClassifierConfig {
   learningRate: number;
   batchSize: number;
   seed: number;
+  /** The layer's expertCompute: the grouped kernels or the stock-op reference path. */
+  expertCompute: ExpertCompute;
 }
 
 export type PlaneClassifierConfigInput = Partial<PlaneClassifierConfig>;
@@ -42,6 +44,7 @@ export type PlaneClassifierConfigInput = Partial<PlaneClassifierConfig>;
 export const planeClassifierDefaults: PlaneClassifierConfig = {
   task: 'spirals', nPoints: 1024, dModel: 16, nRoutedExperts: 8, nSharedExperts: 1, topK: 2, expertHiddenDim: 16,
   scoreFunc: 'sigmoid', balancing: 'bias', balanceStrength: 0.01, learningRate: 0.02, batchSize: 256, seed: 0,
+  expertCompute: 'grouped',
 };
 
 /** One training step of the classifier, as plain numbers. */
@@ -96,7 +99,7 @@ export function resolvePlaneClassifierConfig(input: PlaneClassifierConfigInput):
     alpha1: c.balancing === 'auxLoss' ? c.balanceStrength : 0,
     auxFreeBias: c.balancing === 'bias', biasUpdateSpeed: c.balancing === 'bias' ? c.balanceStrength : 0,
     // Each step measures the dropless slots with an awaited read, so no backend ever blocks on a sync read.
-    checkFinite: false, seed: c.seed,
+    checkFinite: false, seed: c.seed, expertCompute: c.expertCompute,
   });
   return { config: c, moeConfig };
 }

@@ -5,7 +5,7 @@
  * gradient norm, routing statistics and biases together, awaited), plus the reads the MoE dispatch mode makes.
  */
 import * as tf from '@tensorflow/tfjs';
-import { updateExpertBias } from '../balance.js';
+import { updateExpertBias } from '../moe/balance.js';
 import type { TextDataset } from '../data/dataset.js';
 import { generate, type SampleOptions } from '../model/generate.js';
 import { languageModelLoss, type DeepSeekLM } from '../model/model.js';

@@ -21,8 +21,12 @@ describe('bench:compare', () => {
     expect(byName.get('layer T=256 E=64 K=6: MoE')).toEqual({ name: 'layer T=256 E=64 K=6: MoE', unit: 'ms', a: 40, b: 20, ratio: 0.5, gain: 2 });
     expect(byName.get('training small 2x64 (dropless): moe')).toMatchObject({ unit: 'tokens/s', a: 1000, b: 1500, ratio: 1.5, gain: 1.5 });
     expect(byName.get('scaling T=256 E=4 K=4: MoE')!.gain).toBe(1);
-    expect(c.onlyA).toEqual([]);
-    expect(c.onlyB).toEqual(['scaling T=256 E=16 K=4: MoE', 'scaling T=256 E=16 K=4: dense =activated', 'scaling T=256 E=16 K=4: dense =total']);
+    // Kernels (wasm) and shader programs (webgpu) are different counts: never matched.
+    expect(c.onlyA).toEqual(['layer reference T=256 E=64 K=6: MoE kernels', 'layer reference T=256 E=64 K=6: dense kernels']);
+    expect(c.onlyB).toEqual([
+      'layer reference T=256 E=64 K=6: MoE programs', 'layer reference T=256 E=64 K=6: dense programs',
+      'scaling T=256 E=16 K=4: MoE', 'scaling T=256 E=16 K=4: dense =activated', 'scaling T=256 E=16 K=4: dense =total',
+    ]);
   });
 
   it('prints the comparison as a markdown table', () => {
@@ -31,7 +35,7 @@ describe('bench:compare', () => {
     expect(r.stdout).toMatch(/^A: wasm 2026-11-22\nB: browser-webgpu 2026-11-23\n/);
     expect(r.stdout).toContain('| layer T=256 E=64 K=6: MoE | ms | 40.0 | 20.0 | 0.50 | 2.00× |');
     expect(r.stdout).toContain('| training small 2x64 (dropless): moe | tokens/s | 1000 | 1500 | 1.50 | 1.50× |');
-    expect(r.stdout).toMatch(/Only in B \(3\): scaling T=256 E=16 K=4: MoE/);
+    expect(r.stdout).toMatch(/Only in B \(5\): layer reference T=256 E=64 K=6: MoE programs/);
   });
 
   it.each([

@@ -203,6 +203,9 @@ describe('the demo site, built, in headless Chromium', () => {
     expect(s.error).toBe('');
     expect(validateBenchResult(s.results[0]).backend).toBe('wasm');
     expect(s.results[0]!.environment.runtime).toBe('browser');
+    // The built site runs the grouped path: a bundler that drops the kernel modules would fall back to the stock-op
+    // path, about ten times the kernels.
+    expect(s.results[0]!.layer.programs.moe).toBeLessThan(s.results[0]!.layer.programs.moeReference! / 4);
     expect(await page.locator('#runs tr').count()).toBe(1);
     // The report's charts: five shared, four for the backend.
     expect(await page.locator('#charts figure.chart svg').count()).toBe(9);

@@ -45,6 +45,9 @@ describe.each(backendsUnderTest)('on %s', (backend) => {
     ['capacity, checkFinite off', { dispatch: 'capacity', checkFinite: false }, false, 0],
     ['dense, checkFinite off', { dispatch: 'dense', checkFinite: false }, false, 0],
     ['dropless with a measured capacity', { dispatch: 'dropless' }, true, 0],
+    // The grouped path sizes nothing: dropless reads only for the finite check.
+    ['dropless, checkFinite off', { dispatch: 'dropless', checkFinite: false }, false, 0],
+    ['dropless on the reference path, checkFinite off (sizes its slots)', { dispatch: 'dropless', checkFinite: false, expertCompute: 'reference' }, false, 1],
     ['dropless', { dispatch: 'dropless' }, false, 1],
   ] as const;
   const isGpu = backend === 'webgl' || backend === 'webgpu';

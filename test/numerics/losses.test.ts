@@ -21,7 +21,11 @@ const base = { dModel: 4, nRoutedExperts: 4, topK: 2, expertHiddenDim: 2 };
 describe.each(backendsUnderTest)('balance losses against hand-worked values on %s', (backend) => {
   beforeAll(() => useBackend(backend));
   const losses = (extra: object, s = scores, m = membership, nSequences = 1) =>
-    balanceLosses(tf.zeros([s.length, 4]), tf.tensor2d(s), tf.tensor2d(m), nSequences, config({ ...base, ...extra }));
+    balanceLosses(
+      tf.zeros([s.length, 4]), tf.tensor2d(s), tf.sum(tf.tensor2d(m), 0),
+      () => tf.sum(tf.reshape(tf.tensor2d(m), [nSequences, m.length / nSequences, 4]), 1),
+      nSequences, config({ ...base, ...extra }),
+    );
   const value = async (t: tf.Tensor) => (await t.data())[0]!;
 
   it('expert-level: counts [3,2,2,1] give f = [1.5,1,1,0.5], P = [.3125,.2375,.2375,.2125], sum f P = 1.05', async () => {

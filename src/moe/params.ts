@@ -1,6 +1,6 @@
 import { resolveMoEConfig, type MoEConfigInput } from './config.js';
-import type { ModelConfigInput } from './model/config.js';
-import { countModelParams, type ModelParamCount } from './model/params.js';
+import type { ModelConfigInput } from '../model/config.js';
+import { countModelParams, type ModelParamCount } from '../model/params.js';
 
 export interface MoEParamParts {
   router: number;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { matMulT, takeRows } from './kernels.js';
-import { customOp, silu } from './ops.js';
+import { matMulT, takeRows } from '../kernels.js';
+import { customOp, silu } from '../ops.js';
 
 /** silu(h1) * h3 and what its backward needs: a [N, h], plus sigmoid(h1) and silu(h1). */
 function gate(h1: tf.Tensor, h3: tf.Tensor) {

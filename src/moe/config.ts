@@ -9,6 +9,8 @@ export type ScoreFunc = 'softmax' | 'sigmoid';
 export type GroupScoreFunc = 'max' | 'sumTop2';
 /** How tokens reach their experts; chosen once, at construction. */
 export type DispatchMode = 'dropless' | 'capacity' | 'dense';
+/** How 'dropless' and 'capacity' run the routed experts: grouped kernels, or the stock-op reference. */
+export type ExpertCompute = 'grouped' | 'reference';
 
 export interface DeepSeekMoEConfig {
   /** Model width d: the last dimension of the input and output. */
@@ -46,6 +48,13 @@ export interface DeepSeekMoEConfig {
   /** The bias update speed gamma: b_i += gamma * sign(meanLoad - load_i) after each step; 0 freezes the bias. */
   biasUpdateSpeed: number;
   dispatch: DispatchMode;
+  /**
+   * 'grouped' (default): assignments sorted by expert into contiguous rows, each stage one kernel over all experts
+   * (custom programs on webgpu and webgl, XNNPACK on wasm, loops on cpu); falls back to 'reference' on a backend
+   * without those kernels. 'reference': today's stock-op path (tokens gathered into [E, capacity] slots, batched
+   * matmuls), kept to test the grouped path against.
+   */
+  expertCompute: ExpertCompute;
   /** With dispatch 'capacity', each expert takes at most ceil(capacityFactor * T * K / E) tokens. */
   capacityFactor: number;
   /**
@@ -77,6 +86,7 @@ export const moeConfigDefaults: Omit<DeepSeekMoEConfig, 'dModel' | 'nRoutedExper
   auxFreeBias: false,
   biasUpdateSpeed: 0.001,
   dispatch: 'dropless',
+  expertCompute: 'grouped',
   capacityFactor: 1.25,
   checkFinite: true,
   seed: null,
@@ -130,6 +140,7 @@ export function resolveMoEConfig(input: MoEConfigInput): DeepSeekMoEConfig {
   for (const name of ['alpha1', 'alpha2', 'seqAlpha', 'zLossCoef', 'biasUpdateSpeed'] as const) nonNegative(name, c[name]);
   bool('auxFreeBias', c.auxFreeBias);
   oneOf('dispatch', c.dispatch, ['dropless', 'capacity', 'dense']);
+  oneOf('expertCompute', c.expertCompute, ['grouped', 'reference']);
   if (typeof c.capacityFactor !== 'number' || !Number.isFinite(c.capacityFactor) || c.capacityFactor <= 0) {
     fail(`expected capacityFactor to be a finite number > 0, but got ${show(c.capacityFactor)}.`);
   }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { sumOverChoices } from './kernels.js';
-import { maskToFloat, oneHotFloat, rangeInt } from './ops.js';
+import { sumOverChoices } from '../kernels.js';
+import { maskToFloat, oneHotFloat, rangeInt } from '../ops.js';
 
 /**
  * Where each (token, choice) assignment goes, built from the detached top-k indices. All index maps have a

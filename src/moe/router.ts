@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DeepSeekMoEConfig } from './config.js';
-import { linear } from './kernels.js';
-import { oneHotFloat, stopGradient } from './ops.js';
+import { linear } from '../kernels.js';
+import { oneHotFloat, stopGradient } from '../ops.js';
+import { selectExperts } from './grouped.js';
 
 /** What the gate computes for T tokens. */
 export interface RouterOutput {
@@ -15,8 +16,8 @@ export interface RouterOutput {
 
 /**
  * DeepSeek-V3's Gate up to the choice of experts: scores, bias for selection only, group-limited top-k.
- * Groups outside a token's topKGroups are masked with -Infinity (never 0), so a negative biased score can never
- * lose to a masked expert.
+ * `selection` 'kernel' picks with the grouped selectExperts kernel (one program), 'stock' with TF.js ops (the
+ * reference; TopK alone is tens of programs on webgpu).
  */
 export function route(
   x: tf.Tensor2D, // [T, d]
@@ -24,17 +25,27 @@ export function route(
   expertBias: tf.Tensor1D | null, // [E]
   config: DeepSeekMoEConfig,
   training: boolean,
+  selection: 'kernel' | 'stock' = 'stock',
 ): RouterOutput {
-  const { nRoutedExperts: E, topK: K, nExpertGroups: G, topKGroups } = config;
-  const T = x.shape[0];
   const routerInput =
     training && config.routerJitter > 0
       ? tf.mul(x, tf.randomUniform(x.shape, 1 - config.routerJitter, 1 + config.routerJitter))
       : x;
   const logits = linear(routerInput as tf.Tensor2D, routerKernel); // [T, E]
-  const scores = config.scoreFunc === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits);
+  const scores = (config.scoreFunc === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits)) as tf.Tensor2D;
+  const detached = stopGradient(scores);
+  const topKIndices = selection === 'kernel' ? selectExperts(detached, expertBias, config) : selectTopK(detached, expertBias, config);
+  return { logits, scores, topKIndices };
+}
 
-  let selection = stopGradient(scores) as tf.Tensor2D;
+/**
+ * The selection in stock ops. Groups outside a token's topKGroups are masked with -Infinity (never 0), so a
+ * negative biased score can never lose to a masked expert. `scores` must be off the tape: TopK has no gradient.
+ */
+export function selectTopK(scores: tf.Tensor2D, expertBias: tf.Tensor1D | null, config: DeepSeekMoEConfig): tf.Tensor2D {
+  const { nRoutedExperts: E, topK: K, nExpertGroups: G, topKGroups } = config;
+  const T = scores.shape[0];
+  let selection = scores;
   if (expertBias !== null) selection = tf.add(selection, expertBias) as tf.Tensor2D;
   if (G > 1) {
     const grouped = tf.reshape(selection, [T, G, E / G]);
@@ -48,8 +59,7 @@ export function route(
     );
     selection = tf.reshape(masked, [T, E]) as tf.Tensor2D;
   }
-  const topKIndices = tf.topk(selection, K).indices as tf.Tensor2D; // [T, K]
-  return { logits: logits as tf.Tensor2D, scores: scores as tf.Tensor2D, topKIndices };
+  return tf.topk(selection, K).indices as tf.Tensor2D; // [T, K]
 }
 
 /** Turns the K gathered affinities into gate weights: optional renormalisation, then routeScale. */

@@ -1,0 +1,107 @@
+import * as tf from '@tensorflow/tfjs';
+import { customOp } from '../ops.js';
+import type { DeepSeekMoEConfig } from './config.js';
+import { kernelNames, type KernelAttrs, type KernelKey } from './kernels/index.js';
+
+/**
+ * The grouped expert computation (the MegaBlocks / ScatterMoE idea): the T K assignments are sorted by expert
+ * into contiguous segments of rows, and each stage is one backend kernel over all experts at once, gathers fused
+ * into the matmuls that read them. A token pays for its K experts: nothing is padded to [E, capacity] and no
+ * [T, E] or [T, K, E] scratch is built. Kernel contracts: kernels/spec.ts. Each stage is a tf.customGrad whose
+ * backward is kernels too, so no backend needs TF.js's missing gradients (TopK, gather on wasm).
+ */
+
+/** Runs a grouped kernel on the active backend. */
+function run<K extends KernelKey>(key: K, inputs: Record<string, tf.Tensor | null>, attrs: KernelAttrs[K]): tf.Tensor {
+  const named: tf.NamedTensorMap = {};
+  for (const [name, t] of Object.entries(inputs)) if (t !== null) named[name] = t;
+  return tf.engine().runKernel(kernelNames[key], named, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+/** Where every assignment goes: the experts chosen (ids [T, K]) and the routing plan sorted by expert. */
+export interface GroupedRoute {
+  /** The chosen experts: [T, K] int32. */
+  ids: tf.Tensor2D;
+  /** The packed routing plan: [2 T K + E + 1] int32 (layout in kernels/spec.ts). */
+  plan: tf.Tensor1D;
+}
+
+/** DeepSeek-V3's expert selection (bias for selection only, group-limited top-K): scores [T, E] -> ids [T, K]. */
+export function selectExperts(scores: tf.Tensor2D, bias: tf.Tensor1D | null, config: DeepSeekMoEConfig): tf.Tensor2D {
+  const { topK, nExpertGroups: nGroups, topKGroups, groupScoreFunc: groupScore } = config;
+  return run('selectExperts', { scores, bias }, { topK, nGroups, topKGroups, groupScore }) as tf.Tensor2D;
+}
+
+/** How often each expert was chosen in each of `nBlocks` equal blocks of tokens: [nBlocks, E] float32. */
+export function countExperts(ids: tf.Tensor2D, nExperts: number, nBlocks = 1): tf.Tensor2D {
+  return run('countExperts', { ids }, { nExperts, nBlocks }) as tf.Tensor2D;
+}
+
+/** Sorts the assignments by expert; `capacity` 0 keeps them all, C keeps each expert's first C tokens. */
+export function routingPlan(ids: tf.Tensor2D, nExperts: number, capacity: number): GroupedRoute {
+  return { ids, plan: run('routingPlan', { ids }, { nExperts, capacity }) as tf.Tensor1D };
+}
+
+/** The gate weights from the unbiased scores of the chosen experts: scores [T, E] -> [T, K]. */
+export function gateWeightsOf(scores: tf.Tensor2D, ids: tf.Tensor2D, config: DeepSeekMoEConfig): tf.Tensor2D {
+  const attrs = { normTopK: config.normTopK, routeScale: config.routeScale };
+  const op = customOp(([s], save) => {
+    save([s!, ids]);
+    const gradFunc = (dGates: tf.Tensor, [s0, i0]: tf.Tensor[]) => run('gateWeightsGrad', { dGates, scores: s0!, ids: i0! }, attrs);
+    return { value: run('gateWeights', { scores: s!, ids }, attrs), gradFunc };
+  });
+  return op(scores) as tf.Tensor2D;
+}
+
+/** First layer of every routed expert on its rows, x gathered by token: x [T, d] -> h13 [2, T K, h]. */
+export function expertsUp(x: tf.Tensor2D, w1: tf.Tensor3D, w3: tf.Tensor3D, route: GroupedRoute): tf.Tensor3D {
+  const [E, , ] = w1.shape;
+  const K = route.ids.shape[1];
+  const op = customOp(([xIn, w1In, w3In], save) => {
+    save([xIn!, w1In!, w3In!, route.ids, route.plan]);
+    const gradFunc = (dH13: tf.Tensor, saved: tf.Tensor[]) => {
+      const [x0, v1, v3, ids, plan] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      const dW = (half: 0 | 1) => run('expertsUpGradW', { x: x0, dH13, plan }, { nExperts: E, topK: K, half });
+      return [run('expertsUpGradX', { dH13, w1: v1, w3: v3, ids, plan }, {}), dW(0), dW(1)];
+    };
+    return { value: run('expertsUp', { x: xIn!, w1: w1In!, w3: w3In!, ids: route.ids, plan: route.plan }, {}), gradFunc };
+  });
+  return op(x, w1, w3) as tf.Tensor3D;
+}
+
+/** Second layer, SwiGLU fused into its input: h13 [2, T K, h] -> yRows [T K, d] = (silu(h1) * h3) w2[e]. */
+export function expertsDown(h13: tf.Tensor3D, w2: tf.Tensor3D, route: GroupedRoute): tf.Tensor2D {
+  const E = w2.shape[0];
+  const op = customOp(([hIn, w2In], save) => {
+    save([hIn!, w2In!, route.ids, route.plan]);
+    const gradFunc = (dYRows: tf.Tensor, saved: tf.Tensor[]) => {
+      const [h0, v2, ids, plan] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      return [
+        run('expertsDownGradH', { dYRows, h13: h0, w2: v2, ids, plan }, {}),
+        run('expertsDownGradW', { h13: h0, dYRows, plan }, { nExperts: E }),
+      ];
+    };
+    return { value: run('expertsDown', { h13: hIn!, w2: w2In!, ids: route.ids, plan: route.plan }, {}), gradFunc };
+  });
+  return op(h13, w2) as tf.Tensor2D;
+}
+
+/** Each token's gate-weighted sum of its rows, a gather (no scatter): yRows [T K, d], gates [T, K] -> [T, d]. */
+export function combineRows(yRows: tf.Tensor2D, gates: tf.Tensor2D, route: GroupedRoute): tf.Tensor2D {
+  const op = customOp(([rows, g], save) => {
+    save([rows!, g!, route.plan]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [r0, g0, plan] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+      return [run('combineGrad', { dy, gates: g0, plan }, {}), run('combineGradGates', { rows: r0, dy, plan }, {})];
+    };
+    return { value: run('combine', { rows: rows!, gates: g!, plan: route.plan }, {}), gradFunc };
+  });
+  return op(yRows, gates) as tf.Tensor2D;
+}
+
+/** The routed experts' output for tokens x [T, d]: expertsUp, expertsDown, combine. */
+export function groupedExperts(
+  x: tf.Tensor2D, w1: tf.Tensor3D, w3: tf.Tensor3D, w2: tf.Tensor3D, gates: tf.Tensor2D, route: GroupedRoute,
+): tf.Tensor2D {
+  return combineRows(expertsDown(expertsUp(x, w1, w3, route), w2, route), gates, route);
+}
