@@ -9,6 +9,14 @@ interface LabState { state: string; losses: number[]; valLosses: number[]; sampl
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/**
+ * Main-thread tasks long enough to be training on the main thread: a step takes 300 ms or more on SwiftShader.
+ * Shorter long tasks (50-160 ms) come and go with this 2-core machine's load: on 2026-11-29 the commit that had
+ * passed CI a week before showed them too, so the check's bound sits above them rather than at the Long Tasks
+ * API's 50 ms.
+ */
+const blocking = (tasks: { start: number; duration: number }[]) => tasks.filter((t) => t.duration > 200);
+
 describe('the demo site, built, in headless Chromium', () => {
   let site: Site;
 
@@ -27,7 +35,7 @@ describe('the demo site, built, in headless Chromium', () => {
     await demo.page.close();
   });
 
-  it.each(['webgl', 'webgpu'])('the playground trains on %s, the loss falls, and the main thread has no long tasks', async (backend) => {
+  it.each(['webgl', 'webgpu'])('the playground trains on %s, the loss falls, and training never blocks the main thread', async (backend) => {
     const demo = await openPage(site, `playground.html?backend=${backend}`);
     const { page } = demo;
     expect(await page.textContent('#backend-note')).toMatch(new RegExp(`^active: ${backend}`));
@@ -41,7 +49,7 @@ describe('the demo site, built, in headless Chromium', () => {
     expect(s.losses).toHaveLength(60);
     expect(mean(s.losses.slice(-5))).toBeLessThan(0.6 * s.losses[0]!);
     expect(s.maps).toBeGreaterThanOrEqual(6);
-    expect(await demo.longTasks(from, to)).toEqual([]);
+    expect(blocking(await demo.longTasks(from, to))).toEqual([]);
     await page.screenshot({ path: `${screenshotDir}playground-${backend}.png`, fullPage: true });
     expect(demo.errors).toEqual([]);
     await page.close();
@@ -70,7 +78,7 @@ describe('the demo site, built, in headless Chromium', () => {
     await page.close();
   });
 
-  it.each(['webgl', 'webgpu'])('the language model lab trains on %s, the loss falls, and the main thread has no long tasks', async (backend) => {
+  it.each(['webgl', 'webgpu'])('the language model lab trains on %s, the loss falls, and training never blocks the main thread', async (backend) => {
     const demo = await openPage(site, `lab.html?backend=${backend}`);
     const { page } = demo;
     expect(await page.textContent('#backend-note')).toMatch(new RegExp(`^active: ${backend}`));
@@ -88,7 +96,7 @@ describe('the demo site, built, in headless Chromium', () => {
     expect(s.valLosses[1]!).toBeLessThan(s.valLosses[0]! - 1);
     // The final evaluation also asks where each domain's tokens go, drawn under the MoE block.
     await page.waitForFunction(() => document.getElementById('domains-1')?.textContent === 'english, chinese, code, arithmetic');
-    expect(await demo.longTasks(from, to)).toEqual([]);
+    expect(blocking(await demo.longTasks(from, to))).toEqual([]);
     await page.screenshot({ path: `${screenshotDir}lab-${backend}.png`, fullPage: true });
     expect(demo.errors).toEqual([]);
     await page.close();
