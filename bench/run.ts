@@ -69,7 +69,9 @@ const inNode = (b: BackendName) => nodeBackends.includes(b) || (b === 'webgpu' &
 // Each job: a backend and where it runs. webgl exists only in the browser, webgpu in Node only through Dawn.
 const jobs: { backend: BackendName; browser: boolean; explicit: boolean }[] = values.browser
   ? (chosen ?? browserBackends).map((b) => ({ backend: b as BackendName, browser: true, explicit: chosen !== undefined }))
-  : (chosen ?? nodeBackends).map((b) => ({ backend: b as BackendName, browser: !inNode(b as BackendName), explicit: chosen !== undefined }));
+  : (chosen ?? nodeBackends).map((b) => ({
+    backend: b as BackendName, browser: !inNode(b as BackendName), explicit: chosen !== undefined,
+  }));
 if (jobs.some((j) => j.browser && j.backend === 'tensorflow')) fail(`expected --backend with --browser to list webgpu, webgl, wasm or cpu, but got 'tensorflow'.`);
 if (jobs.some((j) => j.browser) && !existsSync(chromiumPath)) fail(`expected Chromium at ${chromiumPath} for the browser backends (apt-get install chromium, or set CHROMIUM_PATH).`);
 

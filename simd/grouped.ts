@@ -16,7 +16,9 @@
  * out[j, 0..n) (+)= A[row j, 0..k) B[k, n] for j < m. A's rows are gathered through `rows` (int32 indices) when it
  * is non-zero; B is row-major [k, n]; out rows are `outStride` floats apart; `accumulate` adds to out.
  */
-export function matMulRows(a: usize, rows: usize, aStride: i32, b: usize, k: i32, n: i32, out: usize, outStride: i32, m: i32, accumulate: i32): void {
+export function matMulRows(
+  a: usize, rows: usize, aStride: i32, b: usize, k: i32, n: i32, out: usize, outStride: i32, m: i32, accumulate: i32,
+): void {
   const n8 = n & ~7;
   for (let j = 0; j < m; j += 4) {
     const live = min(4, m - j);
@@ -114,7 +116,8 @@ export function matMulTN(a: usize, rows: usize, aStride: i32, width: i32, b: usi
       for (let q = 0; q < live; q++) {
         let acc: f32 = 0;
         for (let j = 0; j < m; j++) {
-          acc += load<f32>(rowAt(a, rows, j, aStride) + (<usize>(i + q) << 2)) * load<f32>(b + ((<usize>j * <usize>bStride + <usize>c) << 2));
+          const x = load<f32>(rowAt(a, rows, j, aStride) + (<usize>(i + q) << 2));
+          acc += x * load<f32>(b + ((<usize>j * <usize>bStride + <usize>c) << 2));
         }
         store<f32>(o + <usize>q * os + (<usize>c << 2), acc);
       }

@@ -73,8 +73,10 @@ export function benchCharts(results: BenchResult[]): Record<string, string> {
     title: `One layer, forward + backward (T=${first.layer.shape.tokens}, E=${first.layer.shape.nRoutedExperts}, top-${first.layer.shape.topK})`,
     xLabel: 'ms (log scale)',
     keys: [
-      { label: 'DeepSeekMoE (dropless, grouped)', colour: colours.moe }, { label: 'the stock-op reference path', colour: colours.denseTotal },
-      { label: 'dense FFN, = activated', colour: colours.denseActivated }, { label: 'masked dense path (every expert)', colour: colours.naive },
+      { label: 'DeepSeekMoE (dropless, grouped)', colour: colours.moe },
+      { label: 'the stock-op reference path', colour: colours.denseTotal },
+      { label: 'dense FFN, = activated', colour: colours.denseActivated },
+      { label: 'masked dense path (every expert)', colour: colours.naive },
     ],
     groups: results.map((r) => ({
       label: resultLabel(r), values: [r.layer.ms.moe, r.layer.ms.moeReference ?? 0, r.layer.ms.denseActivated, r.layer.ms.naive ?? 0],

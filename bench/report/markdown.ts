@@ -54,15 +54,18 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
     const l = at(first)!;
     const s = l.shape;
     const groups = s.nExpertGroups > 1 ? `, top-${s.topKGroups} of ${s.nExpertGroups} groups` : '';
-    out.push(`### ${l.name}: T=${s.tokens}, d=${s.dModel}, E=${s.nRoutedExperts}, h=${s.expertHiddenDim}, top-${s.topK}${groups}, ${s.nSharedExperts} shared`);
+    const experts = `E=${s.nRoutedExperts}, h=${s.expertHiddenDim}, top-${s.topK}${groups}, ${s.nSharedExperts} shared`;
+    out.push(`### ${l.name}: T=${s.tokens}, d=${s.dModel}, ${experts}`);
     out.push(table(['backend', 'MoE ms', 'reference path', 'capacity 1.25', 'dense =activated', 'masked dense path', 'MoE / dense',
       'programs MoE', 'reference', 'dense', 'MoE / dense programs', 'MoE GFLOP/s', 'matmul GFLOP/s'],
     results.flatMap((r) => {
       const m = at(r);
       if (!m) return [];
       const orDash = (v: number | null, f: (n: number) => string) => (v === null ? '-' : f(v));
-      return [[resultLabel(r), ms(m.ms.moe), orDash(m.ms.moeReference, ms), ms(m.ms.moeCapacity), ms(m.ms.denseActivated), orDash(m.ms.naive, ms),
-        x(m.ratios.moeOverDenseActivated), `${m.programs.moe} ${m.programs.unit}`, orDash(m.programs.moeReference, String), m.programs.denseActivated,
+      return [[
+        resultLabel(r), ms(m.ms.moe), orDash(m.ms.moeReference, ms), ms(m.ms.moeCapacity), ms(m.ms.denseActivated),
+        orDash(m.ms.naive, ms), x(m.ratios.moeOverDenseActivated), `${m.programs.moe} ${m.programs.unit}`,
+        orDash(m.programs.moeReference, String), m.programs.denseActivated,
         x(m.programs.moeOverDenseActivated), m.gflops.moe.toFixed(2), m.gflops.matmul.toFixed(2)]];
     })));
   });
@@ -111,7 +114,9 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
       `activated parameters ${x(growth(k, (p) => p.activatedParams))}, forward activations ${x(growth(k, (p) => p.forwardPeakBytes))}.`);
     const m8 = e.find((p) => p.nRoutedExperts === 8);
     const m256 = e.find((p) => p.nRoutedExperts === 256);
-    if (m8 && m256) out.push(`From E=8 to E=256 at the same activated size: forward activations ${x(m256.forwardPeakBytes / m8.forwardPeakBytes)}.`);
+    if (m8 && m256) {
+      out.push(`From E=8 to E=256 at the same activated size: forward activations ${x(m256.forwardPeakBytes / m8.forwardPeakBytes)}.`);
+    }
     out.push(memoryTable(e));
     out.push(memoryTable(k));
     out.push(`${img(`memory-experts-${resultLabel(r)}.svg`, 'memory vs routed experts')} ${img(`memory-topk-${resultLabel(r)}.svg`, 'memory vs topK')}`);

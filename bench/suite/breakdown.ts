@@ -38,10 +38,14 @@ export async function breakdownSection(shape: LayerShape, repeats: Repeats, asyn
     const gates = held(tf.tidy(() => gateWeightsOf(scores, ids, config)));
     const h13 = random([2, T * K, h], 5) as tf.Tensor3D;
     const yRows = random([T * K, d], 6) as tf.Tensor2D;
-    const [rScores, rGates, rH13, rRows, rY] = [random([T, E], 7), random([T, K], 8), random([2, T * K, h], 9), random([T * K, d], 10), random([T, d], 11)];
+    const [rScores, rGates, rH13] = [random([T, E], 7), random([T, K], 8), random([2, T * K, h], 9)];
+    const [rRows, rY] = [random([T * K, d], 10), random([T, d], 11)];
 
     const stages: Record<BreakdownStage, () => tf.Scalar> = {
-      router: () => forwardBackward((xx, wg) => probe(route(xx as tf.Tensor2D, wg as tf.Tensor2D, w.expertBias, config, false, 'kernel').scores, rScores), [x, w.routerKernel]),
+      router: () => forwardBackward((xx, wg) => {
+        const { scores: s } = route(xx as tf.Tensor2D, wg as tf.Tensor2D, w.expertBias, config, false, 'kernel');
+        return probe(s, rScores);
+      }, [x, w.routerKernel]),
       // No gradient flows through the plan: timed as a forward, reduced to a scalar like the others.
       plan: () => tf.tidy(() => tf.add(tf.sum(countExperts(ids, E)), tf.sum(tf.cast(routingPlan(ids, E, 0).plan, 'float32'))) as tf.Scalar),
       gates: () => forwardBackward((s) => probe(gateWeightsOf(s as tf.Tensor2D, ids, config), rGates), [scores]),

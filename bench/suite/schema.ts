@@ -59,7 +59,9 @@ export interface LayerSection {
   ms: { moe: number; moeReference: number | null; moeCapacity: number; denseActivated: number; naive: number | null; matmul: number };
   ratios: { moeOverDenseActivated: number; referenceOverMoe: number | null; naiveOverMoe: number | null; capacityOverDropless: number };
   /** Programs dispatched on webgpu and webgl, TF.js kernels run elsewhere, per forward + backward. */
-  programs: { unit: 'programs' | 'kernels'; moe: number; moeReference: number | null; denseActivated: number; moeOverDenseActivated: number };
+  programs: {
+    unit: 'programs' | 'kernels'; moe: number; moeReference: number | null; denseActivated: number; moeOverDenseActivated: number;
+  };
   gflops: { moe: number; matmul: number };
 }
 

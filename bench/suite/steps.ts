@@ -22,7 +22,9 @@ export function benchLayerConfig(
 }
 
 /** The layer's parameter counts (router, bias, routed and shared experts). */
-export function layerParams(s: Omit<LayerShape, 'tokens' | 'nExpertGroups' | 'topKGroups'>): { total: number; activated: number; flopsPerToken: number } {
+export function layerParams(
+  s: Omit<LayerShape, 'tokens' | 'nExpertGroups' | 'topKGroups'>,
+): { total: number; activated: number; flopsPerToken: number } {
   const c = countParams(benchLayerConfig(s, 'dropless', false));
   return { total: c.total, activated: c.activated, flopsPerToken: c.flopsPerToken };
 }

@@ -118,7 +118,8 @@ export function moeForward(x: tf.Tensor, weights: MoEWeights, config: DeepSeekMo
       if (tf.any(tf.logicalNot(tf.isFinite(tokens))).dataSync()[0]) throw nonFiniteError();
     }
     const training = options.training ?? false;
-    const { logits, scores, topKIndices } = route(tokens, weights.routerKernel, weights.expertBias, config, training, grouped ? 'kernel' : 'stock');
+    const selection = grouped ? 'kernel' : 'stock';
+    const { logits, scores, topKIndices } = route(tokens, weights.routerKernel, weights.expertBias, config, training, selection);
     const routerEntropy = meanRouterEntropy(scores, config);
     const routedOut = grouped
       ? groupedRouted(tokens, scores, topKIndices, weights, config)
@@ -156,7 +157,9 @@ function groupedRouted(x: tf.Tensor2D, scores: tf.Tensor2D, ids: tf.Tensor2D, w:
   const route = routingPlan(ids, E, capacity);
   const routed = groupedExperts(x, w.expertW1, w.expertW3, w.expertW2, gateWeightsOf(scores, ids, config), route);
   const droppedFraction = (capacity === 0 ? tf.scalar(0) : tf.div(tf.sum(tf.relu(tf.sub(counts, capacity))), T * K)) as tf.Scalar;
-  return { routed, droppedFraction, counts, sequenceCounts: (n) => countExperts(ids, E, n) };
+  // One sequence: its counts are the layer's, already counted (each count is a program on the GPU backends).
+  const sequenceCounts = (n: number) => (n === 1 ? (tf.reshape(counts, [1, E]) as tf.Tensor2D) : countExperts(ids, E, n));
+  return { routed, droppedFraction, counts, sequenceCounts };
 }
 
 /** The reference path: tokens gathered into [E, C] slots, stock ops (plan.ts, dispatch.ts, experts.ts). */
@@ -168,7 +171,8 @@ function referenceRouted(
   const choices = choicesOf(topKIndices, E);
   const sequenceCounts = (n: number) => tf.sum(tf.reshape(choices.membership, [n, T / n, E]), 1) as tf.Tensor2D;
   if (config.dispatch === 'dense') {
-    return { routed: denseRouted(x, scores, choices, w, config), droppedFraction: tf.scalar(0), counts: choices.expertCounts, sequenceCounts };
+    const routed = denseRouted(x, scores, choices, w, config);
+    return { routed, droppedFraction: tf.scalar(0), counts: choices.expertCounts, sequenceCounts };
   }
   let capacity: number;
   let rowsPerExpert: number[] | null = null;

@@ -47,7 +47,8 @@ describe.each(backendsUnderTest)('on %s', (backend) => {
     ['dropless with a measured capacity', { dispatch: 'dropless' }, true, 0],
     // The grouped path sizes nothing: dropless reads only for the finite check.
     ['dropless, checkFinite off', { dispatch: 'dropless', checkFinite: false }, false, 0],
-    ['dropless on the reference path, checkFinite off (sizes its slots)', { dispatch: 'dropless', checkFinite: false, expertCompute: 'reference' }, false, 1],
+    ['dropless on the reference path, checkFinite off (sizes its slots)',
+      { dispatch: 'dropless', checkFinite: false, expertCompute: 'reference' }, false, 1],
     ['dropless', { dispatch: 'dropless' }, false, 1],
   ] as const;
   const isGpu = backend === 'webgl' || backend === 'webgpu';

@@ -15,9 +15,16 @@ const cases: [string, MoEConfigInput, number][] = [
     dModel: 12, nRoutedExperts: 6, topK: 2, expertHiddenDim: 8, nSharedExperts: 1,
     alpha1: 0.01, alpha2: 0.01, nExpertGroups: 2, topKGroups: 2, seqAlpha: 0.01, zLossCoef: 0.001,
   }, 1],
-  ['dropless, V3 gate, groups', { dModel: 12, nRoutedExperts: 8, topK: 3, expertHiddenDim: 6, nExpertGroups: 4, topKGroups: 2, groupScoreFunc: 'sumTop2', seqAlpha: 0.01, ...v3Gate }, 1],
-  ['capacity with drops (factor 0.5)', { dModel: 10, nRoutedExperts: 4, topK: 2, expertHiddenDim: 6, dispatch: 'capacity', capacityFactor: 0.5, ...v3Gate }, 1],
-  ['empty experts (bias keeps most idle)', { dModel: 8, nRoutedExperts: 16, topK: 2, expertHiddenDim: 4, nSharedExperts: 2, ...v3Gate }, 20],
+  ['dropless, V3 gate, groups', {
+    dModel: 12, nRoutedExperts: 8, topK: 3, expertHiddenDim: 6, nExpertGroups: 4, topKGroups: 2, groupScoreFunc: 'sumTop2',
+    seqAlpha: 0.01, ...v3Gate,
+  }, 1],
+  ['capacity with drops (factor 0.5)', {
+    dModel: 10, nRoutedExperts: 4, topK: 2, expertHiddenDim: 6, dispatch: 'capacity', capacityFactor: 0.5, ...v3Gate,
+  }, 1],
+  ['empty experts (bias keeps most idle)', {
+    dModel: 8, nRoutedExperts: 16, topK: 2, expertHiddenDim: 4, nSharedExperts: 2, ...v3Gate,
+  }, 20],
   ['E = 1', { dModel: 8, nRoutedExperts: 1, topK: 1, expertHiddenDim: 8 }, 1],
   ['K = E', { dModel: 8, nRoutedExperts: 4, topK: 4, expertHiddenDim: 5, alpha1: 0.01 }, 1],
   ['E = 256, top-8 of 8 groups (DeepSeek-V3 shape)', {
@@ -59,7 +66,9 @@ describe.each(backendsUnderTest)('grouped path against the reference on %s', (ba
   });
 
   it('capacity drops the same assignments as the reference, and reports the same share', async () => {
-    const input: MoEConfigInput = { dModel: 8, nRoutedExperts: 4, topK: 2, expertHiddenDim: 4, dispatch: 'capacity', capacityFactor: 0.5, checkFinite: false };
+    const input: MoEConfigInput = {
+      dModel: 8, nRoutedExperts: 4, topK: 2, expertHiddenDim: 4, dispatch: 'capacity', capacityFactor: 0.5, checkFinite: false,
+    };
     const w = seededWeights(config(input), 5, 0.5);
     const x = tf.randomNormal([24, 8], 0, 1, 'float32', 13);
     const [g, r] = (['grouped', 'reference'] as const).map((expertCompute) => moeForward(x, w, config({ ...input, expertCompute })));
@@ -70,7 +79,9 @@ describe.each(backendsUnderTest)('grouped path against the reference on %s', (ba
   });
 
   it('is leak-free across training steps', async () => {
-    const input: MoEConfigInput = { dModel: 8, nRoutedExperts: 8, topK: 2, expertHiddenDim: 4, nSharedExperts: 1, seqAlpha: 0.01, ...v3Gate, checkFinite: false };
+    const input: MoEConfigInput = {
+      dModel: 8, nRoutedExperts: 8, topK: 2, expertHiddenDim: 4, nSharedExperts: 1, seqAlpha: 0.01, ...v3Gate, checkFinite: false,
+    };
     const w = seededWeights(config(input), 7);
     const x = tf.randomNormal([3, 4, 8], 0, 1, 'float32', 14);
     const probe = tf.randomNormal([3, 4, 8], 0, 1, 'float32', 15);

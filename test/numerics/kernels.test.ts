@@ -44,7 +44,8 @@ function drawIds(rng: Rng, c: KernelCase): Int32Array {
     const left = [...pool];
     for (let k = 0; k < c.K; k++) {
       // Pools smaller than K fall back to any unused expert.
-      if (left.length === 0) left.push(...Array.from({ length: c.E }, (_, e) => e).filter((e) => !ids.subarray(t * c.K, t * c.K + k).includes(e)));
+      const taken = ids.subarray(t * c.K, t * c.K + k);
+      if (left.length === 0) left.push(...Array.from({ length: c.E }, (_, e) => e).filter((e) => !taken.includes(e)));
       ids[t * c.K + k] = left.splice(rng.int(left.length), 1)[0]!;
     }
   }

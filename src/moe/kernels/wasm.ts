@@ -103,7 +103,10 @@ class Heap {
 
 /** The exports of simd/grouped.ts; every pointer is a byte address on TF.js's heap, strides in floats. */
 interface SimdKernels {
-  matMulRows(a: number, rows: number, aStride: number, b: number, k: number, n: number, out: number, outStride: number, m: number, accumulate: number): void;
+  matMulRows(
+    a: number, rows: number, aStride: number, b: number, k: number, n: number, out: number, outStride: number, m: number,
+    accumulate: number,
+  ): void;
   matMulTN(a: number, rows: number, aStride: number, width: number, b: number, bStride: number, n: number, out: number, m: number): void;
   addRowsTo(src: number, index: number, m: number, width: number, out: number): void;
 }
@@ -203,7 +206,8 @@ const expertsDown: WasmKernel<'expertsDown'> = (heap, simd, { h13, w2, ids, plan
   swiGLUProduct(heap, heap.at(h13!), A, h, actAt);
   for (let e = 0; e < E; e++) {
     if (kept[e] === 0) continue;
-    simd.matMulRows(bytes(actAt + start[e]! * h), 0, h, bytes(heap.at(w2!) + e * h * d), h, d, bytes(outAt + start[e]! * d), d, kept[e]!, 0);
+    const [rows, w, out] = [actAt + start[e]! * h, heap.at(w2!) + e * h * d, outAt + start[e]! * d];
+    simd.matMulRows(bytes(rows), 0, h, bytes(w), h, d, bytes(out), d, kept[e]!, 0);
   }
   heap.release();
   return out;
