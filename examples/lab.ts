@@ -12,7 +12,7 @@ import { readCheckpoint } from '../src/train/checkpoint.js';
 import type { TrainConfigInput } from '../src/train/config.js';
 import type { LayerReport } from '../src/train/events.js';
 import type { WorkerEvent } from '../workers/protocol.js';
-import { BackendPicker, demoExpertCompute, wireRestart } from './common/backend-picker.js';
+import { BackendPicker, wireRestart } from './common/backend-picker.js';
 import { drawHeatmap, LineChart, loadColour, signedColour } from './common/charts.js';
 import { $, download, exposeState, onClick, showFailure } from './common/page.js';
 import { WorkerClient } from './common/worker-client.js';
@@ -38,15 +38,12 @@ let drawPending = false;
 let lastStep = 0;
 
 /**
- * The preset without the finite check, so a step makes no GPU-to-CPU read besides the trainer's one: dropless
- * on the grouped path, which sizes nothing; capacity 1.5 on the reference path, whose dropless reads its slot count
- * back synchronously (which loses the SwiftShader webgpu device).
+ * The preset without the finite check, so a step makes no GPU-to-CPU read besides the trainer's one (dropless on
+ * the grouped path sizes nothing).
  */
 function modelConfig(): ModelConfig {
   const p = presets[$<HTMLSelectElement>('preset').value]!;
-  const expertCompute = demoExpertCompute(picker.active);
-  const routing = expertCompute === 'grouped' ? {} : { dispatch: 'capacity' as const, capacityFactor: 1.5 };
-  return { ...p, moe: { ...p.moe, checkFinite: false, expertCompute, ...routing } };
+  return { ...p, moe: { ...p.moe, checkFinite: false, expertCompute: 'grouped' } };
 }
 
 function trainConfig(): TrainConfigInput {

@@ -4,7 +4,7 @@ import { planeTask, type PlaneData } from '../src/toy/plane.js';
 import type { Balancing, PlaneClassifierConfigInput, PlaneStepReport, RoutingMap } from '../src/toy/classifier.js';
 import type { PlaneTaskName } from '../src/toy/plane.js';
 import type { WorkerEvent } from '../workers/protocol.js';
-import { BackendPicker, demoExpertCompute, wireRestart } from './common/backend-picker.js';
+import { BackendPicker, wireRestart } from './common/backend-picker.js';
 import { expertColour, expertRgb, LineChart } from './common/charts.js';
 import { WorkerClient } from './common/worker-client.js';
 import { $, exposeState, onClick, showFailure } from './common/page.js';
@@ -43,7 +43,7 @@ function readConfig(): PlaneClassifierConfigInput {
     nRoutedExperts: num('experts'), topK: num('topk'), nSharedExperts: num('shared'),
     scoreFunc: $<HTMLSelectElement>('score').value as 'sigmoid' | 'softmax',
     balancing: $<HTMLSelectElement>('balancing').value as Balancing, balanceStrength: num('strength'),
-    nPoints, seed, expertCompute: demoExpertCompute(picker.active),
+    nPoints, seed, expertCompute: 'grouped',
   };
 }
 

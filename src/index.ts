@@ -5,6 +5,7 @@ export { route } from './moe/router.js';
 export type { RouterOutput } from './moe/router.js';
 export {
   selectExperts, countExperts, routingPlan, gateWeightsOf, expertsUp, expertsDown, combineRows, groupedExperts,
+  sharedExperts, affinityBalance,
 } from './moe/grouped.js';
 export type { GroupedRoute } from './moe/grouped.js';
 export { hasGroupedKernels } from './moe/kernels/index.js';
@@ -12,7 +13,7 @@ export type { MoEWeights, MoEOutput, MoEForwardOptions } from './moe/moe.js';
 export { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf } from './moe/layer.js';
 export type { DeepSeekMoELayerArgs } from './moe/layer.js';
 export { createMoEWeights, disposeMoEWeights, moeWeightSpecs } from './moe/weights.js';
-export { balanceLosses, routingStats, updateExpertBias } from './moe/balance.js';
+export { balanceLosses, meanRouterEntropy, routingStats, updateExpertBias } from './moe/balance.js';
 export type { BalanceLosses, RoutingStats } from './moe/balance.js';
 export { swiGLU, expertsSwiGLU } from './moe/experts.js';
 export { countParams } from './moe/params.js';

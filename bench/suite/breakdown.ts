@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   balanceLosses, combineRows, countExperts, createMoEWeights, disposeMoEWeights, expertsDown, expertsUp, gateWeightsOf,
-  route, routingPlan, routingStats, swiGLU,
+  meanRouterEntropy, route, routingPlan, routingStats, sharedExperts,
 } from '../../src/index.js';
 import { timeUnit } from './layer.js';
 import { benchLayerConfig, moeUnit } from './steps.js';
@@ -31,10 +31,14 @@ export async function breakdownSection(shape: LayerShape, repeats: Repeats, asyn
     tick(`breakdown: whole layer ${layerMs.toFixed(1)} ms`);
 
     // The layer's intermediates, computed once, and an upstream gradient for each stage's output.
-    const { logits, scores, topKIndices: ids } = tf.tidy(() => ({ ...route(x, w.routerKernel, w.expertBias, config, false, 'kernel') }));
+    // The z-loss is off: the grouped router keeps no logits.
+    const { scores, topKIndices: ids } = tf.tidy(() => {
+      const routed = route(x, w.routerKernel, w.expertBias, config, false, 'kernel');
+      return { scores: routed.scores, topKIndices: routed.topKIndices };
+    });
     const counts = held(tf.tidy(() => tf.reshape(countExperts(ids, E), [E]) as tf.Tensor1D));
     const r = routingPlan(ids, E, 0);
-    [logits, scores, ids, r.plan].forEach(held);
+    [scores, ids, r.plan].forEach(held);
     const gates = held(tf.tidy(() => gateWeightsOf(scores, ids, config)));
     const h13 = random([2, T * K, h], 5) as tf.Tensor3D;
     const yRows = random([T * K, d], 6) as tf.Tensor2D;
@@ -54,12 +58,14 @@ export async function breakdownSection(shape: LayerShape, repeats: Repeats, asyn
         return tf.add(probe(up, rH13), probe(expertsDown(h13, e as tf.Tensor3D, r), rRows)) as tf.Scalar;
       }, [x, w.expertW1, w.expertW3, w.expertW2]),
       combine: () => forwardBackward((a, g) => probe(combineRows(a as tf.Tensor2D, g as tf.Tensor2D, r), rY), [yRows, gates]),
-      sharedExperts: () => forwardBackward((a, b, c, e) => probe(swiGLU(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D, e as tf.Tensor2D), rY),
+      sharedExperts: () => forwardBackward((a, b, c, e) => probe(sharedExperts(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D, e as tf.Tensor2D), rY),
         [x, w.sharedW1!, w.sharedW3!, w.sharedW2!]),
       // Gradients w.r.t. the scores only: the logits enter the losses only through the z-loss, which is off here.
       losses: () => forwardBackward((s) => {
-        const losses = balanceLosses(logits, s as tf.Tensor2D, counts, () => tf.expandDims(counts, 0) as tf.Tensor2D, 1, config);
-        const stats = routingStats(counts, s as tf.Tensor2D, tf.scalar(0), config);
+        const sequenceCounts = () => tf.expandDims(counts, 0) as tf.Tensor2D;
+        const losses = balanceLosses(null, s as tf.Tensor2D, counts, sequenceCounts, 1, config, true);
+        const entropy = meanRouterEntropy(s as tf.Tensor2D, config, true);
+        const stats = routingStats(counts, s as tf.Tensor2D, tf.scalar(0), config, entropy);
         return tf.add(losses.total, tf.add(stats.maxViolation, stats.routerEntropy)) as tf.Scalar;
       }, [scores]),
     };

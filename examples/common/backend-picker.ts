@@ -1,6 +1,6 @@
 /** The backend selector every page has: what this browser offers, what is active, and why one is unavailable. */
 import type { BackendAvailability } from '../../workers/protocol.js';
-import type { BackendName, ExpertCompute } from '../../src/index.js';
+import type { BackendName } from '../../src/index.js';
 import { $, hideFailure } from './page.js';
 import { wasmPaths, type WorkerClient } from './worker-client.js';
 
@@ -82,12 +82,3 @@ export function wireRestart(client: WorkerClient, picker: BackendPicker, reset: 
   });
 }
 
-/**
- * The expert computation the training demos use on a backend: the grouped kernels, except on webgl and webgpu,
- * where the demos keep the stock-op reference path for now. On this project's 2-core machine, whose GPU is
- * SwiftShader (a CPU emulation), the grouped programs left the page's main thread with 50-160 ms tasks during
- * training (the e2e tests' long-task check; the reference path passes it); not yet understood, so not yet shown.
- */
-export function demoExpertCompute(backend: BackendName | null): ExpertCompute {
-  return backend === 'webgl' || backend === 'webgpu' ? 'reference' : 'grouped';
-}

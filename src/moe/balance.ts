@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DeepSeekMoEConfig } from './config.js';
+import { affinityBalance, meanRouterEntropyOf } from './grouped.js';
+import { stopGradient } from '../ops.js';
 
 /** The auxiliary losses of one MoE call; each is 0 when its factor is 0. */
 export interface BalanceLosses {
@@ -15,7 +17,7 @@ export interface BalanceLosses {
   total: tf.Scalar;
 }
 
-/** Routing statistics: tensors, so nothing is read back unless the caller reads them. */
+/** Routing statistics: tensors, so nothing is read back unless the caller reads them; none carries a gradient. */
 export interface RoutingStats {
   /** Share of the T * K assignments each expert was chosen for, before any drop; sums to 1: [E]. */
   expertLoad: tf.Tensor1D;
@@ -55,19 +57,49 @@ function balanceTerm(counts: tf.Tensor, meanP: tf.Tensor, E: number, K: number, 
 /**
  * The balance losses. `counts` [E] are the tokens each expert was chosen for and `sequenceCounts()` the same per
  * sequence, [nSequences, E] (asked for only when seqAlpha > 0); both are off the tape, counts carry no gradient,
- * as in the papers. `scores` and `logits` [T, E] are on the tape.
+ * as in the papers. `scores` and `logits` [T, E] are on the tape. `fused` computes the expert, device and sequence
+ * losses with the grouped path's affinityBalance kernel (one program forward and one backward each, instead of
+ * about ten); the default is the stock ops, the reference it is tested against.
  */
 export function balanceLosses(
-  logits: tf.Tensor2D,
+  logits: tf.Tensor2D | null,
   scores: tf.Tensor2D,
   counts: tf.Tensor1D,
   sequenceCounts: () => tf.Tensor2D,
   nSequences: number,
   config: DeepSeekMoEConfig,
+  fused = false,
 ): BalanceLosses {
+  const zero = tf.scalar(0);
+  const { expertBalance, deviceBalance, seqBalance } = fused
+    ? fusedBalance(scores, counts, sequenceCounts, nSequences, config, zero)
+    : stockBalance(scores, counts, sequenceCounts, nSequences, config, zero);
+
+  if (config.zLossCoef > 0 && logits === null) throw new Error('balanceLosses logits: expected the router logits for the z-loss, but got null.');
+  const zLoss = config.zLossCoef > 0 ? tf.mul(config.zLossCoef, tf.mean(tf.square(tf.logSumExp(logits!, -1)))) : zero;
+
+  // Only the losses that are on are added (each add is a GPU program); chained adds, not tf.addN, which sums
+  // wrongly on webgpu (TF.js 4.22) for some input counts.
+  const on = [expertBalance, deviceBalance, seqBalance, zLoss].filter((l) => l !== zero);
+  const total = on.length === 0 ? zero : on.reduce((a, b) => tf.add(a, b));
+  return {
+    expertBalance: expertBalance as tf.Scalar,
+    deviceBalance: deviceBalance as tf.Scalar,
+    seqBalance: seqBalance as tf.Scalar,
+    zLoss: zLoss as tf.Scalar,
+    total: total as tf.Scalar,
+  };
+}
+
+type BalanceTerms = Pick<BalanceLosses, 'expertBalance' | 'deviceBalance' | 'seqBalance'>;
+
+/** The three balance losses in stock ops, as the papers write them: f_i from the counts, P_i the mean affinity. */
+function stockBalance(
+  scores: tf.Tensor2D, counts: tf.Tensor1D, sequenceCounts: () => tf.Tensor2D, nSequences: number,
+  config: DeepSeekMoEConfig, zero: tf.Scalar,
+): BalanceTerms {
   const { nRoutedExperts: E, topK: K, nExpertGroups: G } = config;
   const T = scores.shape[0];
-  const zero = tf.scalar(0);
   const meanP = config.alpha1 > 0 || config.alpha2 > 0 ? tf.reshape(meanAffinity(scores, 1, config), [E]) : zero; // [E]
 
   const expertBalance = config.alpha1 > 0 ? tf.mul(config.alpha1, balanceTerm(counts, meanP, E, K, T)) : zero;
@@ -85,23 +117,37 @@ export function balanceLosses(
     const perSeq = balanceTerm(sequenceCounts(), meanAffinity(scores, nSequences, config), E, K, S); // [B]
     seqBalance = tf.mul(config.seqAlpha, tf.mean(perSeq));
   }
-
-  const zLoss = config.zLossCoef > 0 ? tf.mul(config.zLossCoef, tf.mean(tf.square(tf.logSumExp(logits, -1)))) : zero;
-
-  // Only the losses that are on are added (each add is a GPU program); chained adds, not tf.addN, which sums
-  // wrongly on webgpu (TF.js 4.22) for some input counts.
-  const on = [expertBalance, deviceBalance, seqBalance, zLoss].filter((l) => l !== zero);
-  const total = on.length === 0 ? zero : on.reduce((a, b) => tf.add(a, b));
-  return {
-    expertBalance: expertBalance as tf.Scalar,
-    deviceBalance: deviceBalance as tf.Scalar,
-    seqBalance: seqBalance as tf.Scalar,
-    zLoss: zLoss as tf.Scalar,
-    total: total as tf.Scalar,
-  };
+  return { expertBalance, deviceBalance, seqBalance } as BalanceTerms;
 }
 
-/** Load, violation and entropy; no reads. `counts` [E] are tokens per expert before drops. */
+/**
+ * The same losses as sum_t sum_i w_(b(t), i) s'_(t,i) (affinityBalance), the counts and factors as w:
+ * alpha1 sum_i f_i P_i has w_i = alpha1 E / (K T^2) count_i; alpha2 sum_g f'_g P'_g has w_i = alpha2 E / (K T^2)
+ * times the mean count of i's group; seqAlpha mean_b sum_i f_(b,i) P_(b,i) has w_(b,i) = seqAlpha E / (B K S^2)
+ * count_(b,i), with S = T / B tokens per sequence.
+ */
+function fusedBalance(
+  scores: tf.Tensor2D, counts: tf.Tensor1D, sequenceCounts: () => tf.Tensor2D, nSequences: number,
+  config: DeepSeekMoEConfig, zero: tf.Scalar,
+): BalanceTerms {
+  const { nRoutedExperts: E, topK: K, nExpertGroups: G } = config;
+  const T = scores.shape[0];
+  const S = T / nSequences;
+  const loss = (factor: number, weights: tf.Tensor) => affinityBalance(scores, weights as tf.Tensor2D, factor, config);
+  const expertBalance = config.alpha1 > 0 ? loss((config.alpha1 * E) / (K * T * T), tf.reshape(counts, [1, E])) : zero;
+  let deviceBalance: tf.Scalar = zero;
+  if (config.alpha2 > 0) {
+    const groupMeans = tf.mean(tf.reshape(counts, [G, E / G]), 1, true); // [G, 1]
+    deviceBalance = loss((config.alpha2 * E) / (K * T * T), tf.reshape(tf.tile(groupMeans, [1, E / G]), [1, E]));
+  }
+  const seqBalance = config.seqAlpha > 0 ? loss((config.seqAlpha * E) / (nSequences * K * S * S), sequenceCounts()) : zero;
+  return { expertBalance, deviceBalance, seqBalance };
+}
+
+/**
+ * Load, violation and entropy; no reads. `counts` [E] are tokens per expert before drops, so they sum to T K
+ * (every token picks K distinct experts): dividing by that constant saves the GPU backends their sum programs.
+ */
 export function routingStats(
   counts: tf.Tensor1D,
   scores: tf.Tensor2D,
@@ -109,19 +155,22 @@ export function routingStats(
   config: DeepSeekMoEConfig,
   routerEntropy: tf.Scalar = meanRouterEntropy(scores, config),
 ): RoutingStats {
-  const expertLoad = tf.div(counts, tf.sum(counts)) as tf.Tensor1D;
-  const maxViolation = tf.sub(tf.div(tf.max(counts), tf.mean(counts)), 1) as tf.Scalar;
+  const assignments = scores.shape[0] * config.topK; // T K
+  const expertLoad = tf.mul(counts, 1 / assignments) as tf.Tensor1D;
+  const maxViolation = tf.sub(tf.mul(tf.max(counts), config.nRoutedExperts / assignments), 1) as tf.Scalar; // max / mean - 1
   return { expertLoad, droppedFraction, maxViolation, routerEntropy };
 }
 
 /**
  * Mean over tokens of the entropy of the normalised affinities. In a scope of its own, so its [T, E]
  * intermediates are freed at once; moeForward takes it right after routing, before the experts' activations
- * exist, so those intermediates never add to the layer's peak memory.
+ * exist, so those intermediates never add to the layer's peak memory. `fused`: the grouped path's kernel.
  */
-export function meanRouterEntropy(scores: tf.Tensor2D, config: DeepSeekMoEConfig): tf.Scalar {
+export function meanRouterEntropy(scores: tf.Tensor2D, config: DeepSeekMoEConfig, fused = false): tf.Scalar {
+  const s = stopGradient(scores); // a statistic, like the rest of RoutingStats: no gradient on either path
+  if (fused) return meanRouterEntropyOf(s, config); // one kernel, nothing [T, E] built
   return tf.tidy(() => {
-    const p = normalisedScores(scores, config);
+    const p = normalisedScores(s, config);
     return tf.mean(tf.neg(tf.sum(tf.mul(p, tf.log(tf.maximum(p, 1e-12))), -1))) as tf.Scalar;
   });
 }

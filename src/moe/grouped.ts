@@ -105,3 +105,40 @@ export function groupedExperts(
 ): tf.Tensor2D {
   return combineRows(expertsDown(expertsUp(x, w1, w3, route), w2, route), gates, route);
 }
+
+/**
+ * The shared experts on the grouped kernels: one expert of width nSharedExperts * h that every token takes, so
+ * their two matmuls and SwiGLU are the routed experts' two kernels (and six backward), not a dozen stock ops.
+ * x [T, d], w1 and w3 [d, H], w2 [H, d] -> [T, d]. The route is the identity: one segment, row t = token t.
+ */
+export function sharedExperts(x: tf.Tensor2D, w1: tf.Tensor2D, w3: tf.Tensor2D, w2: tf.Tensor2D): tf.Tensor2D {
+  const T = x.shape[0];
+  const [d, H] = w1.shape;
+  const plan = new Int32Array(2 * T + 2);
+  for (let t = 0; t < T; t++) (plan[t] = t), (plan[T + t] = t);
+  plan[2 * T + 1] = T;
+  // Uploaded, not built by ops: on the GPU backends every op is a program.
+  const route: GroupedRoute = { ids: tf.tensor2d(new Int32Array(T), [T, 1], 'int32'), plan: tf.tensor1d(plan, 'int32') };
+  const stacked = (w: tf.Tensor2D, rows: number, cols: number) => tf.reshape(w, [1, rows, cols]) as tf.Tensor3D;
+  const h13 = expertsUp(x, stacked(w1, d, H), stacked(w3, d, H), route);
+  return expertsDown(h13, stacked(w2, H, d), route); // rows in token order: the output itself
+}
+
+/** Mean over tokens of the entropy of their normalised affinities (spec.ts); a statistic, no gradient. */
+export function meanRouterEntropyOf(scores: tf.Tensor2D, config: DeepSeekMoEConfig): tf.Scalar {
+  return tf.mean(run('routerEntropy', { scores }, { normalise: config.scoreFunc !== 'softmax' })) as tf.Scalar;
+}
+
+/**
+ * scale sum_t sum_i weights[b(t), i] s'_(t,i) over the B equal blocks of tokens of weights [B, E] (off the tape),
+ * the form every balance loss takes with its counts as the weights and its factors as the scale (balance.ts).
+ */
+export function affinityBalance(scores: tf.Tensor2D, weights: tf.Tensor2D, scale: number, config: DeepSeekMoEConfig): tf.Scalar {
+  const attrs = { normalise: config.scoreFunc !== 'softmax', scale };
+  const op = customOp(([s], save) => {
+    save([s!, weights]);
+    const gradFunc = (dy: tf.Tensor, [s0, w0]: tf.Tensor[]) => run('affinityBalanceGrad', { dy, scores: s0!, weights: w0! }, attrs);
+    return { value: tf.sum(run('affinityBalance', { scores: s!, weights }, attrs)), gradFunc };
+  });
+  return op(scores) as tf.Scalar;
+}

@@ -3,7 +3,7 @@ import { balanceLosses, meanRouterEntropy, routingStats, type BalanceLosses, typ
 import type { DeepSeekMoEConfig } from './config.js';
 import { combineExperts, dispatchTokens, gatherChoices } from './dispatch.js';
 import { expertsSwiGLU, routedExperts, swiGLU } from './experts.js';
-import { countExperts, gateWeightsOf, groupedExperts, routingPlan } from './grouped.js';
+import { countExperts, gateWeightsOf, groupedExperts, routingPlan, sharedExperts } from './grouped.js';
 import { hasGroupedKernels } from './kernels/index.js';
 import { sumOverChoices } from '../kernels.js';
 import { buildRoutingPlan, capacityFor, choicesOf, droplessCapacity, type Choices } from './plan.js';
@@ -120,17 +120,17 @@ export function moeForward(x: tf.Tensor, weights: MoEWeights, config: DeepSeekMo
     const training = options.training ?? false;
     const selection = grouped ? 'kernel' : 'stock';
     const { logits, scores, topKIndices } = route(tokens, weights.routerKernel, weights.expertBias, config, training, selection);
-    const routerEntropy = meanRouterEntropy(scores, config);
+    const routerEntropy = meanRouterEntropy(scores, config, grouped);
     const routedOut = grouped
       ? groupedRouted(tokens, scores, topKIndices, weights, config)
       : referenceRouted(tokens, scores, topKIndices, weights, config, options);
     const { routed, droppedFraction, counts, sequenceCounts } = routedOut;
 
-    const shared = weights.sharedW1 && weights.sharedW3 && weights.sharedW2
-      ? swiGLU(tokens, weights.sharedW1, weights.sharedW3, weights.sharedW2)
-      : null;
+    const { sharedW1, sharedW3, sharedW2 } = weights;
+    const sharedFFN = grouped ? sharedExperts : swiGLU;
+    const shared = sharedW1 && sharedW3 && sharedW2 ? sharedFFN(tokens, sharedW1, sharedW3, sharedW2) : null;
     const output = tf.reshape(shared ? tf.add(routed, shared) : routed, x.shape);
-    const losses = balanceLosses(logits, scores, counts, () => sequenceCounts(nSequences), nSequences, config);
+    const losses = balanceLosses(logits, scores, counts, () => sequenceCounts(nSequences), nSequences, config, grouped);
     const stats = routingStats(counts, scores, droppedFraction, config, routerEntropy);
     return { output, losses, stats, expertCounts: counts };
   };

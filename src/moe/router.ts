@@ -1,13 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DeepSeekMoEConfig } from './config.js';
-import { linear } from '../kernels.js';
-import { oneHotFloat, stopGradient } from '../ops.js';
+import { linear, matMulT } from '../kernels.js';
+import { customOp, oneHotFloat, stopGradient } from '../ops.js';
 import { selectExperts } from './grouped.js';
 
 /** What the gate computes for T tokens. */
 export interface RouterOutput {
-  /** Router logits, x Wg: [T, E]. */
-  logits: tf.Tensor2D;
+  /**
+   * Router logits, x Wg: [T, E]. Null on the grouped path ('kernel' selection) when the z-loss is off: there the
+   * scores come from one op whose backward needs only the scores, so the logits are not kept (E floats per token).
+   */
+  logits: tf.Tensor2D | null;
   /** Unbiased affinities s (softmax or sigmoid of the logits): [T, E]. Gate weights come from these. */
   scores: tf.Tensor2D;
   /** The K chosen experts per token, picked on the biased, group-masked scores; off the gradient tape: [T, K]. */
@@ -31,11 +34,39 @@ export function route(
     training && config.routerJitter > 0
       ? tf.mul(x, tf.randomUniform(x.shape, 1 - config.routerJitter, 1 + config.routerJitter))
       : x;
-  const logits = linear(routerInput as tf.Tensor2D, routerKernel); // [T, E]
-  const scores = (config.scoreFunc === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits)) as tf.Tensor2D;
+  let logits: tf.Tensor2D | null = null;
+  let scores: tf.Tensor2D;
+  if (selection === 'kernel' && config.zLossCoef === 0) {
+    scores = routerScores(routerInput as tf.Tensor2D, routerKernel, config);
+  } else {
+    logits = linear(routerInput as tf.Tensor2D, routerKernel); // [T, E]
+    scores = (config.scoreFunc === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits)) as tf.Tensor2D;
+  }
   const detached = stopGradient(scores);
   const topKIndices = selection === 'kernel' ? selectExperts(detached, expertBias, config) : selectTopK(detached, expertBias, config);
   return { logits, scores, topKIndices };
+}
+
+/**
+ * s = sigmoid(x Wg) or softmax(x Wg) [T, E] as one op that keeps only s for its backward (the logits are freed
+ * as soon as s exists): dLogits = s (1 - s) dS, or s (dS - <dS, s>) for softmax.
+ */
+export function routerScores(x: tf.Tensor2D, routerKernel: tf.Tensor2D, config: DeepSeekMoEConfig): tf.Tensor2D {
+  const softmax = config.scoreFunc === 'softmax';
+  const op = customOp(([xIn, wIn], save) => {
+    const logits = matMulT(xIn as tf.Tensor2D, wIn as tf.Tensor2D);
+    const s = (softmax ? tf.softmax(logits) : tf.sigmoid(logits)) as tf.Tensor2D;
+    save([xIn!, wIn!, s]);
+    const gradFunc = (dS: tf.Tensor, saved: tf.Tensor[]) => {
+      const [x0, w0, s0] = saved as tf.Tensor2D[];
+      const dLogits = (softmax
+        ? tf.mul(s0!, tf.sub(dS, tf.sum(tf.mul(dS, s0!), -1, true)))
+        : tf.mul(dS, tf.mul(s0!, tf.sub(1, s0!)))) as tf.Tensor2D;
+      return [matMulT(dLogits, w0!, false, true), matMulT(x0!, dLogits, true)];
+    };
+    return { value: s, gradFunc };
+  });
+  return op(x, routerKernel) as tf.Tensor2D;
 }
 
 /**

@@ -17,7 +17,7 @@ const cases: [string, MoEConfigInput, number][] = [
   }, 1],
   ['dropless, V3 gate, groups', {
     dModel: 12, nRoutedExperts: 8, topK: 3, expertHiddenDim: 6, nExpertGroups: 4, topKGroups: 2, groupScoreFunc: 'sumTop2',
-    seqAlpha: 0.01, ...v3Gate,
+    alpha1: 0.01, alpha2: 0.01, seqAlpha: 0.01, ...v3Gate,
   }, 1],
   ['capacity with drops (factor 0.5)', {
     dModel: 10, nRoutedExperts: 4, topK: 2, expertHiddenDim: 6, dispatch: 'capacity', capacityFactor: 0.5, ...v3Gate,
@@ -39,12 +39,33 @@ async function evaluate(backend: BackendName, input: MoEConfigInput, w: MoEWeigh
   const { names, f, inputs } = probeLoss(w, c, options, probe);
   const out = moeForward(x, w, c, { ...options, training: true });
   const grads = tf.grads(f)(inputs(x));
+  // The balance losses alone: their gradient is small beside the output's, so it gets a check of its own.
+  const lossesOnly = (router: tf.Tensor) => moeForward(x, { ...w, routerKernel: router as tf.Tensor2D }, c, options).losses.total;
+  const anyLoss = c.alpha1 + c.alpha2 + c.seqAlpha + c.zLossCoef > 0;
+  const routerGrad = anyLoss ? tf.grad(lossesOnly)(w.routerKernel) : tf.scalar(0);
   return {
     tensors: new Map<string, tf.Tensor>([
       ['output', out.output], ['loss', out.losses.total], ['load', out.stats.expertLoad], ['dropped', out.stats.droppedFraction],
+      ['max violation', out.stats.maxViolation], ['router entropy', out.stats.routerEntropy],
       ['x grad', grads[0]!], ...names.map((n, i) => [`${n} grad`, grads[i + 1]!] as [string, tf.Tensor]),
     ]),
+    // Small values (factors of 0.01), compared relative to their own size.
+    small: new Map<string, tf.Tensor>([
+      ['expert balance', out.losses.expertBalance], ['device balance', out.losses.deviceBalance],
+      ['sequence balance', out.losses.seqBalance], ['z-loss', out.losses.zLoss],
+      ['router grad of the balance losses', routerGrad],
+    ]),
   };
+}
+
+/**
+ * max |a - b| over max |b|: relative to the values' own size down to 1e-6 (K = E makes the expert loss a
+ * constant, its gradient round-off).
+ */
+async function ownScaleDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  const scale = (await tf.max(tf.abs(b)).data())[0]!;
+  const diff = (await tf.max(tf.abs(tf.sub(a, b))).data())[0]!;
+  return diff / Math.max(scale, 1e-6);
 }
 
 describe.each(backendsUnderTest)('grouped path against the reference on %s', (backend) => {
@@ -62,6 +83,9 @@ describe.each(backendsUnderTest)('grouped path against the reference on %s', (ba
     const reference = await evaluate(backend, { ...input, expertCompute: 'reference' }, w, x, probe);
     for (const [name, t] of grouped.tensors) {
       expect.soft(await relDiff(t, reference.tensors.get(name)!), `${name}`).toBeLessThan(2e-5);
+    }
+    for (const [name, t] of grouped.small) {
+      expect.soft(await ownScaleDiff(t, reference.small.get(name)!), `${name}`).toBeLessThan(1e-4);
     }
   });
 

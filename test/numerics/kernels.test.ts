@@ -61,8 +61,9 @@ function inputsFor(c: KernelCase): Record<string, Arr> {
   const A = T * K;
   const ids: Arr = { shape: [T, K], values: drawIds(rng, c) };
   const plan = jsKernels.routingPlan({ ids }, { nExperts: E, capacity: c.capacity });
-  // Scores on a coarse grid, so equal values (ties) occur.
-  const scores = Float32Array.from({ length: T * E }, () => Math.round(rng.next() * 16) / 16);
+  // Scores on a coarse grid, so equal values (ties) occur; positive, so every row has a sum to normalise by.
+  const scores = Float32Array.from({ length: T * E }, () => (Math.round(rng.next() * 16) + 0.5) / 16);
+  const B = T % 3 === 0 ? 3 : 1;
   return {
     ids,
     plan: plan as Arr,
@@ -79,11 +80,15 @@ function inputsFor(c: KernelCase): Record<string, Arr> {
     rows: { shape: [A, d], values: normal(rng, A * d) },
     gates: { shape: [T, K], values: normal(rng, A) },
     dy: { shape: [T, d], values: normal(rng, T * d) },
+    weights: { shape: [B, E], values: normal(rng, B * E) },
+    dLoss: { shape: [], values: normal(rng, 1) },
   };
 }
 
 /** The inputs and attributes of each kernel for a case. */
-function callFor(key: KernelKey, c: KernelCase, withBias: boolean): { inputs: string[]; attrs: KernelAttrs[KernelKey] } {
+function callFor(key: KernelKey, c: KernelCase, variant: boolean): { inputs: string[]; attrs: KernelAttrs[KernelKey] } {
+  const withBias = variant;
+  const normalise = variant;
   const gate = { normTopK: true, routeScale: 2.5 };
   const table: { [K in KernelKey]: { inputs: string[]; attrs: KernelAttrs[K] } } = {
     selectExperts: {
@@ -103,16 +108,22 @@ function callFor(key: KernelKey, c: KernelCase, withBias: boolean): { inputs: st
     combine: { inputs: ['rows', 'gates', 'plan'], attrs: {} },
     combineGrad: { inputs: ['dy', 'gates', 'plan'], attrs: {} },
     combineGradGates: { inputs: ['rows', 'dy', 'plan'], attrs: {} },
+    routerEntropy: { inputs: ['scores'], attrs: { normalise } },
+    affinityBalance: { inputs: ['scores', 'weights'], attrs: { normalise, scale: 0.375 } },
+    affinityBalanceGrad: { inputs: ['dLoss', 'scores', 'weights'], attrs: { normalise, scale: 0.375 } },
   };
   return table[key];
 }
+
+/** The kernel's name for a test input: the balance gradient's scalar dy is held as dLoss beside the [T, d] dy. */
+const kernelInput = (name: string) => (name === 'dLoss' ? 'dy' : name);
 
 /** Runs one kernel on the active backend and reads the result back. */
 async function runOnBackend(key: KernelKey, inputs: Record<string, Arr>, names: string[], attrs: object): Promise<Out> {
   const tensors: Record<string, tf.Tensor> = {};
   for (const n of names) {
     const a = inputs[n]!;
-    tensors[n] = tf.tensor(a.values, a.shape, a.values instanceof Int32Array ? 'int32' : 'float32');
+    tensors[kernelInput(n)] = tf.tensor(a.values, a.shape, a.values instanceof Int32Array ? 'int32' : 'float32');
   }
   const result = tf.engine().runKernel(kernelNames[key], tensors, attrs as tf.NamedAttrMap) as tf.Tensor;
   const values = (await result.data()) as Float32Array | Int32Array;
@@ -146,10 +157,11 @@ describe.each(backendsUnderTest)('grouped kernels on %s', (backend) => {
     const inputs = inputsFor(c);
     it.each(keys)('%s equals the reference loops', async (key) => {
       await useBackend(backend);
-      const variants = key === 'selectExperts' ? [true, false] : [true];
-      for (const withBias of variants) {
-        const { inputs: names, attrs } = callFor(key, c, withBias);
-        const args = Object.fromEntries(names.map((n) => [n, inputs[n]!]));
+      // With and without the bias (selectExperts), normalising or not (the score reductions).
+      const variants = ['selectExperts', 'routerEntropy', 'affinityBalance', 'affinityBalanceGrad'].includes(key) ? [true, false] : [true];
+      for (const variant of variants) {
+        const { inputs: names, attrs } = callFor(key, c, variant);
+        const args = Object.fromEntries(names.map((n) => [kernelInput(n), inputs[n]!]));
         const expected = (jsKernels[key] as (i: typeof args, a: unknown) => Out)(args, attrs);
         const got = await runOnBackend(key, inputs, names, attrs);
         expect(got.shape).toEqual(expected.shape);

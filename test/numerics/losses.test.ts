@@ -18,13 +18,16 @@ const membership = [
 ];
 const base = { dModel: 4, nRoutedExperts: 4, topK: 2, expertHiddenDim: 2 };
 
-describe.each(backendsUnderTest)('balance losses against hand-worked values on %s', (backend) => {
+// Stock ops (the reference path) and the grouped path's affinityBalance kernel.
+const variants = backendsUnderTest.flatMap((b) => [[b, 'stock'], [b, 'fused']] as const);
+
+describe.each(variants)('balance losses against hand-worked values on %s, %s', (backend, ops) => {
   beforeAll(() => useBackend(backend));
   const losses = (extra: object, s = scores, m = membership, nSequences = 1) =>
     balanceLosses(
       tf.zeros([s.length, 4]), tf.tensor2d(s), tf.sum(tf.tensor2d(m), 0),
       () => tf.sum(tf.reshape(tf.tensor2d(m), [nSequences, m.length / nSequences, 4]), 1),
-      nSequences, config({ ...base, ...extra }),
+      nSequences, config({ ...base, ...extra }), ops === 'fused',
     );
   const value = async (t: tf.Tensor) => (await t.data())[0]!;
 
@@ -73,7 +76,8 @@ describe.each(backendsUnderTest)('balance losses against hand-worked values on %
   });
 
   it('statistics: load [3,2,2,1]/8, max violation 0.5, entropy of a uniform token is log 4', async () => {
-    const stats = routingStats(tf.tensor1d([3, 2, 2, 1]), tf.tensor2d([[0.25, 0.25, 0.25, 0.25]]), tf.scalar(0.125), config(base));
+    const uniform = tf.fill([4, 4], 0.25) as tf.Tensor2D; // 4 tokens, K 2: the counts sum to 8
+    const stats = routingStats(tf.tensor1d([3, 2, 2, 1]), uniform, tf.scalar(0.125), config(base));
     expect(Array.from(await stats.expertLoad.data())).toEqual([0.375, 0.25, 0.25, 0.125]);
     expect(await value(stats.maxViolation)).toBeCloseTo(0.5, 6);
     expect(await value(stats.routerEntropy)).toBeCloseTo(Math.log(4), 5);

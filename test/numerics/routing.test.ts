@@ -47,17 +47,17 @@ describe.each(backendsUnderTest)('routing on %s', (backend) => {
     const c = config({ dModel: 8, nRoutedExperts: 8, topK: 2, expertHiddenDim: 4, routerJitter: 0.1 });
     const w = seededWeights(c, 8);
     const x = tf.randomNormal([64, 8], 0, 1, 'float32', 9) as tf.Tensor2D;
-    const plain = await route(x, w.routerKernel, null, c, false).logits.array();
-    const again = await route(x, w.routerKernel, null, c, false).logits.array();
+    const plain = await route(x, w.routerKernel, null, c, false).logits!.array();
+    const again = await route(x, w.routerKernel, null, c, false).logits!.array();
     expect(again).toEqual(plain); // inference: no jitter
-    const jittered = route(x, w.routerKernel, null, c, true).logits;
+    const jittered = route(x, w.routerKernel, null, c, true).logits!;
     expect(await maxAbs(tf.sub(jittered, tf.tensor2d(plain)))).toBeGreaterThan(1e-3);
     // Each logit is sum_i x_i U_i Wg_i with U in (0.9, 1.1): within 0.1 * sum_i |x_i Wg_i| of the plain one.
     const bound = tf.matMul(tf.abs(x), tf.abs(w.routerKernel));
     const excess = tf.sub(tf.abs(tf.sub(jittered, tf.tensor2d(plain))), tf.mul(bound, 0.1 + 1e-5));
     expect((await tf.max(excess).data())[0]!).toBeLessThanOrEqual(0);
     const off = config({ dModel: 8, nRoutedExperts: 8, topK: 2, expertHiddenDim: 4 });
-    expect(await route(x, w.routerKernel, null, off, true).logits.array()).toEqual(plain); // jitter 0: none
+    expect(await route(x, w.routerKernel, null, off, true).logits!.array()).toEqual(plain); // jitter 0: none
   });
 
   it('the auxiliary-loss-free bias update moves load toward balance on a skewed router', async () => {

@@ -306,9 +306,60 @@ const combineGradGates: JsKernel<'combineGradGates'> = ({ rows, dy, plan }) => {
   return out;
 };
 
+/** Token t's row of scores, their sum (1 when not normalising) and its block's row of weights. */
+function tokenRows(scores: Arr, t: number, normalise: boolean, weights?: Arr) {
+  const [T, E] = scores.shape as [number, number];
+  const s = scores.values.subarray(t * E, (t + 1) * E);
+  let sum = 0;
+  if (normalise) for (let j = 0; j < E; j++) sum += s[j]!;
+  const B = weights?.shape[0] ?? 1;
+  const b = Math.floor((t * B) / T);
+  return { s, E, sum: normalise ? sum : 1, w: weights?.values.subarray(b * E, (b + 1) * E) };
+}
+
+const routerEntropy: JsKernel<'routerEntropy'> = ({ scores }, { normalise }) => {
+  const T = scores!.shape[0]!;
+  const out = f32([T]);
+  for (let t = 0; t < T; t++) {
+    const { s, E, sum } = tokenRows(scores!, t, normalise);
+    let h = 0;
+    for (let j = 0; j < E; j++) {
+      const p = s[j]! / sum;
+      h -= p * Math.log(Math.max(p, 1e-12));
+    }
+    out.values[t] = h;
+  }
+  return out;
+};
+
+const affinityBalance: JsKernel<'affinityBalance'> = ({ scores, weights }, { normalise, scale }) => {
+  const T = scores!.shape[0]!;
+  const out = f32([T]);
+  for (let t = 0; t < T; t++) {
+    const { s, E, sum, w } = tokenRows(scores!, t, normalise, weights);
+    let acc = 0;
+    for (let j = 0; j < E; j++) acc += w![j]! * s[j]!;
+    out.values[t] = (scale * acc) / sum;
+  }
+  return out;
+};
+
+const affinityBalanceGrad: JsKernel<'affinityBalanceGrad'> = ({ dy, scores, weights }, { normalise, scale }) => {
+  const [T, E] = scores!.shape as [number, number];
+  const out = f32([T, E]);
+  for (let t = 0; t < T; t++) {
+    const { s, sum, w } = tokenRows(scores!, t, normalise, weights);
+    let acc = 0;
+    for (let j = 0; j < E; j++) acc += w![j]! * s[j]!;
+    const L = normalise ? acc / sum : 0; // with normalise off, the L_t term is absent
+    for (let j = 0; j < E; j++) out.values[t * E + j] = (dy!.values[0]! * scale * (w![j]! - L)) / sum;
+  }
+  return out;
+};
+
 export const jsKernels: { [K in KernelKey]: JsKernel<K> } = {
   selectExperts, countExperts, routingPlan, gateWeights, gateWeightsGrad,
   expertsUp, expertsUpGradX, expertsUpGradW, expertsDown, expertsDownGradH, expertsDownGradW,
-  combine, combineGrad, combineGradGates,
+  combine, combineGrad, combineGradGates, routerEntropy, affinityBalance, affinityBalanceGrad,
 };
 

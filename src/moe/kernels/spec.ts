@@ -35,6 +35,9 @@ export const kernelNames = {
   combine: 'DeepSeekMoECombine',
   combineGrad: 'DeepSeekMoECombineGrad',
   combineGradGates: 'DeepSeekMoECombineGradGates',
+  routerEntropy: 'DeepSeekMoERouterEntropy',
+  affinityBalance: 'DeepSeekMoEAffinityBalance',
+  affinityBalanceGrad: 'DeepSeekMoEAffinityBalanceGrad',
 } as const;
 
 export type KernelKey = keyof typeof kernelNames;
@@ -67,6 +70,16 @@ export type KernelKey = keyof typeof kernelNames;
  *   assignments adding nothing.
  * - combineGrad {dy [T, d], gates [T, K], plan} {} -> dRows [A, d]: gates[a] dy[t] in the row of kept assignment a.
  * - combineGradGates {rows [A, d], dy [T, d], plan} {} -> [T, K]: <rows[row of (t, k)], dy[t]>, 0 when dropped.
+ *
+ * Two per-token reductions of the scores replace tens of small stock ops each on the GPU backends. With
+ * normalise, s'[t] = scores[t] / sum_j scores[t, j] (sigmoid scores), otherwise s' = scores (softmax already sums
+ * to 1). Token t belongs to block b(t) = floor(t B / T) of the B equal blocks (sequences) of `weights` [B, E].
+ * - routerEntropy {scores [T, E]} {normalise} -> [T]: -sum_i s'_(t,i) log(max(s'_(t,i), 1e-12)).
+ * - affinityBalance {scores [T, E], weights [B, E]} {normalise, scale} -> [T]: L_t = scale sum_i weights[b(t), i]
+ *   s'_(t,i). The balance losses are sums of these (balance.ts), the counts as weights, the factors as scale.
+ * - affinityBalanceGrad {dy [], scores, weights} {normalise, scale} -> dScores [T, E], the gradient of sum_t L_t
+ *   times the scalar dy: with R_t = sum_j scores[t, j] and W = scale weights, dy (W[b(t), j] - L_t) / R_t when
+ *   normalise, dy W[b(t), j] otherwise.
  */
 export interface KernelAttrs {
   selectExperts: { topK: number; nGroups: number; topKGroups: number; groupScore: 'max' | 'sumTop2' };
@@ -83,6 +96,9 @@ export interface KernelAttrs {
   combine: Record<string, never>;
   combineGrad: Record<string, never>;
   combineGradGates: Record<string, never>;
+  routerEntropy: { normalise: boolean };
+  affinityBalance: { normalise: boolean; scale: number };
+  affinityBalanceGrad: { normalise: boolean; scale: number };
 }
 
 /** Input names of each kernel, in the order the GPU programs declare them. Optional inputs end with '?'. */
@@ -101,4 +117,7 @@ export const kernelInputs: { [K in KernelKey]: readonly string[] } = {
   combine: ['rows', 'gates', 'plan'],
   combineGrad: ['dy', 'gates', 'plan'],
   combineGradGates: ['rows', 'dy', 'plan'],
+  routerEntropy: ['scores'],
+  affinityBalance: ['scores', 'weights'],
+  affinityBalanceGrad: ['dy', 'scores', 'weights'],
 };

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { kernelNames, type KernelAttrs, type KernelKey } from './spec.js';
+import { affinityBalance, affinityBalanceGrad, routerEntropy } from './webgl/balance.js';
 import { combine, combineGrad, combineGradGates } from './webgl/combine.js';
 import {
   expertsDown, expertsDownGradH, expertsDownGradW, expertsUp, expertsUpGradW, expertsUpGradX,
@@ -16,7 +17,7 @@ import { countExperts, gateWeights, gateWeightsGrad, routingPlan, selectExperts 
 const kernels: { [K in KernelKey]: GLKernel<K> } = {
   selectExperts, countExperts, routingPlan, gateWeights, gateWeightsGrad,
   expertsUp, expertsUpGradX, expertsUpGradW, expertsDown, expertsDownGradH, expertsDownGradW,
-  combine, combineGrad, combineGradGates,
+  combine, combineGrad, combineGradGates, routerEntropy, affinityBalance, affinityBalanceGrad,
 };
 
 for (const key of Object.keys(kernels) as KernelKey[]) {

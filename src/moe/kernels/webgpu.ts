@@ -4,12 +4,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { kernelInputs, kernelNames, type KernelKey } from './spec.js';
+import { balanceKernels } from './webgpu/balance.js';
 import { combineKernels } from './webgpu/combine.js';
 import { expertKernels } from './webgpu/experts.js';
 import type { GpuKernel, WebGPUBackend } from './webgpu/program.js';
 import { routingKernels } from './webgpu/routing.js';
 
-const kernels: { [K in KernelKey]: GpuKernel<K> } = { ...routingKernels, ...expertKernels, ...combineKernels };
+const kernels: { [K in KernelKey]: GpuKernel<K> } = {
+  ...routingKernels, ...expertKernels, ...combineKernels, ...balanceKernels,
+};
 
 for (const key of Object.keys(kernels) as KernelKey[]) {
   const required = kernelInputs[key].filter((name) => !name.endsWith('?'));
