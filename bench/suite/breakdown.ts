@@ -58,8 +58,10 @@ export async function breakdownSection(shape: LayerShape, repeats: Repeats, asyn
         return tf.add(probe(up, rH13), probe(expertsDown(h13, e as tf.Tensor3D, r), rRows)) as tf.Scalar;
       }, [x, w.expertW1, w.expertW3, w.expertW2]),
       combine: () => forwardBackward((a, g) => probe(combineRows(a as tf.Tensor2D, g as tf.Tensor2D, r), rY), [yRows, gates]),
-      sharedExperts: () => forwardBackward((a, b, c, e) => probe(sharedExperts(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D, e as tf.Tensor2D), rY),
-        [x, w.sharedW1!, w.sharedW3!, w.sharedW2!]),
+      sharedExperts: () => forwardBackward((a, b, c, e) => {
+        const [xx, w1, w3, w2] = [a, b, c, e] as tf.Tensor2D[];
+        return probe(sharedExperts(xx!, w1!, w3!, w2!), rY);
+      }, [x, w.sharedW1!, w.sharedW3!, w.sharedW2!]),
       // Gradients w.r.t. the scores only: the logits enter the losses only through the z-loss, which is off here.
       losses: () => forwardBackward((s) => {
         const sequenceCounts = () => tf.expandDims(counts, 0) as tf.Tensor2D;

@@ -75,7 +75,9 @@ export function balanceLosses(
     ? fusedBalance(scores, counts, sequenceCounts, nSequences, config, zero)
     : stockBalance(scores, counts, sequenceCounts, nSequences, config, zero);
 
-  if (config.zLossCoef > 0 && logits === null) throw new Error('balanceLosses logits: expected the router logits for the z-loss, but got null.');
+  if (config.zLossCoef > 0 && logits === null) {
+    throw new Error('balanceLosses logits: expected the router logits for the z-loss, but got null.');
+  }
   const zLoss = config.zLossCoef > 0 ? tf.mul(config.zLossCoef, tf.mean(tf.square(tf.logSumExp(logits!, -1)))) : zero;
 
   // Only the losses that are on are added (each add is a GPU program); chained adds, not tf.addN, which sums
@@ -140,7 +142,8 @@ function fusedBalance(
     const groupMeans = tf.mean(tf.reshape(counts, [G, E / G]), 1, true); // [G, 1]
     deviceBalance = loss((config.alpha2 * E) / (K * T * T), tf.reshape(tf.tile(groupMeans, [1, E / G]), [1, E]));
   }
-  const seqBalance = config.seqAlpha > 0 ? loss((config.seqAlpha * E) / (nSequences * K * S * S), sequenceCounts()) : zero;
+  const seqFactor = (config.seqAlpha * E) / (nSequences * K * S * S);
+  const seqBalance = config.seqAlpha > 0 ? loss(seqFactor, sequenceCounts()) : zero;
   return { expertBalance, deviceBalance, seqBalance };
 }
 
@@ -157,7 +160,8 @@ export function routingStats(
 ): RoutingStats {
   const assignments = scores.shape[0] * config.topK; // T K
   const expertLoad = tf.mul(counts, 1 / assignments) as tf.Tensor1D;
-  const maxViolation = tf.sub(tf.mul(tf.max(counts), config.nRoutedExperts / assignments), 1) as tf.Scalar; // max / mean - 1
+  // max / mean - 1, the mean being T K / E
+  const maxViolation = tf.sub(tf.mul(tf.max(counts), config.nRoutedExperts / assignments), 1) as tf.Scalar;
   return { expertLoad, droppedFraction, maxViolation, routerEntropy };
 }
 

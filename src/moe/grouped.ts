@@ -133,11 +133,14 @@ export function meanRouterEntropyOf(scores: tf.Tensor2D, config: DeepSeekMoEConf
  * scale sum_t sum_i weights[b(t), i] s'_(t,i) over the B equal blocks of tokens of weights [B, E] (off the tape),
  * the form every balance loss takes with its counts as the weights and its factors as the scale (balance.ts).
  */
-export function affinityBalance(scores: tf.Tensor2D, weights: tf.Tensor2D, scale: number, config: DeepSeekMoEConfig): tf.Scalar {
+export function affinityBalance(
+  scores: tf.Tensor2D, weights: tf.Tensor2D, scale: number, config: DeepSeekMoEConfig,
+): tf.Scalar {
   const attrs = { normalise: config.scoreFunc !== 'softmax', scale };
   const op = customOp(([s], save) => {
     save([s!, weights]);
-    const gradFunc = (dy: tf.Tensor, [s0, w0]: tf.Tensor[]) => run('affinityBalanceGrad', { dy, scores: s0!, weights: w0! }, attrs);
+    const gradFunc = (dy: tf.Tensor, [s0, w0]: tf.Tensor[]) =>
+      run('affinityBalanceGrad', { dy, scores: s0!, weights: w0! }, attrs);
     return { value: tf.sum(run('affinityBalance', { scores: s!, weights }, attrs)), gradFunc };
   });
   return op(scores) as tf.Scalar;

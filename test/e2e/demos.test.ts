@@ -35,7 +35,8 @@ describe('the demo site, built, in headless Chromium', () => {
     await demo.page.close();
   });
 
-  it.each(['webgl', 'webgpu'])('the playground trains on %s, the loss falls, and training never blocks the main thread', async (backend) => {
+  const playgroundTitle = 'the playground trains on %s, the loss falls, and training never blocks the main thread';
+  it.each(['webgl', 'webgpu'])(playgroundTitle, async (backend) => {
     const demo = await openPage(site, `playground.html?backend=${backend}`);
     const { page } = demo;
     expect(await page.textContent('#backend-note')).toMatch(new RegExp(`^active: ${backend}`));
@@ -78,7 +79,8 @@ describe('the demo site, built, in headless Chromium', () => {
     await page.close();
   });
 
-  it.each(['webgl', 'webgpu'])('the language model lab trains on %s, the loss falls, and training never blocks the main thread', async (backend) => {
+  const labTitle = 'the language model lab trains on %s, the loss falls, and training never blocks the main thread';
+  it.each(['webgl', 'webgpu'])(labTitle, async (backend) => {
     const demo = await openPage(site, `lab.html?backend=${backend}`);
     const { page } = demo;
     expect(await page.textContent('#backend-note')).toMatch(new RegExp(`^active: ${backend}`));

@@ -40,7 +40,8 @@ async function evaluate(backend: BackendName, input: MoEConfigInput, w: MoEWeigh
   const out = moeForward(x, w, c, { ...options, training: true });
   const grads = tf.grads(f)(inputs(x));
   // The balance losses alone: their gradient is small beside the output's, so it gets a check of its own.
-  const lossesOnly = (router: tf.Tensor) => moeForward(x, { ...w, routerKernel: router as tf.Tensor2D }, c, options).losses.total;
+  const lossesOnly = (router: tf.Tensor) =>
+    moeForward(x, { ...w, routerKernel: router as tf.Tensor2D }, c, options).losses.total;
   const anyLoss = c.alpha1 + c.alpha2 + c.seqAlpha + c.zLossCoef > 0;
   const routerGrad = anyLoss ? tf.grad(lossesOnly)(w.routerKernel) : tf.scalar(0);
   return {

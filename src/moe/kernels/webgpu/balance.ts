@@ -52,7 +52,8 @@ const affinityBalance: GpuKernel<'affinityBalance'> = ({ scores, weights }, { no
   });
 };
 
-const affinityBalanceGrad: GpuKernel<'affinityBalanceGrad'> = ({ dy, scores, weights }, { normalise, scale }, backend) => {
+const affinityBalanceGrad: GpuKernel<'affinityBalanceGrad'> = (inputs, { normalise, scale }, backend) => {
+  const { dy, scores, weights } = inputs;
   const [T, E] = scores!.shape as [number, number];
   return runFlat(backend, {
     // Unnormalised, the gradient does not read the scores: a binding the shader leaves unused is invalid.
