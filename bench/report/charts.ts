@@ -46,7 +46,10 @@ function scalingChart(points: ScalingPoint[], x: (p: ScalingPoint) => number, ti
   const series: Series[] = [
     { label: 'DeepSeekMoE', colour: colours.moe, points: points.map((p) => [x(p), p.ms.moe]) },
     { label: 'dense, = activated', colour: colours.denseActivated, dashed: true, points: points.map((p) => [x(p), p.ms.denseActivated]) },
-    { label: 'dense, = total', colour: colours.denseTotal, dashed: true, points: points.map((p) => [x(p), p.ms.denseTotal]) },
+    {
+      label: 'dense, = total', colour: colours.denseTotal, dashed: true,
+      points: points.flatMap((p): [number, number][] => (p.ms.denseTotal === null ? [] : [[x(p), p.ms.denseTotal]])),
+    },
   ];
   return lineChart({ title, xLabel, yLabel: 'ms per forward + backward', xLog2: true, series });
 }

@@ -50,7 +50,7 @@ export function figuresOf(r: BenchResult): Map<string, Figure> {
     const point = `scaling T=${r.scaling.shape.tokens} E=${p.nRoutedExperts} K=${p.topK}`;
     time(`${point}: MoE`, p.ms.moe);
     time(`${point}: dense =activated`, p.ms.denseActivated);
-    time(`${point}: dense =total`, p.ms.denseTotal);
+    if (p.ms.denseTotal !== null) time(`${point}: dense =total`, p.ms.denseTotal);
   }
   const t = r.training;
   const training = `training ${t.model} ${t.batchSize}x${t.seqLen} (${t.dispatch})`;

@@ -13,10 +13,20 @@ function table(header: string[], rows: (string | number)[][]): string {
 
 const growth = <P>(points: P[], f: (p: P) => number) => (points.length > 1 ? f(points[points.length - 1]!) / f(points[0]!) : 1);
 
+/** How the dense twin of equal total grew over the points where it was timed. */
+function totalGrowth(points: ScalingPoint[]): string {
+  const timed = points.filter((p) => p.ms.denseTotal !== null);
+  const last = timed.at(-1);
+  if (!last || timed.length < 2) return 'dense twin of equal total not timed past the first point (over the time budget)';
+  const upTo = last === points.at(-1) ? '' : ` (timed up to E=${last.nRoutedExperts}; beyond, one run would exceed the time budget)`;
+  return `dense twin of equal total ${x(growth(timed, (p) => p.ms.denseTotal!))}${upTo}`;
+}
+
 function scalingTable(points: ScalingPoint[]): string {
   return table(['E', 'K', 'total', 'activated', 'MoE ms', 'dense =activated', 'dense =total', 'MoE / =activated', 'MoE / =total'],
-    points.map((p) => [p.nRoutedExperts, p.topK, human(p.totalParams), human(p.activatedParams), ms(p.ms.moe), ms(p.ms.denseActivated), ms(p.ms.denseTotal),
-      x(p.ratios.moeOverDenseActivated), x(p.ratios.moeOverDenseTotal)]));
+    points.map((p) => [p.nRoutedExperts, p.topK, human(p.totalParams), human(p.activatedParams), ms(p.ms.moe), ms(p.ms.denseActivated),
+      p.ms.denseTotal === null ? 'not timed' : ms(p.ms.denseTotal), x(p.ratios.moeOverDenseActivated),
+      p.ratios.moeOverDenseTotal === null ? '-' : x(p.ratios.moeOverDenseTotal)]));
 }
 
 function memoryTable(points: MemoryPoint[]): string {
@@ -77,7 +87,7 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
     const k = r.scaling.topK;
     out.push(`### ${resultLabel(r)}`);
     out.push(`Routed experts ${e[0]?.nRoutedExperts} → ${e.at(-1)?.nRoutedExperts} at top-${e[0]?.topK}: total parameters ${x(growth(e, (p) => p.totalParams))}, ` +
-      `MoE time ${x(growth(e, (p) => p.ms.moe))}, dense twin of equal total ${x(growth(e, (p) => p.ms.denseTotal))}. ` +
+      `MoE time ${x(growth(e, (p) => p.ms.moe))}, ${totalGrowth(e)}. ` +
       `topK ${k[0]?.topK} → ${k.at(-1)?.topK} at E=${k[0]?.nRoutedExperts}: activated parameters ${x(growth(k, (p) => p.activatedParams))}, MoE time ${x(growth(k, (p) => p.ms.moe))}.`);
     const e8 = e.find((p) => p.nRoutedExperts === 8);
     const e256 = e.find((p) => p.nRoutedExperts === 256);

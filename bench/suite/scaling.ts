@@ -31,8 +31,16 @@ export const seriesPoints = (plan: SeriesPlan): ['experts' | 'topK', number, num
 ];
 
 
+/**
+ * The longest one run of a dense baseline may take (ms). The twin of equal total grows with E: on SwiftShader's
+ * WebGPU one run of it at E = 256 and T = 2048 takes about six minutes, so a full run would take hours. Its time
+ * is linear in its width, so it is predicted from the twin of equal activated size and skipped (null) above this.
+ */
+export const baselineBudgetMs = 60_000;
+
 export async function scalingSection(
   shape: SeriesShape, plan: SeriesPlan, repeats: Repeats, asyncReads: boolean, tick: (label: string) => void,
+  budgetMs = baselineBudgetMs,
 ): Promise<ScalingSection> {
   const x = tf.randomNormal([shape.tokens, shape.dModel], 0, 1, 'float32', 2) as tf.Tensor2D;
   // Dense twins recur across points (equal activated is the same width along the experts series): time each once.
@@ -50,16 +58,19 @@ export async function scalingSection(
       const key = `${nRoutedExperts}/${topK}`;
       if (!moeMs.has(key)) moeMs.set(key, await timeUnit(moeUnit(benchLayerConfig(s, 'dropless', asyncReads), x, asyncReads), repeats));
       const moe = moeMs.get(key)!;
-      const denseActivated = await dense(twinHidden(s, 'activated'));
-      const denseTotal = await dense(twinHidden(s, 'total'));
+      const [activatedHidden, totalHidden] = [twinHidden(s, 'activated'), twinHidden(s, 'total')];
+      const denseActivated = await dense(activatedHidden);
+      const predicted = (denseActivated * totalHidden) / activatedHidden;
+      const denseTotal = denseMs.has(totalHidden) || predicted <= budgetMs ? await dense(totalHidden) : null;
       const p = layerParams(s);
       const point: ScalingPoint = {
         nRoutedExperts, topK, totalParams: p.total, activatedParams: p.activated,
         ms: { moe, denseActivated, denseTotal },
-        ratios: { moeOverDenseActivated: moe / denseActivated, moeOverDenseTotal: moe / denseTotal },
+        ratios: { moeOverDenseActivated: moe / denseActivated, moeOverDenseTotal: denseTotal === null ? null : moe / denseTotal },
       };
       result[series].push(point);
-      tick(`scaling E=${nRoutedExperts} K=${topK}: moe ${moe.toFixed(1)} ms, dense =activated ${denseActivated.toFixed(1)}, =total ${denseTotal.toFixed(1)}`);
+      const total = denseTotal === null ? `not timed (about ${(predicted / 1000).toFixed(0)} s a run)` : denseTotal.toFixed(1);
+      tick(`scaling E=${nRoutedExperts} K=${topK}: moe ${moe.toFixed(1)} ms, dense =activated ${denseActivated.toFixed(1)}, =total ${total}`);
     }
     return result;
   } finally {

@@ -65,14 +65,18 @@ export interface LayerSection {
   gflops: { moe: number; matmul: number };
 }
 
-/** One point of a scaling series: the MoE layer and its two dense twins, timed in the same run. */
+/**
+ * One point of a scaling series: the MoE layer and its two dense twins, timed in the same run. The twin of equal
+ * total is not timed (null) when one run of it would exceed the baseline budget (scaling.ts), predicted from the
+ * twin of equal activated size by their widths.
+ */
 export interface ScalingPoint {
   nRoutedExperts: number;
   topK: number;
   totalParams: number;
   activatedParams: number;
-  ms: { moe: number; denseActivated: number; denseTotal: number };
-  ratios: { moeOverDenseActivated: number; moeOverDenseTotal: number };
+  ms: { moe: number; denseActivated: number; denseTotal: number | null };
+  ratios: { moeOverDenseActivated: number; moeOverDenseTotal: number | null };
 }
 
 /** The fixed part of the scaling and memory series' shapes. */

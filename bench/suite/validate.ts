@@ -18,8 +18,8 @@ const stage = { ms: 'size', share: 'size' } as const;
 const variant = { total: 'size', activated: 'size', msPerStep: 'ratio', tokensPerSecond: 'ratio' } as const;
 const scalingPoint = {
   nRoutedExperts: 'size', topK: 'size', totalParams: 'size', activatedParams: 'size',
-  ms: { moe: 'ratio', denseActivated: 'ratio', denseTotal: 'ratio' },
-  ratios: { moeOverDenseActivated: 'ratio', moeOverDenseTotal: 'ratio' },
+  ms: { moe: 'ratio', denseActivated: 'ratio', denseTotal: 'ratio?' },
+  ratios: { moeOverDenseActivated: 'ratio', moeOverDenseTotal: 'ratio?' },
 } as const;
 const layerSpec = {
   name: 'string',
