@@ -1,9 +1,11 @@
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
-import { chromiumArgs, chromiumPath } from './bench/chromium.js';
+import { chromiumArgs, chromiumPath } from './tools/chromium.js';
 
-// Tests import the package by its name, as users do; it resolves to the sources.
-const alias = { 'deepseek-moe-tfjs': new URL('./src/index.ts', import.meta.url).pathname };
+import { entryAliases } from './tools/entries.js';
+
+// Tests import the package's entries by name, as users do; they resolve to the sources.
+const alias = entryAliases;
 
 export default defineConfig({
   test: {
@@ -14,7 +16,7 @@ export default defineConfig({
           name: 'node',
           environment: 'node',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/e2e/**'],
+          exclude: ['test/e2e/**', 'test/**/*.browser.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           pool: 'forks',
@@ -37,7 +39,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'browser',
-          include: ['test/numerics/**/*.test.ts'],
+          include: ['test/numerics/**/*.test.ts', 'test/**/*.browser.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 300_000,
           browser: {

@@ -1,6 +1,6 @@
 import { chromium } from 'playwright-core';
 import { createServer } from 'vite';
-import { chromiumArgs, chromiumPath } from './chromium.js';
+import { chromiumArgs, chromiumPath } from '../tools/chromium.js';
 
 export interface ChromiumRunOptions {
   timeoutMs: number;

@@ -4,8 +4,8 @@
  * B / A, and how many times better B is. Each file is checked against the schema first.
  */
 import { readFileSync } from 'node:fs';
-import { compareResults, formatComparison } from './report/compare.js';
-import { validateBenchResult } from './suite/validate.js';
+import { compareResults, formatComparison } from '../tools/bench-report/compare.js';
+import { validateBenchResult } from '../tools/bench-suite/validate.js';
 
 const files = process.argv.slice(2);
 if (files.length !== 2) {

@@ -7,11 +7,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { initBackend, type BackendName } from '../src/index.js';
+import { backendOrder, initBackend, type BackendName } from 'deepseek-moe-tfjs';
 import { runInChromium } from './browser-runner.js';
-import { layerSection, referenceShape, timeUnit } from './suite/layer.js';
-import type { LayerSection } from './suite/schema.js';
-import { benchLayerConfig, moeUnit } from './suite/steps.js';
+import { layerSection, referenceShape, timeUnit } from '../tools/bench-suite/layer.js';
+import type { LayerSection } from '../tools/bench-suite/schema.js';
+import { benchLayerConfig, moeUnit } from '../tools/bench-suite/steps.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,8 +29,8 @@ if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup: expected
 
 // With --json, stdout carries only the result line; the progress goes to stderr.
 const say = values.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
-const backends = ['tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu'];
-if (!backends.includes(values.backend!)) throw new Error(`--backend: expected one of ${backends.join(', ')}, but got '${values.backend}'.`);
+const backends: BackendName[] = [...new Set([...backendOrder.node, ...backendOrder.browser])];
+if (!backends.includes(values.backend as BackendName)) throw new Error(`--backend: expected one of ${backends.join(', ')}, but got '${values.backend}'.`);
 const inBrowser = values.browser || values.backend === 'webgl' || values.backend === 'webgpu';
 
 let result: LayerSection;

@@ -6,9 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { countModelParams, denseTwin, presets, type ModelParamCount } from '../src/index.js';
-import { publishedModels } from './published.js';
-import { human } from './report/format.js';
+import { countModelParams, denseTwin, presets, type ModelParamCount } from 'deepseek-moe-tfjs/model';
+import { publishedModels } from '../tools/published.js';
+import { human } from '../tools/bench-report/format.js';
 
 const readConfig = (path: string): Record<string, unknown> => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
 

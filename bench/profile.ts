@@ -6,9 +6,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
-import { createMoEWeights, initBackend, resolveMoEConfig, type BackendName, type DispatchMode } from '../src/index.js';
-import { referenceShape } from './suite/layer.js';
-import { moeLoss } from './suite/steps.js';
+import {
+  createMoEWeights, initBackend, resolveMoEConfig, type BackendName, type DispatchMode,
+} from 'deepseek-moe-tfjs';
+import { referenceShape } from '../tools/bench-suite/layer.js';
+import { moeLoss } from '../tools/bench-suite/steps.js';
 
 const { values } = parseArgs({
   options: {

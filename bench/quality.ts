@@ -7,11 +7,12 @@
  */
 import cliProgress from 'cli-progress';
 import { parseArgs } from 'node:util';
+import { initBackend, type BackendName } from 'deepseek-moe-tfjs';
 import {
-  DeepSeekLM, TextDataset, Trainer, countModelParams, denseTwin, initBackend, plainModelConfig, preset, resolveModelConfig,
-  type BackendName, type ResolvedModelConfig,
-} from '../src/index.js';
-import { bundledCorpus } from '../cli/corpus.js';
+  DeepSeekLM, countModelParams, denseTwin, plainModelConfig, preset, resolveModelConfig, type ResolvedModelConfig,
+} from 'deepseek-moe-tfjs/model';
+import { TextDataset, Trainer } from 'deepseek-moe-tfjs/train';
+import { bundledCorpus } from '../tools/corpus.js';
 
 const { values } = parseArgs({
   options: {

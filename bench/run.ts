@@ -16,17 +16,18 @@ import { cpus, platform, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { initBackend, type BackendName } from '../src/index.js';
+import { backendOrder, initBackend, type BackendName } from 'deepseek-moe-tfjs';
 import { runInChromium } from './browser-runner.js';
-import { chromiumPath } from './chromium.js';
-import { benchCharts, resultLabel } from './report/charts.js';
-import { benchMarkdown } from './report/markdown.js';
-import { benchTaskCount, runBenchSuite, type BenchMode, type BenchProgress } from './suite/index.js';
-import { benchSchemaId, type BenchResult } from './suite/schema.js';
-import { validateBenchResult } from './suite/validate.js';
+import { chromiumPath } from '../tools/chromium.js';
+import { benchCharts, resultLabel } from '../tools/bench-report/charts.js';
+import { benchMarkdown } from '../tools/bench-report/markdown.js';
+import { benchTaskCount, runBenchSuite, type BenchMode, type BenchProgress } from '../tools/bench-suite/index.js';
+import { benchSchemaId, type BenchResult } from '../tools/bench-suite/schema.js';
+import { validateBenchResult } from '../tools/bench-suite/validate.js';
 
-const nodeBackends: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
-const browserBackends: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+/** Node's backends run by default; webgpu (Dawn) only when named. */
+const nodeBackends: BackendName[] = backendOrder.node.filter((b) => b !== 'webgpu');
+const browserBackends: readonly BackendName[] = backendOrder.browser;
 
 function fail(message: string): never {
   console.error(`bench: ${message}`);

@@ -1,5 +1,5 @@
 /** Plain-text tables for the CLI: per-expert load and the specialisation report. */
-import type { BlockSpecialisation, LayerReport } from '../src/index.js';
+import type { BlockSpecialisation, LayerReport } from 'deepseek-moe-tfjs/train';
 
 const pct = (x: number) => (100 * x).toFixed(1).padStart(5);
 

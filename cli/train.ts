@@ -8,11 +8,12 @@ import cliProgress from 'cli-progress';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { backendOrder, initBackend, type BackendName } from 'deepseek-moe-tfjs';
 import {
-  DeepSeekLM, TextDataset, Trainer, countParams, denseTwin, initBackend, preset, presets, readCheckpoint, resolveModelConfig,
-  type BackendName, type LayerReport, type ModelConfig,
-} from '../src/index.js';
-import { bundledCorpus, fileCorpus } from './corpus.js';
+  DeepSeekLM, countModelParams, denseTwin, preset, presets, resolveModelConfig, type ModelConfig,
+} from 'deepseek-moe-tfjs/model';
+import { TextDataset, Trainer, readCheckpoint, type LayerReport } from 'deepseek-moe-tfjs/train';
+import { bundledCorpus, fileCorpus } from '../tools/corpus.js';
 import { loadTable, specialisationTable } from './tables.js';
 
 const usage = `Usage: npm run train -- [options]
@@ -24,7 +25,7 @@ const usage = `Usage: npm run train -- [options]
   --seq-len N            tokens per sequence (default: the model's maxSeqLen)
   --lr X                 peak learning rate (default 0.003)
   --eval-every N         evaluate and checkpoint every N steps (default 50)
-  --backend NAME         tensorflow, wasm or cpu (default: the best available)
+  --backend NAME         tensorflow, wasm, cpu or webgpu (Dawn, optional); default: the best available
   --data FILE            train on this UTF-8 text file instead of the bundled corpus
   --checkpoint FILE      where the checkpoint lives (default checkpoints/<preset>[-dense-<kind>].ckpt)
   --resume               continue from the checkpoint file (the same --steps continues the same schedule
@@ -77,7 +78,7 @@ const presetName = (values.preset as string | undefined) ?? 'small';
 if (!(presetName in presets)) fail(`expected --preset to be one of ${Object.keys(presets).join(', ')}, but got '${presetName}'.`);
 const twin = choice('dense-twin', ['activated', 'total'] as const);
 const attention = choice('attention', ['mha', 'mla'] as const);
-const backendChoice = choice('backend', ['tensorflow', 'wasm', 'cpu'] as const);
+const backendChoice = choice('backend', backendOrder.node); // webgpu runs through Dawn when the webgpu package is installed
 const steps = integer('steps', 300);
 const batchSize = integer('batch-size', 16);
 const evalEvery = integer('eval-every', 50);
@@ -124,7 +125,7 @@ try {
   fail((e as Error).message);
 }
 
-const params = countParams(model.plainConfig);
+const params = countModelParams(model.plainConfig);
 console.log(
   `${presetName}${twin ? ` (dense twin, ${twin})` : ''} on ${backend}: ${(params.total / 1e6).toFixed(2)}M parameters, ` +
     `${(params.activated / 1e6).toFixed(2)}M activated per token (${(100 * params.activatedRatio).toFixed(0)}%), ` +

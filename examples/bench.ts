@@ -3,10 +3,10 @@
  * backend, draws the same SVG charts as the Node report, and offers each result as a JSON file in the same schema.
  */
 import * as Comlink from 'comlink';
-import type { BackendName } from '../src/backend.js';
-import { benchCharts, resultLabel } from '../bench/report/charts.js';
-import { compareResults } from '../bench/report/compare.js';
-import { validateBenchResult } from '../bench/suite/validate.js';
+import type { BackendName } from 'deepseek-moe-tfjs';
+import { benchCharts, resultLabel } from '../tools/bench-report/charts.js';
+import { compareResults } from '../tools/bench-report/compare.js';
+import { validateBenchResult } from '../tools/bench-suite/validate.js';
 import type { BenchMode, BenchProgress, BenchResult } from '../workers/protocol.js';
 import { BackendPicker, wireRestart } from './common/backend-picker.js';
 import { $, download, exposeState, onClick, showFailure } from './common/page.js';

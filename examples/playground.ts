@@ -1,8 +1,7 @@
 /** The routing playground page: controls, the painted plane and the charts. The worker does the training. */
 import * as Comlink from 'comlink';
-import { planeTask, type PlaneData } from '../src/toy/plane.js';
-import type { Balancing, PlaneClassifierConfigInput, PlaneStepReport, RoutingMap } from '../src/toy/classifier.js';
-import type { PlaneTaskName } from '../src/toy/plane.js';
+import { planeTask, type PlaneData, type PlaneTaskName } from '../workers/playground/plane.js';
+import type { Balancing, PlaneClassifierConfigInput, PlaneStepReport, RoutingMap } from '../workers/playground/classifier.js';
 import type { WorkerEvent } from '../workers/protocol.js';
 import { BackendPicker, wireRestart } from './common/backend-picker.js';
 import { expertColour, expertRgb, LineChart } from './common/charts.js';

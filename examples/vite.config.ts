@@ -1,4 +1,5 @@
 import { defineConfig } from 'vite';
+import { entryAliases } from '../tools/entries.js';
 
 const root = new URL('.', import.meta.url).pathname;
 
@@ -22,6 +23,8 @@ export default defineConfig({
       },
     },
   },
+  // The pages and the worker import the library by its entries' names, resolved to the sources.
+  resolve: { alias: entryAliases },
   worker: { format: 'es' },
   // tfjs-backend-wasm must stay pre-bundled: its ESM imports a CommonJS worker module.
   optimizeDeps: { include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu'] },

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 
+/** TF.js backends by their registered names ('tensorflow' is tfjs-node's native one). */
 export type BackendName = 'tensorflow' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
+/** Options of initBackend. */
 export interface InitBackendOptions {
   /**
    * Where the browser finds the wasm binaries (a directory ending in '/', or a map from file name to URL), passed
@@ -10,12 +12,90 @@ export interface InitBackendOptions {
   wasmPaths?: string | Record<string, string>;
 }
 
-const runtime = globalThis as { process?: { versions?: { node?: string } }; window?: unknown };
-const isNode = runtime.process?.versions?.node != null && runtime.window === undefined;
-const nodeOrder: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
-/** Asked for by name, Node also runs webgpu, through Dawn (the optional `webgpu` package). */
-const nodeExplicit: BackendName[] = [...nodeOrder, 'webgpu'];
-const browserOrder: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+/** Whether a backend can start here, and if not, why (in words a visitor can read). */
+export interface BackendAvailability {
+  name: BackendName;
+  available: boolean;
+  reason?: string;
+  /** The GPU is emulated on the CPU (SwiftShader, a fallback adapter): usually slower than wasm. */
+  software?: boolean;
+  /** What the runtime calls the device, when it says. */
+  device?: string;
+}
+
+interface GpuAdapterInfo { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean }
+const runtime = globalThis as {
+  process?: { versions?: { node?: string } };
+  window?: unknown;
+  navigator?: { gpu?: { requestAdapter(): Promise<unknown> } };
+};
+/** Node, not a browser (a worker thread counts as Node; a web worker does not). */
+export const isNode = runtime.process?.versions?.node != null && runtime.window === undefined;
+/**
+ * The one list of backends: what each runtime may offer, in initBackend's order of preference. In Node, webgpu
+ * (through Dawn, the optional `webgpu` package) starts only when asked for by name, so it comes last.
+ */
+export const backendOrder: Readonly<Record<'node' | 'browser', readonly BackendName[]>> = Object.freeze({
+  node: Object.freeze(['tensorflow', 'wasm', 'cpu', 'webgpu'] as BackendName[]),
+  browser: Object.freeze(['webgpu', 'webgl', 'wasm', 'cpu'] as BackendName[]),
+});
+const nodeExplicit = backendOrder.node;
+const nodeOrder = nodeExplicit.filter((b) => b !== 'webgpu');
+const browserOrder = backendOrder.browser;
+
+/** The backends this runtime may offer, in initBackend's order of preference. */
+export function backendNames(): BackendName[] {
+  return [...(isNode ? nodeExplicit : browserOrder)];
+}
+
+/** Renderer names of GPUs emulated on the CPU. */
+const softwareRenderer = /swiftshader|llvmpipe|software|microsoft basic render/i;
+
+/**
+ * Whether `name` can start here, cheaply: nothing is registered or initialised (starting one may still fail, and
+ * initBackend says why). On the GPU backends it names the device and whether it is emulated.
+ */
+export async function backendAvailability(name: BackendName): Promise<BackendAvailability> {
+  const no = (reason: string): BackendAvailability => ({ name, available: false, reason });
+  try {
+    if (name === 'cpu') return { name, available: true };
+    if (name === 'wasm') return typeof WebAssembly === 'object' ? { name, available: true } : no('this runtime has no WebAssembly');
+    if (name === 'tensorflow') {
+      if (!isNode) return no('tfjs-node runs only in Node');
+      const optional = '@tensorflow/tfjs-node'; // optional: a variable keeps bundlers from resolving it
+      await import(/* @vite-ignore */ optional);
+      return { name, available: true };
+    }
+    if (name === 'webgpu') {
+      if (isNode) {
+        const optional = 'webgpu'; // Dawn's bindings, an optional peer dependency
+        const dawn = (await import(/* @vite-ignore */ optional).catch(() => null)) as
+          | { create: (flags: string[]) => { requestAdapter(): Promise<{ info?: GpuAdapterInfo } | null> } }
+          | null;
+        if (!dawn) return no("WebGPU in Node needs the optional 'webgpu' package (Dawn): npm install webgpu");
+        const adapter = await dawn.create([]).requestAdapter();
+        if (!adapter) return no('Dawn found no GPU adapter (is a Vulkan loader and driver installed? see initBackend)');
+        const device = [adapter.info?.vendor, adapter.info?.architecture, adapter.info?.description].filter(Boolean).join(' ');
+        return { name, available: true, device, software: softwareRenderer.test(device) };
+      }
+      if (!runtime.navigator?.gpu) return no('this browser has no WebGPU (navigator.gpu is missing)');
+      const adapter = (await runtime.navigator.gpu.requestAdapter()) as { info?: GpuAdapterInfo } | null;
+      if (!adapter) return no('WebGPU is present, but the browser found no GPU adapter');
+      const info = adapter.info ?? {};
+      const device = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ');
+      return { name, available: true, device, software: info.isFallbackAdapter === true || softwareRenderer.test(device) };
+    }
+    if (isNode) return no('webgl needs a browser');
+    if (typeof OffscreenCanvas === 'undefined') return no('no OffscreenCanvas here, so no WebGL');
+    const gl = new OffscreenCanvas(1, 1).getContext('webgl2') ?? new OffscreenCanvas(1, 1).getContext('webgl');
+    if (!gl) return no('the browser refused a WebGL context');
+    const debug = gl.getExtension('WEBGL_debug_renderer_info'); // the unmasked name; plain RENDERER says "WebKit WebGL"
+    const device = String(gl.getParameter(debug ? debug.UNMASKED_RENDERER_WEBGL : gl.RENDERER) ?? '');
+    return { name, available: true, device, software: softwareRenderer.test(device) };
+  } catch (e) {
+    return no(reason(e));
+  }
+}
 
 /** Why the last attempt at each backend failed, for the error message. */
 const failures = new Map<BackendName, string>();

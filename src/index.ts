@@ -1,6 +1,16 @@
+/**
+ * deepseek-moe-tfjs: the DeepSeekMoE layer for TensorFlow.js (shared experts, fine-grained routed experts chosen
+ * top-K per token, balance losses and the auxiliary-loss-free bias), its stages, weights, losses, statistics and
+ * parameter count, and the backend set-up. The language model is in `deepseek-moe-tfjs/model`, its trainer in
+ * `deepseek-moe-tfjs/train`, and the configs, presets and accounting a page needs without TF.js in
+ * `deepseek-moe-tfjs/config`.
+ */
 export { resolveMoEConfig, moeConfigDefaults } from './moe/config.js';
 export type { DeepSeekMoEConfig, MoEConfigInput, ScoreFunc, GroupScoreFunc, DispatchMode, ExpertCompute } from './moe/config.js';
-export { moeForward, measureDroplessCapacity, usesGroupedPath } from './moe/moe.js';
+export { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf } from './moe/layer.js';
+export type { DeepSeekMoELayerArgs } from './moe/layer.js';
+export { moeForward, measureDroplessCapacity } from './moe/moe.js';
+export type { MoEWeights, MoEOutput, MoEForwardOptions } from './moe/moe.js';
 export { route } from './moe/router.js';
 export type { RouterOutput } from './moe/router.js';
 export {
@@ -9,41 +19,11 @@ export {
 } from './moe/grouped.js';
 export type { GroupedRoute } from './moe/grouped.js';
 export { hasGroupedKernels } from './moe/kernels/index.js';
-export type { MoEWeights, MoEOutput, MoEForwardOptions } from './moe/moe.js';
-export { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf } from './moe/layer.js';
-export type { DeepSeekMoELayerArgs } from './moe/layer.js';
+export { swiGLU } from './moe/experts.js';
 export { createMoEWeights, disposeMoEWeights, moeWeightSpecs } from './moe/weights.js';
 export { balanceLosses, meanRouterEntropy, routingStats, updateExpertBias } from './moe/balance.js';
 export type { BalanceLosses, RoutingStats } from './moe/balance.js';
-export { swiGLU, expertsSwiGLU } from './moe/experts.js';
-export { countParams } from './moe/params.js';
+export { countLayerParams } from './moe/params.js';
 export type { MoEParamCount, MoEParamParts } from './moe/params.js';
-export { initBackend } from './backend.js';
-export type { BackendName, InitBackendOptions } from './backend.js';
-export { resolveModelConfig, denseTwin, plainModelConfig, modelConfigDefaults } from './model/config.js';
-export type { ModelConfig, ModelConfigInput, ResolvedModelConfig, AttentionKind } from './model/config.js';
-export { presets, preset } from './model/presets.js';
-export { DeepSeekLM, forward, forwardCached, languageModelLoss, disposeCache } from './model/model.js';
-export type { ForwardOutput, ForwardOptions, MoEBlockReport, KVCache } from './model/model.js';
-export { generate, sampleToken } from './model/generate.js';
-export type { SampleOptions } from './model/generate.js';
-export { encode, decode, byteVocabSize } from './model/tokenizer.js';
-export { modelWeightSpecs } from './model/weights.js';
-export type { ModelWeightSpec, ModelWeights } from './model/weights.js';
-export { countModelParams, architectureOf } from './model/params.js';
-export type { ModelParamCount, ModelParamParts, Architecture } from './model/params.js';
-export { TextDataset } from './data/dataset.js';
-export type { Batch, DatasetOptions } from './data/dataset.js';
-export { Rng } from './rng.js';
-export { Trainer } from './train/trainer.js';
-export { resolveTrainConfig, trainConfigDefaults, learningRateAt } from './train/config.js';
-export type { TrainConfig, TrainConfigInput } from './train/config.js';
-export type { TrainerEvent, TrainerEventMap, StepEvent, EvalEvent, CheckpointEvent, DoneEvent, ErrorEvent, LayerReport } from './train/events.js';
-export { readCheckpoint, writeCheckpoint } from './train/checkpoint.js';
-export type { CheckpointHeader } from './train/checkpoint.js';
-export { specialisationReport } from './train/specialisation.js';
-export type { BlockSpecialisation } from './train/specialisation.js';
-export { planeTask, planeGrid, planeTaskNames } from './toy/plane.js';
-export type { PlaneData, PlaneTaskName } from './toy/plane.js';
-export { PlaneClassifier, resolvePlaneClassifierConfig, planeClassifierDefaults } from './toy/classifier.js';
-export type { PlaneClassifierConfig, PlaneClassifierConfigInput, PlaneStepReport, RoutingMap, Balancing } from './toy/classifier.js';
+export { initBackend, backendNames, backendAvailability, backendOrder } from './backend.js';
+export type { BackendName, BackendAvailability, InitBackendOptions } from './backend.js';

@@ -23,3 +23,10 @@ export class Rng {
     return Math.floor(this.next() * n);
   }
 }
+
+/** A uint32 seed from two numbers (murmur3's finaliser): seeds for one draw per (run, step) or (step, block). */
+export function mixSeeds(a: number, b: number): number {
+  let h = Math.imul((a >>> 0) ^ 0x9e3779b9, 0x85ebca6b) ^ (b >>> 0);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { deepSeekMoE, moeForward, resolveMoEConfig, createMoEWeights, initBackend, type MoEConfigInput } from 'deepseek-moe-tfjs';
+import {
+  deepSeekMoE, moeForward, resolveMoEConfig, createMoEWeights, initBackend, type MoEConfigInput,
+} from 'deepseek-moe-tfjs';
 
 const ok: MoEConfigInput = { dModel: 8, nRoutedExperts: 8, topK: 2, expertHiddenDim: 4 };
 
@@ -9,7 +11,7 @@ describe('config validation', () => {
     ['topK > nRoutedExperts', { topK: 9 }, /topK \(9\) to be at most nRoutedExperts \(8\)/],
     ['topKGroups > nExpertGroups', { nExpertGroups: 2, topKGroups: 3 }, /topKGroups \(3\) to be at most nExpertGroups \(2\)/],
     ['nRoutedExperts not divisible by nExpertGroups', { nExpertGroups: 3 }, /nRoutedExperts \(8\) to be divisible by nExpertGroups \(3\)/],
-    ['topK beyond the reachable experts', { nExpertGroups: 4, topKGroups: 1, topK: 3 }, /topK \(3\) to be at most topKGroups \* experts per group \(2\)/],
+    ['topK beyond the reachable experts', { nExpertGroups: 4, topKGroups: 1, topK: 3 }, /topK \(3\) to be at most topKGroups \(1\) \* experts per group \(nRoutedExperts \/ nExpertGroups = 2\) = 2/],
     ['fractional topK', { topK: 1.5 }, /expected topK to be a positive integer, but got 1\.5/],
     ['zero dModel', { dModel: 0 }, /expected dModel to be a positive integer, but got 0/],
     ['negative nSharedExperts', { nSharedExperts: -1 }, /expected nSharedExperts to be a non-negative integer, but got -1/],

@@ -1,5 +1,6 @@
 /** The language model lab's job: the library's Trainer on a corpus, its events passed on as they come. */
-import { DeepSeekLM, TextDataset, Trainer, resolveTrainConfig, type SampleOptions } from '../src/index.js';
+import { DeepSeekLM, type SampleOptions } from 'deepseek-moe-tfjs/model';
+import { TextDataset, Trainer, resolveTrainConfig } from 'deepseek-moe-tfjs/train';
 import type { JobState, LabJob, WorkerEvent } from './protocol.js';
 
 export class LabRun {

@@ -2,12 +2,14 @@
  * What a page and the training worker say to each other. Everything here is plain, JSON-safe data (typed arrays
  * aside, which are transferred), so it crosses postMessage in a browser and worker_threads in Node unchanged.
  */
-import type { BenchMode, BenchProgress } from '../bench/suite/index.js';
-import type { BenchResult } from '../bench/suite/schema.js';
+import type { BackendAvailability, BackendName, InitBackendOptions } from 'deepseek-moe-tfjs';
 import type {
-  BackendName, BlockSpecialisation, DoneEvent, ErrorEvent, EvalEvent, InitBackendOptions, ModelConfigInput,
-  PlaneClassifierConfigInput, PlaneStepReport, RoutingMap, SampleOptions, StepEvent, TrainConfigInput,
-} from '../src/index.js';
+  BlockSpecialisation, DoneEvent, ErrorEvent, EvalEvent, ModelConfigInput, StepEvent, TrainConfigInput,
+} from 'deepseek-moe-tfjs/config';
+import type { SampleOptions } from 'deepseek-moe-tfjs/model';
+import type { BenchMode, BenchProgress } from '../tools/bench-suite/index.js';
+import type { BenchResult } from '../tools/bench-suite/schema.js';
+import type { PlaneClassifierConfigInput, PlaneStepReport, RoutingMap } from './playground/classifier.js';
 
 /** Train the DeepSeek-style language model on a text corpus (domain name to text). */
 export interface LabJob {
@@ -43,17 +45,6 @@ export interface RoutingMapMessage {
 /** Everything a job streams back: the trainer's events, the playground's, and the end of either. */
 export type WorkerEvent = StepEvent | EvalEvent | DoneEvent | ErrorEvent | PlaneStepMessage | RoutingMapMessage;
 
-/** Whether a backend can start in this worker, and if not, why (shown to the visitor as is). */
-export interface BackendAvailability {
-  name: BackendName;
-  available: boolean;
-  reason?: string;
-  /** The GPU is emulated on the CPU (SwiftShader, a fallback adapter): usually slower than wasm. */
-  software?: boolean;
-  /** What the browser calls the device, when it says. */
-  device?: string;
-}
-
 export type JobState = 'idle' | 'running' | 'paused' | 'finished';
 
 export type { BenchMode, BenchProgress, BenchResult };
@@ -81,6 +72,11 @@ export interface TrainingWorkerApi {
   load(bytes: Uint8Array): Promise<number>;
   /** Tensors alive in the worker (leak checks). */
   numTensors(): Promise<number>;
+  /**
+   * Holds the Web Lock `name` until the worker ends (lifeline.ts), so the page sees a death that sends no error
+   * event. Resolves once held; rejects where there are no Web Locks (Node, whose threads report their exit).
+   */
+  lifeline(name: string): Promise<void>;
   /**
    * Runs the bench suite (bench/suite, the same as `npm run bench`) on the current backend, ending a paused or
    * finished job first; every progress tick reaches onProgress before the result. Refused while a job runs.

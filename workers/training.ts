@@ -4,52 +4,18 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import * as Comlink from 'comlink';
-import { browserEnvironment } from '../bench/suite/environment.js';
-import { runBenchSuite } from '../bench/suite/index.js';
-import { initBackend, type BackendName, type InitBackendOptions, type SampleOptions } from '../src/index.js';
+import { browserEnvironment } from '../tools/bench-suite/environment.js';
+import { runBenchSuite } from '../tools/bench-suite/index.js';
+import {
+  backendAvailability, backendNames, initBackend, type BackendName, type InitBackendOptions,
+} from 'deepseek-moe-tfjs';
+import type { SampleOptions } from 'deepseek-moe-tfjs/model';
 import { LabRun } from './lab-job.js';
-import { PlaygroundRun } from './playground-job.js';
-import type { BackendAvailability, BenchMode, BenchProgress, BenchResult, Job, JobState, TrainingWorkerApi, WorkerEvent } from './protocol.js';
+import { holdLifeline } from './lifeline.js';
+import { PlaygroundRun } from './playground/job.js';
+import type { BenchMode, BenchProgress, BenchResult, Job, JobState, TrainingWorkerApi, WorkerEvent } from './protocol.js';
 
-interface GpuAdapterInfo { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean }
-const runtime = globalThis as {
-  process?: { versions?: { node?: string } };
-  navigator?: Navigator & { gpu?: { requestAdapter(): Promise<unknown> } };
-};
-/** Renderer names of GPUs emulated on the CPU. */
-const softwareRenderer = /swiftshader|llvmpipe|software|microsoft basic render/i;
-const isNode = runtime.process?.versions?.node != null;
-
-async function probe(name: BackendName): Promise<BackendAvailability> {
-  const no = (reason: string): BackendAvailability => ({ name, available: false, reason });
-  try {
-    if (name === 'cpu') return { name, available: true };
-    if (name === 'wasm') return typeof WebAssembly === 'object' ? { name, available: true } : no('this runtime has no WebAssembly');
-    if (name === 'tensorflow') {
-      if (!isNode) return no('tfjs-node runs only in Node');
-      const optional = '@tensorflow/tfjs-node';
-      await import(/* @vite-ignore */ optional);
-      return { name, available: true };
-    }
-    if (isNode) return no(`${name} needs a browser`);
-    if (name === 'webgpu') {
-      if (!runtime.navigator?.gpu) return no('this browser has no WebGPU (navigator.gpu is missing)');
-      const adapter = (await runtime.navigator.gpu.requestAdapter()) as { info?: GpuAdapterInfo } | null;
-      if (!adapter) return no('WebGPU is present, but the browser found no GPU adapter');
-      const info = adapter.info ?? {};
-      const device = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ');
-      return { name, available: true, device, software: info.isFallbackAdapter === true || softwareRenderer.test(device) };
-    }
-    if (typeof OffscreenCanvas === 'undefined') return no('no OffscreenCanvas in this worker, so no WebGL');
-    const gl = new OffscreenCanvas(1, 1).getContext('webgl2') ?? new OffscreenCanvas(1, 1).getContext('webgl');
-    if (!gl) return no('the browser refused a WebGL context');
-    const debug = gl.getExtension('WEBGL_debug_renderer_info'); // the unmasked name; plain RENDERER says "WebKit WebGL"
-    const device = String(gl.getParameter(debug ? debug.UNMASKED_RENDERER_WEBGL : gl.RENDERER) ?? '');
-    return { name, available: true, device, software: softwareRenderer.test(device) };
-  } catch (e) {
-    return no((e as Error).message);
-  }
-}
+const runtime = globalThis as { process?: { versions?: { node?: string } } };
 
 export function createTrainingWorker(): TrainingWorkerApi {
   let run: LabRun | PlaygroundRun | null = null;
@@ -88,12 +54,16 @@ export function createTrainingWorker(): TrainingWorkerApi {
 
   return {
     async backends() {
-      const names: BackendName[] = isNode ? ['tensorflow', 'wasm', 'cpu'] : ['webgpu', 'webgl', 'wasm', 'cpu'];
-      return Promise.all(names.map(probe));
+      return Promise.all(backendNames().map(backendAvailability));
     },
 
     async setBackend(name: BackendName, options?: InitBackendOptions) {
       if (busy()) throw new Error(`setBackend: a job is running; pause or stop it before switching to '${name}'.`);
+      const names = backendNames();
+      if (!names.includes(name)) throw new Error(`setBackend: expected one of ${names.join(', ')}, but got ${JSON.stringify(name)}.`);
+      // Refused before the job is ended: a backend that cannot start here changes nothing.
+      const availability = await backendAvailability(name);
+      if (!availability.available) throw new Error(`setBackend: backend '${name}' is not available here (${availability.reason}).`);
       await endRun(); // a job's tensors live on the backend that made them
       return initBackend(name, options);
     },
@@ -144,6 +114,9 @@ export function createTrainingWorker(): TrainingWorkerApi {
     },
     async numTensors() {
       return tf.memory().numTensors;
+    },
+    lifeline(name: string) {
+      return holdLifeline(name);
     },
 
     async bench(mode: BenchMode, onProgress: (p: BenchProgress) => void): Promise<BenchResult> {

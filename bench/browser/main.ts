@@ -4,10 +4,10 @@
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { initBackend, type BackendName } from '../../src/index.js';
-import { browserEnvironment } from '../suite/environment.js';
-import { runBenchSuite, type BenchMode, type BenchProgress } from '../suite/index.js';
-import { layerSection, referenceShape } from '../suite/layer.js';
+import { initBackend, type BackendName } from 'deepseek-moe-tfjs';
+import { browserEnvironment } from '../../tools/bench-suite/environment.js';
+import { runBenchSuite, type BenchMode, type BenchProgress } from '../../tools/bench-suite/index.js';
+import { layerSection, referenceShape } from '../../tools/bench-suite/layer.js';
 
 declare global {
   interface Window {

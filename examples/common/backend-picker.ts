@@ -1,6 +1,6 @@
 /** The backend selector every page has: what this browser offers, what is active, and why one is unavailable. */
-import type { BackendAvailability } from '../../workers/protocol.js';
-import type { BackendName } from '../../src/index.js';
+import type { BackendAvailability } from 'deepseek-moe-tfjs';
+import type { BackendName } from 'deepseek-moe-tfjs';
 import { $, hideFailure } from './page.js';
 import { wasmPaths, type WorkerClient } from './worker-client.js';
 

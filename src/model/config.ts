@@ -2,10 +2,13 @@
  * The DeepSeek-style language model's configuration: one plain, JSON-safe object, validated by
  * `resolveModelConfig`. Names follow DeepSeek-V3's `inference/model.py` ModelArgs in camelCase.
  */
+import { ConfigChecker, show } from '../validate.js';
 import { resolveMoEConfig, type DeepSeekMoEConfig, type MoEConfigInput } from '../moe/config.js';
 
+/** 'mha': multi-head attention with RoPE; 'mla': DeepSeek-V2's multi-head latent attention. */
 export type AttentionKind = 'mha' | 'mla';
 
+/** The language model's configuration: one plain, JSON-safe object (what presets, checkpoints and workers carry). */
 export interface ModelConfig {
   /** Token vocabulary; 256 for the byte-level tokenizer. */
   vocabSize: number;
@@ -52,6 +55,7 @@ export interface ModelConfig {
 export type ModelConfigInput = Pick<ModelConfig, 'dModel' | 'nLayers' | 'nHeads' | 'interDim' | 'maxSeqLen' | 'moe'> &
   Partial<ModelConfig>;
 
+/** The defaults of every optional model field. */
 export const modelConfigDefaults = {
   vocabSize: 256,
   nDenseLayers: 1,
@@ -75,50 +79,36 @@ export interface ResolvedModelConfig extends Readonly<ModelConfig> {
 }
 
 const keys = ['dModel', 'nLayers', 'nHeads', 'interDim', 'maxSeqLen', 'moe', ...Object.keys(modelConfigDefaults)];
-const fail = (message: string): never => {
-  throw new Error(`model config: ${message}`);
-};
-const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : typeof v === 'object' ? JSON.stringify(v) : String(v));
-
-function int(name: string, v: unknown, min: number): void {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    fail(`expected ${name} to be an integer >= ${min}, but got ${show(v)}.`);
-  }
-}
+const check: ConfigChecker = new ConfigChecker('model config');
+const fail = (message: string): never => check.fail(message);
 
 /** Validates a model config, fills defaults, and resolves its MoE part. Throws naming the field. */
 export function resolveModelConfig(input: ModelConfigInput): ResolvedModelConfig {
-  if (input == null || typeof input !== 'object') fail(`expected a config object, but got ${show(input)}.`);
-  for (const key of Object.keys(input)) {
-    if (key === 'moeConfig') continue; // a resolved config passed back in
-    if (!keys.includes(key)) fail(`unknown field '${key}'; known fields are ${keys.join(', ')}.`);
-  }
-  const c: ModelConfig = { ...modelConfigDefaults, ...input };
-  int('vocabSize', c.vocabSize, 2);
-  int('dModel', c.dModel, 1);
-  int('nLayers', c.nLayers, 1);
-  int('nDenseLayers', c.nDenseLayers, 0);
+  check.fields(input, keys, ['moeConfig']); // moeConfig: a resolved config passed back in
+  const c: ModelConfig = { ...modelConfigDefaults, ...(input as ModelConfigInput) };
+  check.int('vocabSize', c.vocabSize, 2);
+  check.int('dModel', c.dModel, 1);
+  check.int('nLayers', c.nLayers, 1);
+  check.int('nDenseLayers', c.nDenseLayers, 0);
   if (c.nDenseLayers > c.nLayers) fail(`expected nDenseLayers (${c.nDenseLayers}) to be at most nLayers (${c.nLayers}).`);
-  int('interDim', c.interDim, 1);
-  int('nHeads', c.nHeads, 1);
-  int('maxSeqLen', c.maxSeqLen, 2);
-  if (c.attention !== 'mha' && c.attention !== 'mla') fail(`expected attention to be 'mha' or 'mla', but got ${show(c.attention)}.`);
-  int('headDim', c.headDim, 2);
+  check.int('interDim', c.interDim, 1);
+  check.int('nHeads', c.nHeads, 1);
+  check.int('maxSeqLen', c.maxSeqLen, 2);
+  check.oneOf('attention', c.attention, ['mha', 'mla']);
+  check.int('headDim', c.headDim, 2);
   if (c.attention === 'mha' && c.headDim % 2 !== 0) fail(`expected headDim to be even (rotary pairs), but got ${c.headDim}.`);
-  int('qLoraRank', c.qLoraRank, 0);
-  int('kvLoraRank', c.kvLoraRank, 1);
-  int('qkNopeHeadDim', c.qkNopeHeadDim, 1);
-  int('qkRopeHeadDim', c.qkRopeHeadDim, 2);
+  check.int('qLoraRank', c.qLoraRank, 0);
+  check.int('kvLoraRank', c.kvLoraRank, 1);
+  check.int('qkNopeHeadDim', c.qkNopeHeadDim, 1);
+  check.int('qkRopeHeadDim', c.qkRopeHeadDim, 2);
   if (c.qkRopeHeadDim % 2 !== 0) fail(`expected qkRopeHeadDim to be even (rotary pairs), but got ${c.qkRopeHeadDim}.`);
-  int('vHeadDim', c.vHeadDim, 1);
-  for (const name of ['ropeTheta', 'normEps'] as const) {
-    if (typeof c[name] !== 'number' || !(c[name] > 0) || !Number.isFinite(c[name])) fail(`expected ${name} to be a finite number > 0, but got ${show(c[name])}.`);
-  }
-  if (c.ffn !== 'moe' && c.ffn !== 'dense') fail(`expected ffn to be 'moe' or 'dense', but got ${show(c.ffn)}.`);
-  if (c.ffn === 'dense') int('twinInterDim', c.twinInterDim, 1);
-  else int('twinInterDim', c.twinInterDim, 0);
-  int('seed', c.seed, 0);
-  if (c.moe == null || typeof c.moe !== 'object') fail(`expected moe to be an object, but got ${show(c.moe)}.`);
+  check.int('vHeadDim', c.vHeadDim, 1);
+  for (const name of ['ropeTheta', 'normEps'] as const) check.number(name, c[name], { min: 0, minOpen: true });
+  check.oneOf('ffn', c.ffn, ['moe', 'dense']);
+  if (c.ffn === 'dense' && c.twinInterDim === 0) fail("expected twinInterDim to be set (a positive integer) when ffn is 'dense', but got 0.");
+  check.int('twinInterDim', c.twinInterDim, c.ffn === 'dense' ? 1 : 0);
+  check.int('seed', c.seed, 0);
+  if (c.moe == null || typeof c.moe !== 'object' || Array.isArray(c.moe)) fail(`expected moe to be an object, but got ${show(c.moe)}.`);
   if ('dModel' in c.moe) fail(`expected moe not to set dModel (it is the model's), but got moe.dModel = ${show((c.moe as MoEConfigInput).dModel)}.`);
   let moeConfig: DeepSeekMoEConfig;
   try {

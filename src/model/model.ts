@@ -6,11 +6,14 @@ import * as tf from '@tensorflow/tfjs';
 import type { RoutingStats } from '../moe/balance.js';
 import { swiGLU } from '../moe/experts.js';
 import { linear } from '../kernels.js';
-import { moeForward, type MoEWeights } from '../moe/moe.js';
+import { mixSeeds } from '../rng.js';
+import { moeForward } from '../moe/moe.js';
 import { attention, attentionStep, cacheWidth, type LayerCache } from './attention.js';
 import { plainModelConfig, resolveModelConfig, type ModelConfig, type ModelConfigInput, type ResolvedModelConfig } from './config.js';
 import { crossEntropy, embed, rmsNorm } from './layers.js';
-import { createModelWeights, isMoEBlock, modelWeightSpecs, type ModelWeights } from './weights.js';
+import {
+  createModelWeights, modelView, modelWeightSpecs, type AttentionWeights, type ModelView, type ModelWeights,
+} from './weights.js';
 
 /** What one MoE block reports from a forward pass (tensors; nothing is read back). */
 export interface MoEBlockReport {
@@ -19,8 +22,22 @@ export interface MoEBlockReport {
   stats: RoutingStats;
   /** Tokens each expert was chosen for: [E]. */
   expertCounts: tf.Tensor1D;
+  /**
+   * NaN or infinite values in the block's MoE input (a scalar; 0 when checkFinite is off). The model reads
+   * nothing back itself: read these with your other values and pass them to checkFiniteInputs.
+   */
+  nonFiniteInputs: tf.Scalar;
 }
 
+/** Throws naming the first MoE block whose input held non-finite values; `counts` are their nonFiniteInputs, read. */
+export function checkFiniteInputs(blocks: number[], counts: ArrayLike<number>): void {
+  blocks.forEach((block, i) => {
+    const n = counts[i] ?? 0;
+    if (n > 0) throw new Error(`DeepSeekMoE input of block ${block}: expected finite values, but got ${n} NaN or infinite.`);
+  });
+}
+
+/** What a forward pass returns (tensors; nothing is read back). */
 export interface ForwardOutput {
   /** Next-token logits: [B * S, V]. */
   logits: tf.Tensor2D;
@@ -29,56 +46,59 @@ export interface ForwardOutput {
   moe: MoEBlockReport[];
 }
 
-/** The MoE weights of block i, viewed out of the model's flat weight record. */
-export function moeWeightsOf(w: ModelWeights, i: number): MoEWeights {
-  const get = (n: string) => (w[`blocks.${i}.moe.${n}`] as tf.Tensor | undefined) ?? null;
-  return {
-    routerKernel: get('routerKernel'), expertW1: get('expertW1'), expertW3: get('expertW3'), expertW2: get('expertW2'),
-    sharedW1: get('sharedW1'), sharedW3: get('sharedW3'), sharedW2: get('sharedW2'), expertBias: get('expertBias'),
-  } as MoEWeights;
-}
-
-/** The dense SwiGLU FFN of block i: x [N, d] -> [N, d]. */
-function denseFfn(x: tf.Tensor2D, w: ModelWeights, i: number): tf.Tensor2D {
-  const W = (n: string) => w[`blocks.${i}.ffn.${n}`] as tf.Tensor2D;
-  return swiGLU(x, W('w1'), W('w3'), W('w2'));
-}
-
 function checkIds(ids: tf.Tensor, c: ResolvedModelConfig): void {
   if (!(ids instanceof tf.Tensor) || ids.rank !== 2 || ids.shape[1] === undefined) throw new Error(`model input: expected token ids of shape [batch, seq], but got ${ids instanceof tf.Tensor ? `shape [${ids.shape}]` : typeof ids}.`);
   if (ids.dtype !== 'int32') throw new Error(`model input: expected int32 token ids, but got ${ids.dtype}.`);
   if (ids.shape[1]! > c.maxSeqLen) throw new Error(`model input: expected at most maxSeqLen = ${c.maxSeqLen} tokens per sequence, but got ${ids.shape[1]}.`);
 }
 
+/** Options of forward (and of DeepSeekLM.forward). */
 export interface ForwardOptions {
   /** Enables router jitter. */
   training?: boolean;
+  /** Seeds router jitter (each block draws from its own seed mixed from it), so a run repeats and resumes bit for bit. */
+  jitterSeed?: number;
+}
+
+/** How a block attends: over whole sequences, or for a sequence's new tokens against its cache. */
+type Attend = (i: number, a: tf.Tensor2D, w: AttentionWeights) => tf.Tensor2D;
+
+/**
+ * The blocks, shared by the full and the KV-cached forward: h [B S, d] through attention (by `attend`) and the
+ * dense FFN or the DeepSeekMoE layer, each pre-norm with a residual. MoE inputs go in as [B, S, d] so the
+ * sequence-wise balance loss sees the sequences; nothing is read back (the finite check is deferred).
+ */
+function runBlocks(view: ModelView, c: ResolvedModelConfig, h: tf.Tensor2D, B: number, attend: Attend, options: ForwardOptions) {
+  const d = c.dModel;
+  const S = h.shape[0] / B;
+  let balanceLoss: tf.Scalar = tf.scalar(0);
+  const moe: MoEBlockReport[] = [];
+  view.blocks.forEach((w, i) => {
+    h = tf.add(h, attend(i, rmsNorm(h, w.attnNorm, c.normEps) as tf.Tensor2D, w.attn));
+    const f = rmsNorm(h, w.ffnNorm, c.normEps) as tf.Tensor2D;
+    if (w.moe) {
+      const jitterSeed = options.jitterSeed === undefined ? undefined : mixSeeds(options.jitterSeed, i);
+      const moeOptions = { training: options.training ?? false, jitterSeed, deferFiniteCheck: true };
+      const out = moeForward(tf.reshape(f, [B, S, d]), w.moe, c.moeConfig, moeOptions);
+      h = tf.add(h, tf.reshape(out.output, [B * S, d]));
+      balanceLoss = tf.add(balanceLoss, out.losses.total);
+      moe.push({ block: i, stats: out.stats, expertCounts: out.expertCounts, nonFiniteInputs: out.nonFiniteInputs! });
+    } else {
+      h = tf.add(h, swiGLU(f, w.ffn!.w1, w.ffn!.w3, w.ffn!.w2));
+    }
+  });
+  const logits = linear(rmsNorm(h, view.finalNorm, c.normEps) as tf.Tensor2D, view.head);
+  return { logits, balanceLoss, moe };
 }
 
 /** The whole model on ids [B, S] (int32). */
 export function forward(w: ModelWeights, c: ResolvedModelConfig, ids: tf.Tensor2D, options: ForwardOptions = {}): ForwardOutput {
   checkIds(ids, c);
   const [B, S] = ids.shape;
-  const d = c.dModel;
-  let h = tf.reshape(embed(w.embed as tf.Tensor2D, tf.reshape(ids, [B * S])), [B * S, d]) as tf.Tensor2D;
-  let balanceLoss: tf.Scalar = tf.scalar(0);
-  const moe: MoEBlockReport[] = [];
-  for (let i = 0; i < c.nLayers; i++) {
-    const p = `blocks.${i}`;
-    const a = rmsNorm(h, w[`${p}.attnNorm`] as tf.Tensor1D, c.normEps);
-    h = tf.add(h, attention(tf.reshape(a, [B, S, d]), w, c, `${p}.attn`));
-    const f = rmsNorm(h, w[`${p}.ffnNorm`] as tf.Tensor1D, c.normEps) as tf.Tensor2D;
-    if (isMoEBlock(c, i)) {
-      const out = moeForward(tf.reshape(f, [B, S, d]), moeWeightsOf(w, i), c.moeConfig, { training: options.training ?? false });
-      h = tf.add(h, tf.reshape(out.output, [B * S, d]));
-      balanceLoss = tf.add(balanceLoss, out.losses.total);
-      moe.push({ block: i, stats: out.stats, expertCounts: out.expertCounts });
-    } else {
-      h = tf.add(h, denseFfn(f, w, i));
-    }
-  }
-  const logits = linear(rmsNorm(h, w.finalNorm as tf.Tensor1D, c.normEps) as tf.Tensor2D, w.head as tf.Tensor2D);
-  return { logits, balanceLoss, moe };
+  const view = modelView(w, c);
+  const h = tf.reshape(embed(view.embed, tf.reshape(ids, [B * S])), [B * S, c.dModel]) as tf.Tensor2D;
+  const attend: Attend = (_i, a, attn) => attention(tf.reshape(a, [B, S, c.dModel]), attn, c);
+  return runBlocks(view, c, h, B, attend, options);
 }
 
 /** Next-token cross-entropy of ids [B, S] against targets [B, S]. */
@@ -94,31 +114,30 @@ export interface KVCache {
 
 /**
  * Logits for new tokens ids [S] (int32) of one sequence, continuing `cache` (null to start): the incremental
- * forward that generation uses. Returns logits [S, V] and the extended cache; the old one is disposed.
+ * forward that generation uses, on the same block code as `forward`. Returns what `forward` returns for the new
+ * tokens (logits [S, V], the MoE blocks' reports) and the extended cache; the old one is disposed.
  */
-export function forwardCached(w: ModelWeights, c: ResolvedModelConfig, ids: tf.Tensor1D, cache: KVCache | null): { logits: tf.Tensor2D; cache: KVCache } {
+export function forwardCached(
+  w: ModelWeights, c: ResolvedModelConfig, ids: tf.Tensor1D, cache: KVCache | null,
+): ForwardOutput & { cache: KVCache } {
   const S = ids.shape[0];
   const offset = cache?.length ?? 0;
   if (offset + S > c.maxSeqLen) throw new Error(`forwardCached: expected at most maxSeqLen = ${c.maxSeqLen} positions, but got ${offset + S}.`);
+  const view = modelView(w, c);
   const layers: LayerCache[] = [];
-  const result = tf.tidy(() => {
-    let h = embed(w.embed as tf.Tensor2D, ids); // [S, d]
-    for (let i = 0; i < c.nLayers; i++) {
-      const p = `blocks.${i}`;
-      const a = rmsNorm(h, w[`${p}.attnNorm`] as tf.Tensor1D, c.normEps) as tf.Tensor2D;
-      const step = attentionStep(a, w, c, `${p}.attn`, cache?.layers[i] ?? null, offset);
-      layers.push(step.cache);
-      for (const t of Object.values(step.cache)) if (t instanceof tf.Tensor) tf.keep(t);
-      h = tf.add(h, step.y);
-      const f = rmsNorm(h, w[`${p}.ffnNorm`] as tf.Tensor1D, c.normEps) as tf.Tensor2D;
-      h = tf.add(h, isMoEBlock(c, i) ? (moeForward(f, moeWeightsOf(w, i), c.moeConfig).output as tf.Tensor2D) : denseFfn(f, w, i));
-    }
-    return linear(rmsNorm(h, w.finalNorm as tf.Tensor1D, c.normEps) as tf.Tensor2D, w.head as tf.Tensor2D);
-  });
+  const attend: Attend = (i, a, attn) => {
+    const step = attentionStep(a, attn, c, cache?.layers[i] ?? null, offset);
+    layers.push(step.cache);
+    for (const t of Object.values(step.cache)) if (t instanceof tf.Tensor) tf.keep(t);
+    return step.y;
+  };
+  const run = () => runBlocks(view, c, embed(view.embed, ids) as tf.Tensor2D, 1, attend, {});
+  const out = tf.tidy(run as unknown as () => tf.TensorContainerObject) as unknown as ForwardOutput;
   if (cache) disposeCache(cache);
-  return { logits: result, cache: { layers, length: offset + S } };
+  return { ...out, cache: { layers, length: offset + S } };
 }
 
+/** Frees a KV cache's tensors. */
 export function disposeCache(cache: KVCache): void {
   for (const layer of cache.layers) for (const t of Object.values(layer)) if (t instanceof tf.Tensor) t.dispose();
 }
@@ -126,11 +145,15 @@ export function disposeCache(cache: KVCache): void {
 /** The model: a resolved config and its variables. */
 export class DeepSeekLM {
   readonly config: ResolvedModelConfig;
+  /** The variables by checkpoint name. */
   readonly weights: ModelWeights;
+  /** The same variables as typed per-block views. */
+  readonly view: ModelView;
 
   constructor(input: ModelConfigInput) {
     this.config = resolveModelConfig(input);
     this.weights = createModelWeights(this.config);
+    this.view = modelView(this.weights, this.config);
   }
 
   /** Weight names in checkpoint order. */

@@ -19,6 +19,7 @@ export interface ModelParamParts {
   head: number;
 }
 
+/** A whole model's parameter count (see countModelParams). */
 export interface ModelParamCount {
   total: number;
   activated: number;
@@ -169,8 +170,10 @@ export function countModelParams(config: ModelConfigInput | Json): ModelParamCou
   for (let i = 0; i < a.nLayers; i++) addBlock(a, i >= a.nDenseLayers, totalParts, activatedParts);
   totalParts.norms += a.dModel;
   activatedParts.norms += a.dModel;
-  const head = a.tieEmbeddings ? 0 : a.vocabSize * a.dModel;
-  totalParts.head = activatedParts.head = head;
+  // Tied: the output projection is the embedding matrix, stored once (under embeddings) but multiplied by every
+  // token, so it counts as activated while the lookup does not.
+  totalParts.head = a.tieEmbeddings ? 0 : a.vocabSize * a.dModel;
+  activatedParts.head = a.vocabSize * a.dModel;
   let mtp: ModelParamCount['mtp'] = null;
   if (a.mtpModules > 0) {
     const t = zeroParts();

@@ -6,6 +6,7 @@ const encoder = new TextEncoder();
 
 export const byteVocabSize = 256;
 
+/** Text to token ids: its UTF-8 bytes. */
 export function encode(text: string): Uint8Array {
   return encoder.encode(text);
 }

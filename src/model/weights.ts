@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
+import type { MoEWeights } from '../moe/moe.js';
 import { moeWeightSpecs } from '../moe/weights.js';
+import { checkWeightSizes } from '../validate.js';
 import type { ResolvedModelConfig } from './config.js';
 
 /** One model weight: its name (as checkpoints store it), shape, initial std (0: ones for norms, zeros for bias). */
@@ -14,6 +16,7 @@ export interface ModelWeightSpec {
   decay: boolean;
 }
 
+/** The model's variables by checkpoint name ('embed', 'blocks.0.attn.wq', ..., 'head'). */
 export type ModelWeights = Record<string, tf.Variable>;
 
 const matrix = (name: string, shape: number[], std: number): ModelWeightSpec => ({ name, shape, init: 'normal', std, trainable: true, decay: true });
@@ -86,15 +89,90 @@ export function modelWeightSpecs(c: ResolvedModelConfig): ModelWeightSpec[] {
 
 /** Fresh variables from the config's seed (offset by 1: TF.js takes a seed of 0 to mean "unseeded"). */
 export function createModelWeights(c: ResolvedModelConfig): ModelWeights {
+  const specs = modelWeightSpecs(c);
+  checkWeightSizes('model config', specs);
   const weights: ModelWeights = {};
-  modelWeightSpecs(c).forEach((s, i) => {
-    const value = tf.tidy(() =>
-      s.init === 'ones' ? tf.ones(s.shape)
-        : s.init === 'zeros' ? tf.zeros(s.shape)
-          : tf.truncatedNormal(s.shape, 0, s.std, 'float32', c.seed * 1000 + i + 1),
-    );
-    weights[s.name] = tf.variable(value, s.trainable);
-    value.dispose();
-  });
+  try {
+    specs.forEach((s, i) => {
+      const value = tf.tidy(() =>
+        s.init === 'ones' ? tf.ones(s.shape)
+          : s.init === 'zeros' ? tf.zeros(s.shape)
+            : tf.truncatedNormal(s.shape, 0, s.std, 'float32', c.seed * 1000 + i + 1),
+      );
+      weights[s.name] = tf.variable(value, s.trainable);
+      value.dispose();
+    });
+  } catch (e) {
+    tf.dispose(Object.values(weights)); // an allocation failed part way: nothing is left behind
+    throw e;
+  }
   return weights;
+}
+
+type T1 = tf.Tensor1D;
+type T2 = tf.Tensor2D;
+
+/** One block's attention weights, by the DeepSeek-V2 paper's names. */
+export type AttentionWeights =
+  | { kind: 'mha'; wq: T2; wk: T2; wv: T2; wo: T2 }
+  | {
+    kind: 'mla';
+    /** The query: wq [d, H nope] without compression (qLoraRank 0), else wDq [d, dq], qNorm [dq], wUq [dq, H nope]. */
+    wq: T2 | null; wDq: T2 | null; qNorm: T1 | null; wUq: T2 | null;
+    wQr: T2; wDkv: T2; kvNorm: T1; wKr: T2; wUk: T2; wUv: T2; wo: T2;
+  };
+
+/** A dense SwiGLU FFN: w1, w3 [d, h], w2 [h, d]. */
+export interface FfnWeights {
+  w1: T2;
+  w3: T2;
+  w2: T2;
+}
+
+/** One block's weights: exactly one of ffn and moe is set. */
+export interface BlockWeights {
+  attnNorm: T1;
+  attn: AttentionWeights;
+  ffnNorm: T1;
+  ffn: FfnWeights | null;
+  moe: MoEWeights | null;
+}
+
+/** The model's weights as typed views (the same variables as the flat, checkpoint-named record). */
+export interface ModelView {
+  embed: T2;
+  blocks: BlockWeights[];
+  finalNorm: T1;
+  head: T2;
+}
+
+/** Typed per-block views of the flat record: the one place that knows the checkpoint names' layout. */
+export function modelView(w: ModelWeights, c: ResolvedModelConfig): ModelView {
+  const get = <T extends tf.Tensor>(name: string): T => {
+    const t = w[name];
+    if (!t) throw new Error(`model weights: expected a weight '${name}', but there is none.`);
+    return t as unknown as T;
+  };
+  const maybe = <T extends tf.Tensor>(name: string): T | null => (w[name] as unknown as T | undefined) ?? null;
+  const blocks = Array.from({ length: c.nLayers }, (_, i): BlockWeights => {
+    const p = `blocks.${i}`;
+    const a = `${p}.attn`;
+    const attn: AttentionWeights = c.attention === 'mha'
+      ? { kind: 'mha', wq: get(`${a}.wq`), wk: get(`${a}.wk`), wv: get(`${a}.wv`), wo: get(`${a}.wo`) }
+      : {
+        kind: 'mla', wq: maybe(`${a}.wq`), wDq: maybe(`${a}.wDq`), qNorm: maybe(`${a}.qNorm`), wUq: maybe(`${a}.wUq`),
+        wQr: get(`${a}.wQr`), wDkv: get(`${a}.wDkv`), kvNorm: get(`${a}.kvNorm`), wKr: get(`${a}.wKr`),
+        wUk: get(`${a}.wUk`), wUv: get(`${a}.wUv`), wo: get(`${a}.wo`),
+      };
+    const moe: MoEWeights | null = isMoEBlock(c, i)
+      ? {
+        routerKernel: get(`${p}.moe.routerKernel`), expertW1: get(`${p}.moe.expertW1`), expertW3: get(`${p}.moe.expertW3`),
+        expertW2: get(`${p}.moe.expertW2`), sharedW1: maybe(`${p}.moe.sharedW1`), sharedW3: maybe(`${p}.moe.sharedW3`),
+        sharedW2: maybe(`${p}.moe.sharedW2`), expertBias: maybe(`${p}.moe.expertBias`),
+      }
+      : null;
+    const ffn = moe ? null : { w1: get<T2>(`${p}.ffn.w1`), w3: get<T2>(`${p}.ffn.w3`), w2: get<T2>(`${p}.ffn.w2`) };
+    return { attnNorm: get(`${p}.attnNorm`), attn, ffnNorm: get(`${p}.ffnNorm`), ffn, moe };
+  });
+  return { embed: get('embed'), blocks, finalNorm: get('finalNorm'), head: get('head') };
 }

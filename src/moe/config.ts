@@ -2,6 +2,7 @@
  * The DeepSeekMoE layer configuration: one plain, JSON-safe object, validated once by `resolveMoEConfig`.
  * Field names follow DeepSeek-V3's `inference/model.py` (in camelCase) and the DeepSeekMoE paper.
  */
+import { ConfigChecker, show } from '../validate.js';
 
 /** How router logits become expert affinities: DeepSeek-V2 uses softmax, DeepSeek-V3 sigmoid. */
 export type ScoreFunc = 'softmax' | 'sigmoid';
@@ -12,6 +13,7 @@ export type DispatchMode = 'dropless' | 'capacity' | 'dense';
 /** How 'dropless' and 'capacity' run the routed experts: grouped kernels, or the stock-op reference. */
 export type ExpertCompute = 'grouped' | 'reference';
 
+/** A complete, validated layer config (what resolveMoEConfig returns); the fields are documented one by one. */
 export interface DeepSeekMoEConfig {
   /** Model width d: the last dimension of the input and output. */
   dModel: number;
@@ -70,6 +72,7 @@ export interface DeepSeekMoEConfig {
 export type MoEConfigInput = Pick<DeepSeekMoEConfig, 'dModel' | 'nRoutedExperts' | 'topK' | 'expertHiddenDim'> &
   Partial<DeepSeekMoEConfig>;
 
+/** The defaults of every optional layer field (DeepSeek-V3-like choices are not forced: softmax scoring, no groups). */
 export const moeConfigDefaults: Omit<DeepSeekMoEConfig, 'dModel' | 'nRoutedExperts' | 'topK' | 'expertHiddenDim'> = {
   nSharedExperts: 0,
   scoreFunc: 'softmax',
@@ -94,70 +97,49 @@ export const moeConfigDefaults: Omit<DeepSeekMoEConfig, 'dModel' | 'nRoutedExper
 
 const configKeys = ['dModel', 'nRoutedExperts', 'topK', 'expertHiddenDim', ...Object.keys(moeConfigDefaults)];
 
-const fail = (message: string): never => {
-  throw new Error(`DeepSeekMoE config: ${message}`);
-};
-const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : String(v));
-
-function positiveInt(name: string, v: unknown): void {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail(`expected ${name} to be a positive integer, but got ${show(v)}.`);
-}
-function nonNegativeInt(name: string, v: unknown): void {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) fail(`expected ${name} to be a non-negative integer, but got ${show(v)}.`);
-}
-function nonNegative(name: string, v: unknown): void {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(`expected ${name} to be a finite number >= 0, but got ${show(v)}.`);
-}
-function oneOf(name: string, v: unknown, options: readonly string[]): void {
-  if (typeof v !== 'string' || !options.includes(v)) fail(`expected ${name} to be one of ${options.map(show).join(', ')}, but got ${show(v)}.`);
-}
-function bool(name: string, v: unknown): void {
-  if (typeof v !== 'boolean') fail(`expected ${name} to be a boolean, but got ${show(v)}.`);
-}
+const check: ConfigChecker = new ConfigChecker('DeepSeekMoE config');
 
 /** Validates a user config, fills in defaults, and returns a complete, frozen config. Throws naming the field. */
 export function resolveMoEConfig(input: MoEConfigInput): DeepSeekMoEConfig {
-  if (input == null || typeof input !== 'object') fail(`expected a config object, but got ${show(input)}.`);
-  for (const key of Object.keys(input)) {
-    if (!configKeys.includes(key)) fail(`unknown field '${key}'; known fields are ${configKeys.join(', ')}.`);
-  }
+  check.fields(input, configKeys);
   const c: DeepSeekMoEConfig = { ...moeConfigDefaults, ...input };
-  positiveInt('dModel', c.dModel);
-  positiveInt('nRoutedExperts', c.nRoutedExperts);
-  nonNegativeInt('nSharedExperts', c.nSharedExperts);
-  positiveInt('topK', c.topK);
-  positiveInt('expertHiddenDim', c.expertHiddenDim);
-  oneOf('scoreFunc', c.scoreFunc, ['softmax', 'sigmoid']);
-  bool('normTopK', c.normTopK);
-  if (typeof c.routeScale !== 'number' || !Number.isFinite(c.routeScale) || c.routeScale <= 0) {
-    fail(`expected routeScale to be a finite number > 0, but got ${show(c.routeScale)}.`);
-  }
-  positiveInt('nExpertGroups', c.nExpertGroups);
-  positiveInt('topKGroups', c.topKGroups);
-  oneOf('groupScoreFunc', c.groupScoreFunc, ['max', 'sumTop2']);
-  nonNegative('routerJitter', c.routerJitter);
-  if (c.routerJitter >= 1) fail(`expected routerJitter to be below 1, but got ${show(c.routerJitter)}.`);
-  for (const name of ['alpha1', 'alpha2', 'seqAlpha', 'zLossCoef', 'biasUpdateSpeed'] as const) nonNegative(name, c[name]);
-  bool('auxFreeBias', c.auxFreeBias);
-  oneOf('dispatch', c.dispatch, ['dropless', 'capacity', 'dense']);
-  oneOf('expertCompute', c.expertCompute, ['grouped', 'reference']);
-  if (typeof c.capacityFactor !== 'number' || !Number.isFinite(c.capacityFactor) || c.capacityFactor <= 0) {
-    fail(`expected capacityFactor to be a finite number > 0, but got ${show(c.capacityFactor)}.`);
-  }
-  bool('checkFinite', c.checkFinite);
-  if (c.seed !== null) nonNegativeInt('seed', c.seed);
+  check.int('dModel', c.dModel, 1);
+  check.int('nRoutedExperts', c.nRoutedExperts, 1);
+  check.int('nSharedExperts', c.nSharedExperts, 0);
+  check.int('topK', c.topK, 1);
+  check.int('expertHiddenDim', c.expertHiddenDim, 1);
+  check.oneOf('scoreFunc', c.scoreFunc, ['softmax', 'sigmoid']);
+  check.bool('normTopK', c.normTopK);
+  check.number('routeScale', c.routeScale, { min: 0, minOpen: true });
+  check.int('nExpertGroups', c.nExpertGroups, 1);
+  check.int('topKGroups', c.topKGroups, 1);
+  check.oneOf('groupScoreFunc', c.groupScoreFunc, ['max', 'sumTop2']);
+  check.number('routerJitter', c.routerJitter, { min: 0 });
+  check.require(c.routerJitter < 1, `expected routerJitter to be below 1, but got ${show(c.routerJitter)}.`);
+  for (const name of ['alpha1', 'alpha2', 'seqAlpha', 'zLossCoef', 'biasUpdateSpeed'] as const) check.number(name, c[name], { min: 0 });
+  check.bool('auxFreeBias', c.auxFreeBias);
+  check.oneOf('dispatch', c.dispatch, ['dropless', 'capacity', 'dense']);
+  check.oneOf('expertCompute', c.expertCompute, ['grouped', 'reference']);
+  check.number('capacityFactor', c.capacityFactor, { min: 0, minOpen: true });
+  check.bool('checkFinite', c.checkFinite);
+  if (c.seed !== null) check.int('seed', c.seed, 0);
 
+  const fail = (message: string) => check.fail(message);
   if (c.topK > c.nRoutedExperts) fail(`expected topK (${c.topK}) to be at most nRoutedExperts (${c.nRoutedExperts}).`);
   if (c.nRoutedExperts % c.nExpertGroups !== 0) {
     fail(`expected nRoutedExperts (${c.nRoutedExperts}) to be divisible by nExpertGroups (${c.nExpertGroups}).`);
   }
   if (c.topKGroups > c.nExpertGroups) fail(`expected topKGroups (${c.topKGroups}) to be at most nExpertGroups (${c.nExpertGroups}).`);
-  const reachable = c.topKGroups * (c.nRoutedExperts / c.nExpertGroups);
+  const perGroup = c.nRoutedExperts / c.nExpertGroups;
+  const reachable = c.topKGroups * perGroup;
   if (c.topK > reachable) {
-    fail(`expected topK (${c.topK}) to be at most topKGroups * experts per group (${reachable}), the experts a token can reach.`);
+    fail(
+      `expected topK (${c.topK}) to be at most topKGroups (${c.topKGroups}) * experts per group (nRoutedExperts / ` +
+        `nExpertGroups = ${perGroup}) = ${reachable}, the experts a token can reach.`,
+    );
   }
-  if (c.groupScoreFunc === 'sumTop2' && c.nExpertGroups > 1 && c.nRoutedExperts / c.nExpertGroups < 2) {
-    fail(`expected at least 2 experts per group for groupScoreFunc 'sumTop2', but got ${c.nRoutedExperts / c.nExpertGroups}.`);
+  if (c.groupScoreFunc === 'sumTop2' && c.nExpertGroups > 1 && perGroup < 2) {
+    fail(`expected at least 2 experts per group (nRoutedExperts / nExpertGroups) for groupScoreFunc 'sumTop2', but got ${perGroup}.`);
   }
   return Object.freeze(c);
 }

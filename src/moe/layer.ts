@@ -3,6 +3,7 @@ import { updateExpertBias, type RoutingStats } from './balance.js';
 import { moeConfigDefaults, resolveMoEConfig, type DeepSeekMoEConfig, type MoEConfigInput } from './config.js';
 import { moeForward, type MoEWeights } from './moe.js';
 import { initializerFor, moeWeightSpecs } from './weights.js';
+import { checkWeightSizes } from '../validate.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 type LayerVariable = ReturnType<tf.layers.Layer['addWeight']>;
@@ -46,7 +47,9 @@ export class DeepSeekMoE extends tf.layers.Layer {
     if (last !== this.moeConfig.dModel) {
       throw new Error(`DeepSeekMoE input: expected last dimension dModel = ${this.moeConfig.dModel}, but got shape [${shape}].`);
     }
-    moeWeightSpecs(this.moeConfig).forEach((spec, i) => {
+    const specs = moeWeightSpecs(this.moeConfig);
+    checkWeightSizes('DeepSeekMoE config', specs);
+    specs.forEach((spec, i) => {
       const init = initializerFor(spec, i, this.moeConfig.seed);
       this.vars.set(spec.name, this.addWeight(spec.name, spec.shape, 'float32', init, undefined, spec.trainable));
     });

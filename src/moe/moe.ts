@@ -26,6 +26,7 @@ export interface MoEWeights {
   expertBias: tf.Tensor1D | null;
 }
 
+/** What one call of the layer returns: its output, balance losses, routing statistics and expert counts (tensors). */
 export interface MoEOutput {
   /** Same shape as the input. */
   output: tf.Tensor;
@@ -33,11 +34,19 @@ export interface MoEOutput {
   stats: RoutingStats;
   /** Tokens each expert was chosen for, before drops: [E]. This is the load the bias update reads. */
   expertCounts: tf.Tensor1D;
+  /**
+   * With `deferFiniteCheck`: how many input values were NaN or infinite (a scalar; 0 when checkFinite is off or a
+   * read of this call already checked), for the caller to read with its own values. Absent otherwise.
+   */
+  nonFiniteInputs?: tf.Scalar;
 }
 
+/** Per-call options of moeForward. */
 export interface MoEForwardOptions {
   /** Enables router jitter. Default false. */
   training?: boolean;
+  /** Seeds router jitter's noise (any number): the same seed draws the same noise. Unseeded without it. */
+  jitterSeed?: number;
   /**
    * 'dropless': slots per expert measured ahead by `measureDroplessCapacity` (an async read), so this call
    * reads nothing back. Assignments beyond it are dropped and show in stats.droppedFraction; that only happens
@@ -45,6 +54,12 @@ export interface MoEForwardOptions {
    * there a measured capacity only says that the finite check was done ahead (awaited), so the call reads nothing.
    */
   capacity?: number;
+  /**
+   * With checkFinite: count the non-finite inputs into `nonFiniteInputs` instead of reading them back, so the
+   * caller checks them in a read it makes anyway (the language model does so in training, evaluation and
+   * generation). The reference path's 'dropless' still makes its one read, and checks there.
+   */
+  deferFiniteCheck?: boolean;
 }
 
 /** Whether a call runs the grouped path: 'dropless' or 'capacity' with expertCompute 'grouped', on a backend with its kernels. */
@@ -102,7 +117,8 @@ const nonFiniteError = () => new Error('DeepSeekMoE input: expected finite value
  * check) when it is true. The reference path's 'dropless' makes exactly one (the busiest expert's count, to size
  * the slots; the finite check rides on it) unless `options.capacity` is given; its 'capacity' and 'dense' make one
  * when checkFinite is set. These reads are synchronous: on webgpu TF.js serves them through a canvas, which is
- * slow (and loses the device on SwiftShader), so there set checkFinite false.
+ * slow (and loses the device on SwiftShader), so there set checkFinite false or pass `deferFiniteCheck` and read
+ * `nonFiniteInputs` with your own values.
  */
 export function moeForward(x: tf.Tensor, weights: MoEWeights, config: DeepSeekMoEConfig, options: MoEForwardOptions = {}): MoEOutput {
   checkInput(x, config);
@@ -114,12 +130,17 @@ export function moeForward(x: tf.Tensor, weights: MoEWeights, config: DeepSeekMo
     const tokens = tf.reshape(x, [T, d]) as tf.Tensor2D;
     // Reference dropless checks with its one read below; a grouped call with a measured capacity was checked ahead.
     const checkedAhead = grouped && options.capacity !== undefined;
-    if (config.checkFinite && (config.dispatch !== 'dropless' || grouped) && !checkedAhead) {
-      if (tf.any(tf.logicalNot(tf.isFinite(tokens))).dataSync()[0]) throw nonFiniteError();
+    const check = config.checkFinite && (config.dispatch !== 'dropless' || grouped) && !checkedAhead;
+    let nonFiniteInputs: tf.Scalar | undefined;
+    if (options.deferFiniteCheck) {
+      nonFiniteInputs = check ? (tf.sum(maskToFloat(tf.logicalNot(tf.isFinite(tokens)))) as tf.Scalar) : tf.scalar(0);
+    } else if (check && tf.any(tf.logicalNot(tf.isFinite(tokens))).dataSync()[0]) {
+      throw nonFiniteError();
     }
     const training = options.training ?? false;
     const selection = grouped ? 'kernel' : 'stock';
-    const { logits, scores, topKIndices } = route(tokens, weights.routerKernel, weights.expertBias, config, training, selection);
+    const { routerKernel, expertBias } = weights;
+    const { logits, scores, topKIndices } = route(tokens, routerKernel, expertBias, config, training, selection, options.jitterSeed);
     const routerEntropy = meanRouterEntropy(scores, config, grouped);
     const routedOut = grouped
       ? groupedRouted(tokens, scores, topKIndices, weights, config)
@@ -132,7 +153,7 @@ export function moeForward(x: tf.Tensor, weights: MoEWeights, config: DeepSeekMo
     const output = tf.reshape(shared ? tf.add(routed, shared) : routed, x.shape);
     const losses = balanceLosses(logits, scores, counts, () => sequenceCounts(nSequences), nSequences, config, grouped);
     const stats = routingStats(counts, scores, droppedFraction, config, routerEntropy);
-    return { output, losses, stats, expertCounts: counts };
+    return { output, losses, stats, expertCounts: counts, ...(nonFiniteInputs ? { nonFiniteInputs } : {}) };
   };
   return tf.tidy(run as unknown as () => tf.TensorContainerObject) as unknown as MoEOutput;
 }

@@ -1,7 +1,7 @@
+/** Parameter accounting of one DeepSeekMoE layer (whole models: src/model/params.ts). */
 import { resolveMoEConfig, type MoEConfigInput } from './config.js';
-import type { ModelConfigInput } from '../model/config.js';
-import { countModelParams, type ModelParamCount } from '../model/params.js';
 
+/** Parameters by part of the layer. */
 export interface MoEParamParts {
   router: number;
   routedExperts: number;
@@ -10,6 +10,7 @@ export interface MoEParamParts {
   bias: number;
 }
 
+/** One layer's parameter count: totals, activated per token, by part, and forward FLOPs per token. */
 export interface MoEParamCount {
   total: number;
   activated: number;
@@ -22,19 +23,10 @@ export interface MoEParamCount {
 }
 
 /**
- * Total and activated parameters. Of one DeepSeekMoE layer for a layer config (a token activates the router,
- * its K routed experts and the shared experts; each SwiGLU expert holds 3 d h weights), or of a whole model for
- * a model config: ours, DeepSeek-V3's inference format or Hugging Face's config.json (see countModelParams).
+ * Total and activated parameters of one DeepSeekMoE layer: a token activates the router, its K routed experts and
+ * the shared experts; each SwiGLU expert holds 3 d h weights.
  */
-export function countParams(input: MoEConfigInput): MoEParamCount;
-export function countParams(input: ModelConfigInput | Record<string, unknown>): ModelParamCount;
-export function countParams(input: MoEConfigInput | ModelConfigInput | Record<string, unknown>): MoEParamCount | ModelParamCount {
-  // A layer config is the one with expertHiddenDim at the top level; anything else is read as a whole model.
-  if (input != null && typeof input === 'object' && 'expertHiddenDim' in input) return countLayerParams(input as MoEConfigInput);
-  return countModelParams(input as ModelConfigInput | Record<string, unknown>);
-}
-
-function countLayerParams(input: MoEConfigInput): MoEParamCount {
+export function countLayerParams(input: MoEConfigInput): MoEParamCount {
   const c = resolveMoEConfig(input);
   const d = c.dModel;
   const expert = 3 * d * c.expertHiddenDim;

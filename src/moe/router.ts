@@ -29,11 +29,10 @@ export function route(
   config: DeepSeekMoEConfig,
   training: boolean,
   selection: 'kernel' | 'stock' = 'stock',
+  jitterSeed?: number, // seeds the jitter noise, so runs repeat and resume bit for bit; unseeded without it
 ): RouterOutput {
-  const routerInput =
-    training && config.routerJitter > 0
-      ? tf.mul(x, tf.randomUniform(x.shape, 1 - config.routerJitter, 1 + config.routerJitter))
-      : x;
+  const j = config.routerJitter;
+  const routerInput = training && j > 0 ? tf.mul(x, tf.randomUniform(x.shape, 1 - j, 1 + j, 'float32', jitterSeed)) : x;
   let logits: tf.Tensor2D | null = null;
   let scores: tf.Tensor2D;
   if (selection === 'kernel' && config.zLossCoef === 0) {

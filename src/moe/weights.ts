@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DeepSeekMoEConfig } from './config.js';
 import type { MoEWeights } from './moe.js';
+import { checkWeightSizes } from '../validate.js';
 
 /** One weight of the layer: its name (as saved), shape, initial standard deviation (0 = zeros) and trainability. */
 export interface MoEWeightSpec {
@@ -49,14 +50,22 @@ export function createMoEWeights(config: DeepSeekMoEConfig): MoEWeights {
     routerKernel: null!, expertW1: null!, expertW3: null!, expertW2: null!,
     sharedW1: null, sharedW3: null, sharedW2: null, expertBias: null,
   };
-  moeWeightSpecs(config).forEach((spec, i) => {
-    const value = tf.tidy(() => initializerFor(spec, i, config.seed).apply(spec.shape, 'float32'));
-    (w as unknown as Record<string, tf.Tensor>)[spec.name] = tf.variable(value, spec.trainable, undefined, 'float32');
-    value.dispose();
-  });
+  const specs = moeWeightSpecs(config);
+  checkWeightSizes('DeepSeekMoE config', specs);
+  try {
+    specs.forEach((spec, i) => {
+      const value = tf.tidy(() => initializerFor(spec, i, config.seed).apply(spec.shape, 'float32'));
+      (w as unknown as Record<string, tf.Tensor>)[spec.name] = tf.variable(value, spec.trainable, undefined, 'float32');
+      value.dispose();
+    });
+  } catch (e) {
+    disposeMoEWeights(w); // an allocation failed part way: nothing is left behind
+    throw e;
+  }
   return w;
 }
 
+/** Frees the variables createMoEWeights made. */
 export function disposeMoEWeights(w: MoEWeights): void {
   for (const t of Object.values(w)) if (t) (t as tf.Tensor).dispose();
 }

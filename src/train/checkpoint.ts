@@ -1,15 +1,20 @@
 /**
  * The checkpoint file: everything a run needs to continue bit for bit. Layout: 8 magic bytes, a uint32
  * header length, the JSON header, zero padding to a multiple of 4, then the float32 tensors in header order.
- * The header carries a checksum of the tensor bytes, so a truncated or corrupted file is refused.
+ * The header carries a checksum of itself (without the checksum field) and the tensor bytes, so a truncated,
+ * corrupted or edited file (a changed step or sampler state would silently break a bit-exact resume) is refused.
+ * Version 1 files, whose checksum covered the tensor bytes only, are still read.
  */
 import type { ModelConfig } from '../model/config.js';
 import type { TrainConfig } from './config.js';
 
 const magic = 'DSMOECK1';
+/** The header's format tag. */
 export const checkpointFormat = 'deepseek-moe-tfjs/checkpoint';
-export const checkpointVersion = 1;
+/** The version written; readCheckpoint also reads version 1. */
+export const checkpointVersion = 2;
 
+/** The checkpoint file's JSON header. */
 export interface CheckpointHeader {
   format: typeof checkpointFormat;
   version: number;
@@ -21,19 +26,25 @@ export interface CheckpointHeader {
   rngState: number;
   /** Name and shape of each tensor, in storage order: the weights, then AdamW's m and v ('adam.m/<name>'). */
   tensors: { name: string; shape: number[] }[];
-  /** FNV-1a 32 of the tensor bytes. */
+  /** FNV-1a 32 of the header's canonical JSON without this field, then the tensor bytes (version 1: the tensors only). */
   checksum: number;
 }
 
+/** A read checkpoint: its header and its tensors by name. */
 export interface CheckpointContents {
   header: CheckpointHeader;
   tensors: Map<string, Float32Array>;
 }
 
-function fnv1a(bytes: Uint8Array): number {
-  let h = 0x811c9dc5;
+function fnv1a(bytes: Uint8Array, h = 0x811c9dc5): number {
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
   return h >>> 0;
+}
+
+/** The checksum of a header (its checksum field left out) followed by the tensor bytes. */
+function checksumOf(header: Omit<CheckpointHeader, 'checksum'>, data: Uint8Array): number {
+  const { checksum: _, ...rest } = header as CheckpointHeader;
+  return fnv1a(data, fnv1a(new TextEncoder().encode(canonicalJson(rest))));
 }
 
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
@@ -45,6 +56,7 @@ export function canonicalJson(value: unknown): string {
   );
 }
 
+/** Writes the checkpoint file of a header and named float32 tensors (layout in the file header). */
 export function writeCheckpoint(header: Omit<CheckpointHeader, 'format' | 'version' | 'tensors' | 'checksum'>, tensors: { name: string; shape: number[]; values: Float32Array }[]): Uint8Array {
   const dataBytes = tensors.reduce((n, t) => n + t.values.byteLength, 0);
   const data = new Uint8Array(dataBytes);
@@ -54,10 +66,11 @@ export function writeCheckpoint(header: Omit<CheckpointHeader, 'format' | 'versi
     data.set(new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength), offset);
     offset += t.values.byteLength;
   }
-  const full: CheckpointHeader = {
+  const unsummed: Omit<CheckpointHeader, 'checksum'> = {
     format: checkpointFormat, version: checkpointVersion, ...header,
-    tensors: tensors.map((t) => ({ name: t.name, shape: t.shape })), checksum: fnv1a(data),
+    tensors: tensors.map((t) => ({ name: t.name, shape: t.shape })),
   };
+  const full: CheckpointHeader = { ...unsummed, checksum: checksumOf(unsummed, data) };
   const json = new TextEncoder().encode(JSON.stringify(full));
   const start = Math.ceil((12 + json.length) / 4) * 4;
   const out = new Uint8Array(start + dataBytes);
@@ -84,14 +97,13 @@ export function readCheckpoint(bytes: Uint8Array): CheckpointContents {
   } catch (e) {
     return corrupt(`header is not JSON: ${(e as Error).message}`);
   }
-  if (header.format !== checkpointFormat) corrupt(`format '${String(header.format)}'`);
-  if (header.version !== checkpointVersion) throw new Error(`checkpoint: expected version ${checkpointVersion}, but got ${header.version}.`);
-  if (!Array.isArray(header.tensors)) corrupt('no tensor list');
+  checkHeader(header);
   const start = Math.ceil((12 + headerLength) / 4) * 4;
   const expected = header.tensors.reduce((n, t) => n + 4 * sizeOf(t.shape), 0);
   if (bytes.length - start !== expected) corrupt(`expected ${expected} bytes of tensor data, but got ${bytes.length - start}`);
   const data = bytes.slice(start); // a copy: aligned, and independent of the caller's buffer
-  if (fnv1a(data) !== header.checksum) corrupt('checksum mismatch: the tensor data is damaged');
+  const sum = header.version === 1 ? fnv1a(data) : checksumOf(header, data);
+  if (sum !== header.checksum) corrupt('checksum mismatch: the header or the tensor data is damaged');
   const tensors = new Map<string, Float32Array>();
   let offset = 0;
   for (const t of header.tensors) {
@@ -100,4 +112,29 @@ export function readCheckpoint(bytes: Uint8Array): CheckpointContents {
     offset += 4 * n;
   }
   return { header, tensors };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v != null && typeof v === 'object' && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+/** Every header field's type, before anything is read by it. */
+function checkHeader(header: unknown): asserts header is CheckpointHeader {
+  const expect = (ok: boolean, field: string, wanted: string, got: unknown) => {
+    if (!ok) corrupt(`expected ${field} to be ${wanted}, but got ${got === undefined ? 'nothing' : JSON.stringify(got)}`);
+  };
+  if (!isObject(header)) return corrupt('the header is not an object');
+  expect(header.format === checkpointFormat, 'format', `'${checkpointFormat}'`, header.format);
+  if (header.version !== 1 && header.version !== checkpointVersion) {
+    throw new Error(`checkpoint: expected version 1 or ${checkpointVersion}, but got ${JSON.stringify(header.version)}.`);
+  }
+  expect(isObject(header.modelConfig), 'modelConfig', 'an object', header.modelConfig);
+  expect(isObject(header.trainConfig), 'trainConfig', 'an object', header.trainConfig);
+  expect(isCount(header.step), 'step', 'a non-negative integer', header.step);
+  expect(isCount(header.rngState) && (header.rngState as number) <= 0xffffffff, 'rngState', 'a uint32', header.rngState);
+  expect(isCount(header.checksum) && (header.checksum as number) <= 0xffffffff, 'checksum', 'a uint32', header.checksum);
+  expect(Array.isArray(header.tensors), 'tensors', 'a list', header.tensors);
+  (header.tensors as unknown[]).forEach((t, i) => {
+    const ok = isObject(t) && typeof t.name === 'string' && Array.isArray(t.shape) && t.shape.every(isCount);
+    expect(ok, `tensors[${i}]`, 'a { name, shape } of non-negative integers', t);
+  });
 }

@@ -1,5 +1,6 @@
-/** The trainer's configuration: one plain, JSON-safe object, validated by `resolveTrainConfig`. */
+import { ConfigChecker } from '../validate.js';
 
+/** The trainer's configuration: one plain, JSON-safe object, validated by `resolveTrainConfig`. */
 export interface TrainConfig {
   /** Optimizer steps of the whole run (the cosine schedule ends here). */
   steps: number;
@@ -29,8 +30,10 @@ export interface TrainConfig {
   seed: number;
 }
 
+/** A trainer config as a user writes it: any subset of the fields. */
 export type TrainConfigInput = Partial<TrainConfig>;
 
+/** The defaults of every trainer field. */
 export const trainConfigDefaults: TrainConfig = {
   steps: 200,
   batchSize: 8,
@@ -49,48 +52,43 @@ export const trainConfigDefaults: TrainConfig = {
   seed: 0,
 };
 
-const fail = (message: string): never => {
-  throw new Error(`train config: ${message}`);
-};
+const check: ConfigChecker = new ConfigChecker('train config');
 
+/** Validates a trainer config and fills its defaults; throws naming the field (see src/validate.ts). */
 export function resolveTrainConfig(input: TrainConfigInput = {}): Readonly<TrainConfig> {
-  if (input == null || typeof input !== 'object') fail(`expected a config object, but got ${String(input)}.`);
-  for (const key of Object.keys(input)) {
-    if (!(key in trainConfigDefaults)) fail(`unknown field '${key}'; known fields are ${Object.keys(trainConfigDefaults).join(', ')}.`);
-  }
+  check.fields(input, Object.keys(trainConfigDefaults));
   const c: TrainConfig = { ...trainConfigDefaults, ...input };
-  const int = (name: keyof TrainConfig, min: number) => {
-    const v = c[name];
-    if (!Number.isInteger(v) || v < min) fail(`expected ${name} to be an integer >= ${min}, but got ${JSON.stringify(v)}.`);
-  };
-  const num = (name: keyof TrainConfig, lo: number, hi: number, loOpen = false) => {
-    const v = c[name];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (loOpen && v === lo)) {
-      fail(`expected ${name} to be a number in ${loOpen ? '(' : '['}${lo}, ${hi}], but got ${JSON.stringify(v)}.`);
-    }
-  };
-  int('steps', 1);
-  int('batchSize', 1);
-  int('seqLen', 1);
-  num('learningRate', 0, Number.MAX_VALUE, true);
-  num('minLearningRateRatio', 0, 1);
-  int('warmupSteps', 0);
-  num('weightDecay', 0, 1);
-  num('beta1', 0, 0.999999);
-  num('beta2', 0, 0.999999);
-  num('epsilon', 0, 1, true);
-  num('gradClip', 0, Number.MAX_VALUE);
-  int('evalEvery', 0);
-  int('evalWindows', 1);
-  int('checkpointEvery', 0);
-  int('seed', 0);
+  check.int('steps', c.steps, 1);
+  check.int('batchSize', c.batchSize, 1);
+  check.int('seqLen', c.seqLen, 1);
+  check.number('learningRate', c.learningRate, { min: 0, max: Number.MAX_VALUE, minOpen: true });
+  check.number('minLearningRateRatio', c.minLearningRateRatio, { min: 0, max: 1 });
+  check.int('warmupSteps', c.warmupSteps, 0);
+  check.number('weightDecay', c.weightDecay, { min: 0, max: 1 });
+  check.number('beta1', c.beta1, { min: 0, max: 0.999999 });
+  check.number('beta2', c.beta2, { min: 0, max: 0.999999 });
+  check.number('epsilon', c.epsilon, { min: 0, max: 1, minOpen: true });
+  check.number('gradClip', c.gradClip, { min: 0 });
+  check.int('evalEvery', c.evalEvery, 0);
+  check.int('evalWindows', c.evalWindows, 1);
+  check.int('checkpointEvery', c.checkpointEvery, 0);
+  check.int('seed', c.seed, 0);
+  const maxTokens = 2 ** 24; // a step's ids and targets are typed arrays of batchSize * seqLen
+  for (const [name, n] of [['batchSize', c.batchSize], ['evalWindows', c.evalWindows]] as const) {
+    check.require(n * c.seqLen <= maxTokens, `expected ${name} * seqLen to be at most ${maxTokens} tokens, but got ${n} * ${c.seqLen}.`);
+  }
   return Object.freeze(c);
 }
 
-/** Linear warm-up to the peak, then cosine decay to the floor at the last step. */
+/**
+ * The learning rate of step `step` (0-based): linear warm-up to the peak at step warmupSteps - 1, then cosine
+ * decay from the peak at step warmupSteps to the floor at the last step, steps - 1 (when that is a later step).
+ */
 export function learningRateAt(step: number, c: TrainConfig): number {
   if (step < c.warmupSteps) return (c.learningRate * (step + 1)) / c.warmupSteps;
-  const progress = Math.min(1, (step - c.warmupSteps) / Math.max(1, c.steps - c.warmupSteps));
+  const span = c.steps - 1 - c.warmupSteps;
+  // One step after warm-up (or none): it runs at the peak; a one-step run does not train at the floor.
+  const progress = span <= 0 ? 0 : Math.min(1, (step - c.warmupSteps) / span);
   const floor = c.learningRate * c.minLearningRateRatio;
   return floor + 0.5 * (c.learningRate - floor) * (1 + Math.cos(Math.PI * progress));
 }

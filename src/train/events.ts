@@ -16,6 +16,7 @@ export interface LayerReport {
   bias: number[];
 }
 
+/** After every optimizer step. */
 export interface StepEvent {
   type: 'step';
   /** Steps completed, this one included. */
@@ -32,6 +33,7 @@ export interface StepEvent {
   layers: LayerReport[];
 }
 
+/** After every evaluation on the validation split. */
 export interface EvalEvent {
   type: 'eval';
   step: number;
@@ -41,6 +43,7 @@ export interface EvalEvent {
   domainLoss: Record<string, number>;
 }
 
+/** Every checkpointEvery steps: the checkpoint file. */
 export interface CheckpointEvent {
   type: 'checkpoint';
   step: number;
@@ -48,6 +51,7 @@ export interface CheckpointEvent {
   bytes: Uint8Array;
 }
 
+/** When run() ends without an error. */
 export interface DoneEvent {
   type: 'done';
   step: number;
@@ -55,11 +59,15 @@ export interface DoneEvent {
   stopped: boolean;
 }
 
+/** When run() ends with an error (a non-finite loss, a throw mid-step). */
 export interface ErrorEvent {
   type: 'error';
+  /** Steps completed in the state the trainer holds after the error (the last good state, when it put one back). */
   step: number;
   message: string;
 }
 
+/** Every event the trainer emits. */
 export type TrainerEvent = StepEvent | EvalEvent | CheckpointEvent | DoneEvent | ErrorEvent;
+/** Events by their type, for Trainer.on's typing. */
 export type TrainerEventMap = { [E in TrainerEvent as E['type']]: E };

@@ -20,6 +20,7 @@ export function nextTask(): Promise<void> {
   });
 }
 
+/** Stop, pause and resume for a step loop (the trainer and the playground job use it). */
 export class RunControl {
   private gate: { promise: Promise<void>; release: () => void } | null = null;
   private waiters: (() => void)[] = [];

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TextDataset } from '../data/dataset.js';
-import type { DeepSeekLM } from '../model/model.js';
+import { checkFiniteInputs, type DeepSeekLM } from '../model/model.js';
 import { isMoEBlock } from '../model/weights.js';
 
 /** For one MoE block: shares[domain][expert], the share of that domain's assignments the expert took. */
@@ -19,14 +19,20 @@ export async function specialisationReport(model: DeepSeekLM, dataset: TextDatas
   const perDomain: number[][][] = []; // [domain][block][expert]
   for (let i = 0; i < dataset.domains.length; i++) {
     const batch = dataset.validationBatch(i, windows, seqLen);
+    let blocks: number[] = [];
     const counts = tf.tidy(() => {
       const ids = tf.tensor2d(batch.ids, [batch.batchSize, seqLen], 'int32');
       const { moe } = model.forward(ids);
-      return moe.length > 0 ? tf.stack(moe.map((m) => m.expertCounts)) : tf.zeros([0, 0]);
+      blocks = moe.map((m) => m.block);
+      // [nBlocks, E + 1]: each block's expert counts, then its non-finite input count.
+      return moe.length > 0 ? tf.stack(moe.map((m) => tf.concat([m.expertCounts, tf.reshape(m.nonFiniteInputs, [1])]))) : tf.zeros([0, 1]);
     });
-    const [nBlocks = 0, E = 0] = counts.shape;
-    const values = await counts.data();
+    const [nBlocks = 0, width = 1] = counts.shape;
+    const E = width - 1;
+    const read = await counts.data();
     counts.dispose();
+    checkFiniteInputs(blocks, Array.from({ length: nBlocks }, (_, b) => read[b * width + E]!));
+    const values = Float32Array.from({ length: nBlocks * E }, (_, j) => read[Math.floor(j / E) * width + (j % E)]!);
     perDomain.push(Array.from({ length: nBlocks }, (_, b) => Array.from(values.subarray(b * E, (b + 1) * E))));
   }
   const blocks = Array.from({ length: model.config.nLayers }, (_, i) => i).filter((i) => isMoEBlock(model.config, i));

@@ -8,11 +8,12 @@ import * as tf from '@tensorflow/tfjs';
 import { updateExpertBias } from '../moe/balance.js';
 import type { TextDataset } from '../data/dataset.js';
 import { generate, type SampleOptions } from '../model/generate.js';
-import { languageModelLoss, type DeepSeekLM } from '../model/model.js';
+import { checkFiniteInputs, languageModelLoss, type DeepSeekLM } from '../model/model.js';
 import { decode, encode } from '../model/tokenizer.js';
 import { modelWeightSpecs } from '../model/weights.js';
-import { Rng } from '../rng.js';
+import { mixSeeds, Rng } from '../rng.js';
 import { AdamW } from './adamw.js';
+import { gradientStep } from './step.js';
 import { canonicalJson, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { learningRateAt, resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 import { RunControl } from './run-control.js';
@@ -21,8 +22,23 @@ import { specialisationReport, type BlockSpecialisation } from './specialisation
 
 type Listener<K extends keyof TrainerEventMap> = (event: TrainerEventMap[K]) => void;
 
+/**
+ * The whole training state before an update: the model's weights (the bias included) and AdamW's moments as
+ * zero-copy clones (assign() swaps a variable's buffer, so a clone keeps the old values), the counters, and the
+ * sampler's state before it drew that step's batch. A checkpoint taken after putting it back equals one taken then.
+ */
+interface GoodState {
+  weights: Record<string, tf.Tensor>;
+  m: Record<string, tf.Tensor>;
+  v: Record<string, tf.Tensor>;
+  step: number;
+  optimizerStep: number;
+  rngState: number;
+}
+
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
+/** Trains a DeepSeekLM on a TextDataset; see the file header. Events: step, eval, checkpoint, done, error. */
 export class Trainer {
   readonly config: Readonly<TrainConfig>;
   /** Optimizer steps completed. */
@@ -31,8 +47,10 @@ export class Trainer {
   private readonly optimizer: AdamW;
   private readonly trainable: Record<string, tf.Variable>;
   private readonly listeners = new Map<string, Set<(e: TrainerEvent) => void>>();
-  /** The weights before the latest update (zero-copy clones): put back when the next loss is not finite. */
-  private lastGood: Record<string, tf.Tensor> | null = null;
+  /** The state before the latest update: put back when the next loss is not finite. */
+  private lastGood: GoodState | null = null;
+  /** The sampler's state before the step in flight drew its batch (null between steps). */
+  private stepRngState: number | null = null;
   private readonly control = new RunControl();
   private running = false;
 
@@ -40,6 +58,9 @@ export class Trainer {
     this.config = resolveTrainConfig(config);
     if (this.config.seqLen > model.config.maxSeqLen) {
       throw new Error(`train config: expected seqLen to be at most the model's maxSeqLen (${model.config.maxSeqLen}), but got ${this.config.seqLen}.`);
+    }
+    if (this.config.seqLen > dataset.seqLen) {
+      throw new Error(`train config: expected seqLen to be at most the dataset's seqLen (${dataset.seqLen}), but got ${this.config.seqLen}.`);
     }
     const specs = modelWeightSpecs(model.config);
     this.trainable = Object.fromEntries(specs.filter((s) => s.trainable).map((s) => [s.name, model.weights[s.name]!]));
@@ -105,7 +126,7 @@ export class Trainer {
     } catch (e) {
       // A throw mid-step (the MoE layer's finite check, a backend failure) also puts back the last good weights.
       const restored = this.restoreLastGood();
-      const note = restored ? ` Training stopped; the weights are back to those before step ${this.step}, the last with a finite loss.` : '';
+      const note = restored ? ` Training stopped; ${this.restoredNote()}` : '';
       this.emit({ type: 'error', step: this.step, message: `${(e as Error).message}${note}` });
     } finally {
       this.running = false;
@@ -118,76 +139,70 @@ export class Trainer {
     const c = this.config;
     const { batchSize: B, seqLen: S } = c;
     const start = now();
+    const rngState = this.rng.state;
+    this.stepRngState = rngState;
     const batch = this.dataset.sampleBatch(B, S, this.rng);
-    const moeBlocks: { block: number; counts: tf.Tensor1D }[] = [];
-    const names = Object.keys(this.trainable);
-    const { summary, grads } = tf.tidy(() => {
+    const blocks: number[] = [];
+    const step = gradientStep(this.trainable, () => {
       const ids = tf.tensor2d(batch.ids, [B, S], 'int32');
       const targets = tf.tensor2d(batch.targets, [B, S], 'int32');
-      let parts: tf.Tensor[] = [];
-      const { value, grads } = tf.variableGrads(() => {
-        const out = this.model.forward(ids, { training: true });
-        const lmLoss = languageModelLoss(out.logits, targets);
-        parts = [lmLoss, out.balanceLoss];
-        for (const m of out.moe) {
-          moeBlocks.push({ block: m.block, counts: tf.keep(m.expertCounts) });
-          const bias = this.model.weights[`blocks.${m.block}.moe.expertBias`];
-          parts.push(m.stats.expertLoad, m.stats.droppedFraction, m.stats.maxViolation, m.stats.routerEntropy, bias ? tf.clone(bias) : tf.zeros([0]));
-        }
-        parts.forEach((t) => tf.keep(t));
-        return tf.add(lmLoss, out.balanceLoss) as tf.Scalar;
-      }, Object.values(this.trainable));
-      value.dispose();
-      // variableGrads keys gradients by the engine's variable names; ours are the checkpoint names.
-      const named: Record<string, tf.Tensor> = {};
-      for (const name of names) named[name] = grads[this.trainable[name]!.name]!;
-      const gradNorm = tf.sqrt(Object.values(named).reduce((acc: tf.Tensor, g) => tf.add(acc, tf.sum(tf.square(g))), tf.scalar(0)));
-      const summary = tf.concat([gradNorm, ...parts].map((t) => tf.reshape(t, [-1])));
-      parts.forEach((t) => t.dispose());
-      return { summary, grads: named };
+      // Router jitter's noise follows the seed and the step, so a resumed run draws what an unbroken one would.
+      const out = this.model.forward(ids, { training: true, jitterSeed: mixSeeds(c.seed, this.step) });
+      const lmLoss = languageModelLoss(out.logits, targets);
+      const readouts: Record<string, tf.Tensor> = { loss: lmLoss, balanceLoss: out.balanceLoss };
+      const kept: Record<string, tf.Tensor> = {};
+      for (const m of out.moe) {
+        blocks.push(m.block);
+        const bias = this.model.view.blocks[m.block]!.moe!.expertBias;
+        Object.assign(readouts, {
+          [`${m.block}.expertLoad`]: m.stats.expertLoad, [`${m.block}.droppedFraction`]: m.stats.droppedFraction,
+          [`${m.block}.maxViolation`]: m.stats.maxViolation, [`${m.block}.routerEntropy`]: m.stats.routerEntropy,
+          [`${m.block}.nonFiniteInputs`]: m.nonFiniteInputs, [`${m.block}.bias`]: bias ? tf.clone(bias) : tf.zeros([0]),
+        });
+        kept[m.block] = m.expertCounts;
+      }
+      return { loss: tf.add(lmLoss, out.balanceLoss) as tf.Scalar, readouts, kept };
     });
-    const values = (await summary.data()) as Float32Array;
-    summary.dispose();
-    const [gradNorm = NaN, loss = NaN, balanceLoss = NaN] = values;
+    const discard = () => tf.dispose([...Object.values(step.grads), ...Object.values(step.kept)]);
+    const values = await step.read().catch((e: unknown) => {
+      discard(); // a lost device: nothing of the step outlives it
+      throw e;
+    });
+    const [gradNorm = NaN, loss = NaN, balanceLoss = NaN] = [values.gradNorm![0], values.loss![0], values.balanceLoss![0]];
+    const nonFinite = blocks.map((b) => values[`${b}.nonFiniteInputs`]![0]!);
+    if (nonFinite.some((n) => n > 0)) {
+      discard();
+      checkFiniteInputs(blocks, nonFinite); // throws; run() puts back the last good state
+    }
     const lr = learningRateAt(this.step, c);
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm) || !Number.isFinite(balanceLoss)) {
-      tf.dispose(grads);
-      moeBlocks.forEach((m) => m.counts.dispose());
+      discard();
+      const failedStep = this.step + 1;
       const restored = this.restoreLastGood();
       this.emit({
         type: 'error', step: this.step,
-        message: `trainer: the loss or gradient became non-finite at step ${this.step + 1} (loss ${loss}, gradient norm ${gradNorm}); ` +
-          (restored
-            ? `training stopped, and the weights are back to those before step ${this.step}, the last with a finite loss.`
-            : 'training stopped before any update.'),
+        message: `trainer: the loss or gradient became non-finite at step ${failedStep} (loss ${loss}, gradient norm ${gradNorm}); ` +
+          (restored ? `training stopped, and ${this.restoredNote()}` : 'training stopped before any update.'),
       });
       return false;
     }
-    // Cheap snapshot: assign() swaps a variable's buffer, so clones keep the old values without copying them.
-    if (this.lastGood) tf.dispose(this.lastGood);
-    this.lastGood = Object.fromEntries(Object.entries(this.model.weights).map(([n, w]) => [n, tf.clone(w)]));
+    this.keepGoodState(rngState);
     const scale = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / gradNorm : 1;
-    this.optimizer.apply(this.trainable, grads, lr, c.weightDecay, scale);
-    tf.dispose(grads);
-    const layers: LayerReport[] = [];
-    let offset = 3;
-    for (const m of moeBlocks) {
-      const E = m.counts.shape[0];
-      const bias = this.model.weights[`blocks.${m.block}.moe.expertBias`];
-      if (bias) updateExpertBias(bias, m.counts, this.model.config.moeConfig.biasUpdateSpeed);
-      m.counts.dispose();
-      const nBias = bias ? E : 0;
-      layers.push({
-        block: m.block,
-        expertLoad: Array.from(values.subarray(offset, offset + E)),
-        droppedFraction: values[offset + E]!,
-        maxViolation: values[offset + E + 1]!,
-        routerEntropy: values[offset + E + 2]!,
-        bias: Array.from(values.subarray(offset + E + 3, offset + E + 3 + nBias)),
-      });
-      offset += E + 3 + nBias;
-    }
+    this.optimizer.apply(this.trainable, step.grads, lr, c.weightDecay, scale);
+    tf.dispose(Object.values(step.grads));
+    const layers: LayerReport[] = blocks.map((b) => {
+      const bias = this.model.view.blocks[b]!.moe!.expertBias as tf.Variable | null;
+      const counts = step.kept[b] as tf.Tensor1D;
+      if (bias) updateExpertBias(bias, counts, this.model.config.moeConfig.biasUpdateSpeed);
+      counts.dispose();
+      const value = (name: string) => values[`${b}.${name}`]!;
+      return {
+        block: b, expertLoad: Array.from(value('expertLoad')), droppedFraction: value('droppedFraction')[0]!,
+        maxViolation: value('maxViolation')[0]!, routerEntropy: value('routerEntropy')[0]!, bias: Array.from(value('bias')),
+      };
+    });
     this.step += 1;
+    this.stepRngState = null;
     const ms = now() - start;
     this.emit({
       type: 'step', step: this.step, loss, balanceLoss, learningRate: lr, gradNorm,
@@ -196,27 +211,71 @@ export class Trainer {
     return true;
   }
 
-  /** Puts back the weights from before the latest update; false when there is no snapshot. */
+  /** Snapshots the state before the update about to be applied (cheap: clones share their buffers). */
+  private keepGoodState(rngState: number): void {
+    this.dropGoodState();
+    const clones = (vars: Record<string, tf.Tensor>) => Object.fromEntries(Object.entries(vars).map(([n, t]) => [n, tf.clone(t)]));
+    this.lastGood = {
+      weights: clones(this.model.weights), m: clones(this.optimizer.m), v: clones(this.optimizer.v),
+      step: this.step, optimizerStep: this.optimizer.step, rngState,
+    };
+  }
+
+  /**
+   * Puts back the whole state from before the latest update; false when there is no snapshot. Either way the
+   * sampler goes back to before the failed step's batch, so the step count and the sampler agree.
+   */
   private restoreLastGood(): boolean {
-    if (!this.lastGood) return false;
-    for (const [name, value] of Object.entries(this.lastGood)) this.model.weights[name]!.assign(value);
-    tf.dispose(this.lastGood);
-    this.lastGood = null;
+    const good = this.lastGood;
+    if (this.stepRngState !== null) this.rng.state = this.stepRngState;
+    this.stepRngState = null;
+    if (!good) return false;
+    const put = (vars: Record<string, tf.Variable>, values: Record<string, tf.Tensor>) => {
+      for (const [name, value] of Object.entries(values)) vars[name]!.assign(value);
+    };
+    put(this.model.weights, good.weights);
+    put(this.optimizer.m, good.m);
+    put(this.optimizer.v, good.v);
+    this.step = good.step;
+    this.optimizer.step = good.optimizerStep;
+    this.rng.state = good.rngState;
+    this.dropGoodState();
     return true;
+  }
+
+  private dropGoodState(): void {
+    if (this.lastGood) tf.dispose([...Object.values(this.lastGood.weights), ...Object.values(this.lastGood.m), ...Object.values(this.lastGood.v)]);
+    this.lastGood = null;
+  }
+
+  /** Says what restoreLastGood() put back. */
+  private restoredNote(): string {
+    return `the trainer is back to its state before step ${this.step + 1} (weights, optimizer moments, step count and ` +
+      'sampler), the last with a finite loss.';
   }
 
   /** Validation loss over config.evalWindows fixed windows per domain; emits and returns an 'eval' event. */
   async evaluate(): Promise<EvalEvent> {
     const { evalWindows, seqLen } = this.config;
-    const losses = tf.tidy(() =>
-      tf.stack(this.dataset.domains.map((_, i) => {
+    const D = this.dataset.domains.length;
+    let blocks: number[] = [];
+    // One read: each domain's loss, then each domain's non-finite MoE input counts per block.
+    const read = tf.tidy(() => {
+      const losses: tf.Tensor[] = [];
+      const nonFinite: tf.Tensor[] = [];
+      for (let i = 0; i < D; i++) {
         const b = this.dataset.validationBatch(i, evalWindows, seqLen);
-        const ids = tf.tensor2d(b.ids, [b.batchSize, seqLen], 'int32');
-        return languageModelLoss(this.model.forward(ids).logits, tf.tensor2d(b.targets, [b.batchSize, seqLen], 'int32'));
-      })),
-    );
-    const values = Array.from(await losses.data());
-    losses.dispose();
+        const out = this.model.forward(tf.tensor2d(b.ids, [b.batchSize, seqLen], 'int32'));
+        losses.push(languageModelLoss(out.logits, tf.tensor2d(b.targets, [b.batchSize, seqLen], 'int32')));
+        nonFinite.push(...out.moe.map((m) => m.nonFiniteInputs));
+        blocks = out.moe.map((m) => m.block);
+      }
+      return tf.stack([...losses, ...nonFinite]);
+    });
+    const all = (await read.data()) as Float32Array;
+    read.dispose();
+    for (let i = 0; i < D; i++) checkFiniteInputs(blocks, all.subarray(D + i * blocks.length, D + (i + 1) * blocks.length));
+    const values = Array.from(all.subarray(0, D));
     const domainLoss = Object.fromEntries(this.dataset.domains.map((d, i) => [d, values[i]!]));
     const event: EvalEvent = { type: 'eval', step: this.step, valLoss: values.reduce((a, b) => a + b, 0) / values.length, domainLoss };
     this.emit(event);
@@ -230,6 +289,7 @@ export class Trainer {
 
   /** Text continuing `prompt`. */
   async sample(prompt: string, options: SampleOptions): Promise<string> {
+    if (typeof prompt !== 'string') throw new Error(`trainer.sample: expected prompt to be a string, but got ${typeof prompt}.`);
     return decode(await generate(this.model, encode(prompt), options));
   }
 
@@ -283,21 +343,23 @@ export class Trainer {
     if (shape(header.modelConfig ?? {}) !== mine) {
       throw new Error(`checkpoint: expected a checkpoint of model config ${mine}, but got one of ${shape(header.modelConfig ?? {})}.`);
     }
-    if (!Number.isInteger(header.step) || header.step < 0) throw new Error(`checkpoint: expected step to be a non-negative integer, but got ${header.step}.`);
     const targets: [string, tf.Variable][] = [
       ...modelWeightSpecs(this.model.config).map((s) => [s.name, this.model.weights[s.name]!] as [string, tf.Variable]),
       ...Object.keys(this.trainable).flatMap((n) => [[`adam.m/${n}`, this.optimizer.m[n]!], [`adam.v/${n}`, this.optimizer.v[n]!]] as [string, tf.Variable][]),
     ];
+    const shapes = new Map(header.tensors.map((t) => [t.name, t.shape]));
     for (const [name, variable] of targets) {
-      const values = tensors.get(name);
-      if (!values) throw new Error(`checkpoint: expected a tensor '${name}', but the file has none.`);
-      if (values.length !== variable.size) throw new Error(`checkpoint: expected '${name}' to hold ${variable.size} values (shape [${variable.shape}]), but got ${values.length}.`);
+      const shape = shapes.get(name);
+      if (!shape) throw new Error(`checkpoint: expected a tensor '${name}', but the file has none.`);
+      if (!tf.util.arraysEqual(shape, variable.shape)) {
+        throw new Error(`checkpoint: expected '${name}' to have shape [${variable.shape}], but got [${shape}].`);
+      }
     }
     for (const [name, variable] of targets) {
       tf.tidy(() => variable.assign(tf.tensor(tensors.get(name)!, variable.shape, 'float32')));
     }
-    if (this.lastGood) tf.dispose(this.lastGood);
-    this.lastGood = null;
+    this.dropGoodState();
+    this.stepRngState = null;
     this.step = header.step;
     this.optimizer.step = header.step;
     this.rng.state = header.rngState >>> 0;
@@ -306,7 +368,6 @@ export class Trainer {
   /** Frees the optimizer state (the model is the caller's). */
   dispose(): void {
     this.optimizer.dispose();
-    if (this.lastGood) tf.dispose(this.lastGood);
-    this.lastGood = null;
+    this.dropGoodState();
   }
 }

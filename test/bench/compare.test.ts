@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compareResults } from '../../bench/report/compare.js';
-import { validateBenchResult } from '../../bench/suite/validate.js';
+import { compareResults } from '../../tools/bench-report/compare.js';
+import { validateBenchResult } from '../../tools/bench-suite/validate.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const fixture = (name: string) => join(root, 'test/bench/fixtures', name);

@@ -3,9 +3,9 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { countModelParams, preset } from 'deepseek-moe-tfjs';
-import { validateBenchResult } from '../../bench/suite/validate.js';
-import type { BenchResult } from '../../bench/suite/schema.js';
+import { countModelParams, preset } from 'deepseek-moe-tfjs/model';
+import { validateBenchResult } from '../../tools/bench-suite/validate.js';
+import type { BenchResult } from '../../tools/bench-suite/schema.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const bench = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: root, encoding: 'utf8' });

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from 'deepseek-moe-tfjs';
-import { scalingSection } from '../../bench/suite/scaling.js';
+import { scalingSection } from '../../tools/bench-suite/scaling.js';
 
 describe('the scaling section', () => {
   beforeAll(async () => {

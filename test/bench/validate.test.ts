@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { validateBenchResult } from '../../bench/suite/validate.js';
+import { validateBenchResult } from '../../tools/bench-suite/validate.js';
 
 const fixture = () => JSON.parse(readFileSync(new URL('./fixtures/a.json', import.meta.url), 'utf8')) as Record<string, any>;
 

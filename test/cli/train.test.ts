@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readCheckpoint } from 'deepseek-moe-tfjs';
+import { readCheckpoint } from 'deepseek-moe-tfjs/train';
 
 const root = new URL('../../', import.meta.url).pathname;
 const train = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'cli/train.ts', ...args], { cwd: root, encoding: 'utf8' });

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, openPage, openSite, screenshotDir, waitForState, type Site } from './site.js';
-import { validateBenchResult } from '../../bench/suite/validate.js';
-import type { BenchResult } from '../../bench/suite/schema.js';
+import { validateBenchResult } from '../../tools/bench-suite/validate.js';
+import type { BenchResult } from '../../tools/bench-suite/schema.js';
 
 interface PlaygroundState { state: string; losses: number[]; accuracy: number[]; violations: number[]; maps: number; expertsOnPlane: number; error: string }
 interface LabState { state: string; losses: number[]; valLosses: number[]; sample: string; checkpoints: number; error: string; loadedStep: number }
@@ -201,6 +201,31 @@ describe('the demo site, built, in headless Chromium', () => {
     expect(await page.textContent('#checkpoint-note')).toMatch(/Could not load damaged.ckpt: .*checksum mismatch/);
     expect((await demoState<LabState>(page)).state).toBe('paused'); // the loaded job is still there
     await waitForState(page, `s.checkpoints === ${saved}`);
+    await page.close();
+  });
+
+  it('a worker that ends itself mid-run, with no error event, is reported within seconds and restart recovers', async () => {
+    const demo = await openPage(site, 'lab.html?backend=wasm');
+    const { page } = demo;
+    // The real worker, plus a line that ends it from inside two seconds into its training job (mid-step, or between
+    // two): close() fires no error event, as when a tab's worker runs out of memory.
+    await page.route('**/train.worker-*.js', async (route) => {
+      const original = await (await route.fetch()).text();
+      const ending = `self.addEventListener('message', (e) => { if (e.data?.path?.[0] === 'start') setTimeout(() => self.close(), 2000); });`;
+      await route.fulfill({ contentType: 'text/javascript', body: `${original}\n${ending}` });
+    });
+    await page.reload();
+    await page.waitForFunction(() => document.getElementById('backend-note')!.textContent!.startsWith('active:'), undefined, { timeout: 60_000 });
+    await page.click('#train');
+    const clicked = Date.now();
+    await page.waitForSelector('#failure:not([hidden])', { timeout: 30_000 });
+    expect(Date.now() - clicked).toBeLessThan(15_000); // the 2 s the worker lives, then a few seconds at most
+    expect(await page.textContent('#failure-text')).toMatch(/The training worker ended without an error/);
+    await page.unroute('**/train.worker-*.js');
+    await page.click('#restart');
+    await page.waitForFunction(() => document.getElementById('backend-note')!.textContent!.startsWith('active:'), undefined, { timeout: 60_000 });
+    expect(await page.isHidden('#failure')).toBe(true);
+    expect(demo.errors).toEqual([]);
     await page.close();
   });
 

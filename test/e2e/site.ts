@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
-import { chromiumArgs, chromiumPath } from '../../bench/chromium.js';
+import { chromiumArgs, chromiumPath } from '../../tools/chromium.js';
 
 const configFile = fileURLToPath(new URL('../../examples/vite.config.ts', import.meta.url));
 export const screenshotDir = fileURLToPath(new URL('../../test-results/screenshots/', import.meta.url));

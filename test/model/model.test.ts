@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMoEWeights, disposeMoEWeights, resolveMoEConfig, initBackend } from 'deepseek-moe-tfjs';
 import {
-  DeepSeekLM, createMoEWeights, decode, disposeMoEWeights, resolveMoEConfig, denseTwin, encode, forwardCached, initBackend, preset, resolveModelConfig, type KVCache, type ModelConfigInput,
-} from 'deepseek-moe-tfjs';
+  DeepSeekLM, decode, denseTwin, encode, forwardCached, preset, resolveModelConfig, type KVCache, type ModelConfigInput,
+} from 'deepseek-moe-tfjs/model';
 import { maxAbsDiff } from '../helpers.js';
 
 const tiny = preset('tiny');
@@ -42,6 +43,7 @@ describe.each(['cpu', 'wasm'] as const)('the DeepSeek-style LM on %s', (backend)
       const input = tf.tensor1d(chunk, 'int32');
       const step = forwardCached(model.weights, model.config, input, cache);
       input.dispose();
+      tf.dispose([step.balanceLoss, step.moe] as unknown as tf.TensorContainer);
       rows.push(step.logits);
       cache = step.cache;
     }
@@ -85,12 +87,12 @@ describe.each(['cpu', 'wasm'] as const)('the DeepSeek-style LM on %s', (backend)
 describe('model config', () => {
   it.each([
     [{ ...tiny, nDenseLayers: 3 }, /expected nDenseLayers \(3\) to be at most nLayers \(2\)/],
-    [{ ...tiny, attention: 'gqa' }, /expected attention to be 'mha' or 'mla', but got 'gqa'/],
+    [{ ...tiny, attention: 'gqa' }, /expected attention to be one of 'mha', 'mla', but got 'gqa'/],
     [{ ...tiny, qkRopeHeadDim: 7 }, /expected qkRopeHeadDim to be even/],
     [{ ...tiny, moe: { ...tiny.moe, topK: 9 } }, /model config: moe: expected topK \(9\) to be at most nRoutedExperts \(8\)/],
     [{ ...tiny, moe: { ...tiny.moe, dModel: 3 } }, /expected moe not to set dModel/],
     [{ ...tiny, depth: 3 }, /unknown field 'depth'/],
-    [{ ...tiny, ffn: 'dense' }, /expected twinInterDim to be an integer >= 1, but got 0/],
+    [{ ...tiny, ffn: 'dense' }, /expected twinInterDim to be set \(a positive integer\) when ffn is 'dense', but got 0/],
   ])('rejects %#', (input, message) => {
     expect(() => resolveModelConfig(input as ModelConfigInput)).toThrow(message);
   });

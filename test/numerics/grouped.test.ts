@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { moeForward, type BackendName, type MoEConfigInput, type MoEWeights } from 'deepseek-moe-tfjs';
-import { hasGroupedKernels } from '../../src/moe/kernels/index.js';
+import { hasGroupedKernels } from 'deepseek-moe-tfjs';
 import { backendsUnderTest, config, forBackend, probeLoss, relDiff, seededWeights, useBackend } from '../helpers.js';
 
 const v3Gate = { scoreFunc: 'sigmoid', normTopK: true, routeScale: 2.5, auxFreeBias: true } as const;

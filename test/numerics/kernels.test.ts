@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { hasGroupedKernels, kernelNames, wasmSimdKernelsActive, type KernelAttrs, type KernelKey } from '../../src/moe/kernels/index.js';
 import { jsKernels, type Arr, type Out } from '../../src/moe/kernels/js.js';
-import { Rng } from '../../src/rng.js';
+import { Rng } from 'deepseek-moe-tfjs/train';
 import { backendsUnderTest, useBackend } from '../helpers.js';
 
 interface KernelCase {

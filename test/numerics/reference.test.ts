@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { moeForward, swiGLU, type BackendName, type DispatchMode, type MoEConfigInput, type MoEWeights } from 'deepseek-moe-tfjs';
+import {
+  moeForward, swiGLU, type BackendName, type DispatchMode, type MoEConfigInput, type MoEWeights,
+} from 'deepseek-moe-tfjs';
 import { backendsUnderTest, config, forBackend, probeLoss, relDiff, seededWeights, useBackend } from '../helpers.js';
 
 const dispatchModes: DispatchMode[] = ['dense', 'dropless', 'capacity'];

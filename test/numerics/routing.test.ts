@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { moeForward, updateExpertBias, type MoEWeights } from 'deepseek-moe-tfjs';
-import { route } from '../../src/moe/router.js';
+import { route } from 'deepseek-moe-tfjs';
 import { backendsUnderTest, config, forBackend, maxAbs, seededWeights, useBackend } from '../helpers.js';
 
 describe.each(backendsUnderTest)('routing on %s', (backend) => {

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from 'deepseek-moe-tfjs';
+import { DeepSeekLM, preset, type ModelConfigInput } from 'deepseek-moe-tfjs/model';
 import {
-  DeepSeekLM, TextDataset, Trainer, initBackend, learningRateAt, preset, readCheckpoint, resolveTrainConfig,
-  type ErrorEvent, type EvalEvent, type ModelConfigInput, type StepEvent, type TrainConfigInput,
-} from 'deepseek-moe-tfjs';
-import { bundledCorpus } from '../../cli/corpus.js';
+  TextDataset, Trainer, learningRateAt, readCheckpoint, resolveTrainConfig, writeCheckpoint, type ErrorEvent, type EvalEvent, type StepEvent, type TrainConfigInput,
+} from 'deepseek-moe-tfjs/train';
+import { bundledCorpus } from '../../tools/corpus.js';
 
 const tiny = preset('tiny');
 const corpus = bundledCorpus();
@@ -25,6 +26,20 @@ function setup(config: TrainConfigInput, model: ModelConfigInput = tiny) {
     m.dispose();
   };
   return { model: m, trainer, steps, evals, errors, done };
+}
+
+/** The checkpoint file with its header replaced (checksum kept): what an edited or damaged header looks like. */
+function withHeader(bytes: Uint8Array, header: object): Uint8Array {
+  const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
+  const start = Math.ceil((12 + length) / 4) * 4;
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const head = Math.ceil((12 + json.length) / 4) * 4;
+  const out = new Uint8Array(head + bytes.length - start);
+  out.set(bytes.subarray(0, 8));
+  new DataView(out.buffer).setUint32(8, json.length, true);
+  out.set(json, 12);
+  out.set(bytes.subarray(start), head);
+  return out;
 }
 
 async function weightValues(model: DeepSeekLM): Promise<Float32Array[]> {
@@ -57,11 +72,16 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     run.done();
   });
 
-  it('resuming from a checkpoint continues bit for bit as if never stopped', async () => {
+  it('resuming from a checkpoint continues bit for bit as if never stopped (router jitter on)', async () => {
     const config = { steps: 10, seed: 7 };
-    const unbroken = setup(config);
+    const jittery: ModelConfigInput = { ...tiny, moe: { ...tiny.moe, routerJitter: 0.3 } };
+    const unbroken = setup(config, jittery);
     await unbroken.trainer.run();
-    const first = setup(config);
+    const again = setup(config, jittery);
+    await again.trainer.run();
+    expect(again.steps.map((e) => e.loss)).toEqual(unbroken.steps.map((e) => e.loss)); // the jitter repeats
+    again.done();
+    const first = setup(config, jittery);
     first.trainer.on('step', (e) => {
       if (e.step === 4) first.trainer.stop();
     });
@@ -69,7 +89,7 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     expect(first.trainer.step).toBe(4);
     const bytes = await first.trainer.checkpoint();
     first.done();
-    const resumed = setup(config, { ...tiny, seed: 99 }); // different initial weights, overwritten by the checkpoint
+    const resumed = setup(config, { ...jittery, seed: 99 }); // different initial weights, overwritten by the checkpoint
     resumed.trainer.restore(bytes);
     await resumed.trainer.run();
     expect(resumed.steps.map((e) => e.loss)).toEqual(unbroken.steps.slice(4).map((e) => e.loss));
@@ -77,6 +97,34 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     expect(await weightValues(resumed.model)).toEqual(await weightValues(unbroken.model));
     unbroken.done();
     resumed.done();
+  });
+
+  it('reads back once per step, awaited, with the MoE finite check on (the default): no synchronous read', async () => {
+    const run = setup({ steps: 4 });
+    // Reads a caller makes (a backend's own kernels read their inputs in place on cpu and wasm: not counted).
+    const proto = tf.Tensor.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const methods = { data: 'async', array: 'async', dataSync: 'sync', arraySync: 'sync', bufferSync: 'sync' } as const;
+    const originals = Object.fromEntries(Object.keys(methods).map((m) => [m, proto[m]!]));
+    const reads = { async: 0, sync: 0 };
+    for (const [m, kind] of Object.entries(methods)) {
+      proto[m] = function (this: unknown, ...a: unknown[]) {
+        reads[kind]++;
+        return originals[m]!.apply(this, a);
+      };
+    }
+    const perStep: (typeof reads)[] = [];
+    run.trainer.on('step', () => {
+      perStep.push({ ...reads });
+      reads.async = reads.sync = 0;
+    });
+    try {
+      await run.trainer.run();
+    } finally {
+      Object.assign(proto, originals);
+    }
+    expect(run.model.config.moeConfig.checkFinite).toBe(true);
+    expect(perStep.slice(1)).toEqual([{ async: 1, sync: 0 }, { async: 1, sync: 0 }, { async: 1, sync: 0 }]);
+    run.done();
   });
 
   it('frees everything it made: a trainer built, stepped and disposed leaves no tensors behind', async () => {
@@ -135,17 +183,28 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     [unbroken, running, resumed].forEach((r) => r.done());
   });
 
-  it('stops with an error event on a non-finite loss and puts back the last weights with a finite loss', async () => {
+  it('stops with an error event on a non-finite loss and puts back the whole state of the last finite step', async () => {
     const run = setup({ steps: 20, learningRate: 1e30, warmupSteps: 0, gradClip: 0 });
-    const initial = await weightValues(run.model);
+    const initial = await run.trainer.checkpoint();
     await run.trainer.run();
     expect(run.errors).toHaveLength(1);
-    expect(run.errors[0]!.message).toMatch(/non-finite at step 2 .*the weights are back to those before step 1, the last with a finite loss/);
-    // Step 1 had a finite loss and applied a 1e30-sized update; step 2's loss overflowed. The weights are the
-    // ones step 1 started from, exactly.
-    expect(run.errors[0]!.step).toBe(1);
-    expect(await weightValues(run.model)).toEqual(initial);
+    expect(run.errors[0]!.message).toMatch(
+      /non-finite at step 2 .*the trainer is back to its state before step 1 \(weights, optimizer moments, step count and sampler\)/,
+    );
+    // Step 1 had a finite loss and applied a 1e30-sized update; step 2's loss overflowed. Weights, AdamW's moments
+    // and step, the step count and the sampler are those step 1 started from: a checkpoint now is the same file.
+    expect(run.errors[0]!.step).toBe(0);
+    expect(run.trainer.step).toBe(0);
+    expect(await run.trainer.checkpoint()).toEqual(initial);
     run.done();
+    // A first step that fails has nothing to put back, but its batch was drawn: the sampler goes back too.
+    const first = setup({ steps: 5 });
+    first.model.weights.head!.assign(tf.fill(first.model.weights.head!.shape, NaN));
+    const atStart = await first.trainer.checkpoint();
+    await first.trainer.run();
+    expect(first.errors[0]!.message).toMatch(/non-finite at step 1 .*training stopped before any update/);
+    expect(await first.trainer.checkpoint()).toEqual(atStart);
+    first.done();
   });
 
   it('a throw mid-step (the MoE input check) also ends in an error event and the last good weights', async () => {
@@ -157,7 +216,7 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     });
     await run.trainer.run();
     expect(run.errors).toHaveLength(1);
-    expect(run.errors[0]!.message).toMatch(/expected finite values.*weights are back to those before step 1/);
+    expect(run.errors[0]!.message).toMatch(/DeepSeekMoE input of block 1: expected finite values, but got \d+ NaN or infinite.*back to its state before step 1/);
     expect(await weightValues(run.model)).toEqual(initial);
     run.done();
   });
@@ -172,6 +231,18 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     expect(() => run.trainer.restore(damaged)).toThrow(/checksum mismatch/);
     expect(() => run.trainer.restore(bytes.slice(0, bytes.length - 4))).toThrow(/expected \d+ bytes of tensor data, but got \d+/);
     expect(() => run.trainer.restore(new Uint8Array([1, 2, 3]))).toThrow(/missing the magic bytes/);
+    // An edited header (the step, which the sampler's position goes with) no longer matches its checksum.
+    const { header, tensors } = readCheckpoint(bytes);
+    const edited = withHeader(bytes, { ...header, step: 9 });
+    expect(() => run.trainer.restore(edited)).toThrow(/checksum mismatch: the header or the tensor data is damaged/);
+    expect(() => run.trainer.restore(withHeader(bytes, { ...header, step: '2' }))).toThrow(/expected step to be a non-negative integer, but got "2"/);
+    expect(() => run.trainer.restore(withHeader(bytes, { ...header, rngState: -1 }))).toThrow(/expected rngState to be a uint32, but got -1/);
+    // Every tensor's shape is checked, not only its size: a transposed [d, V] head is refused.
+    const list = header.tensors.map((t) => ({ ...t, values: tensors.get(t.name)! }));
+    const head = list.find((t) => t.name === 'head')!;
+    head.shape = [...head.shape].reverse();
+    const transposed = writeCheckpoint({ modelConfig: header.modelConfig, trainConfig: header.trainConfig, step: 2, rngState: header.rngState }, list);
+    expect(() => run.trainer.restore(transposed)).toThrow(/expected 'head' to have shape \[32,256\], but got \[256,32\]/);
     const other = setup({ steps: 1 }, { ...tiny, nHeads: 4 });
     expect(() => other.trainer.restore(bytes)).toThrow(/expected a checkpoint of model config .*"nHeads":4.* but got one of .*"nHeads":2/);
     other.done();
@@ -204,7 +275,7 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
 
 describe('train config', () => {
   it.each([
-    [{ steps: 0 }, /expected steps to be an integer >= 1, but got 0/],
+    [{ steps: 0 }, /expected steps to be a positive integer, but got 0/],
     [{ learningRate: -1 }, /expected learningRate to be a number in \(0/],
     [{ beta2: 1 }, /expected beta2 to be a number in \[0, 0.999999\], but got 1/],
     [{ epochs: 3 } as TrainConfigInput, /unknown field 'epochs'/],
@@ -212,30 +283,47 @@ describe('train config', () => {
     expect(() => resolveTrainConfig(input)).toThrow(message);
   });
 
-  it('warms up linearly, then decays along a cosine to the floor', () => {
-    const c = resolveTrainConfig({ steps: 110, warmupSteps: 10, learningRate: 1, minLearningRateRatio: 0.1 });
+  it('warms up linearly, then decays along a cosine to the floor, reached on the last step', () => {
+    const c = resolveTrainConfig({ steps: 111, warmupSteps: 10, learningRate: 1, minLearningRateRatio: 0.1 });
     expect(learningRateAt(0, c)).toBeCloseTo(0.1, 12);
     expect(learningRateAt(9, c)).toBeCloseTo(1, 12);
+    expect(learningRateAt(10, c)).toBeCloseTo(1, 12);
     expect(learningRateAt(60, c)).toBeCloseTo(0.55, 12); // halfway: floor + (1 - floor) / 2
-    expect(learningRateAt(110, c)).toBeCloseTo(0.1, 12);
+    expect(learningRateAt(110, c)).toBeCloseTo(0.1, 12); // the last step (0-based)
+    const short = resolveTrainConfig({ steps: 3, warmupSteps: 2, learningRate: 1, minLearningRateRatio: 0.1 });
+    expect([0, 1, 2, 3].map((s) => learningRateAt(s, short))).toEqual([0.5, 1, 1, 1]); // no step to decay over
+    const two = resolveTrainConfig({ steps: 2, warmupSteps: 0, learningRate: 1, minLearningRateRatio: 0.1 });
+    expect([0, 1].map((s) => learningRateAt(s, two))).toEqual([1, expect.closeTo(0.1, 12)]);
   });
 
-  it('rejects a seqLen longer than the model', () => {
+  it('rejects a seqLen longer than the model or the dataset', () => {
     const model = new DeepSeekLM(tiny);
     expect(() => new Trainer(model, dataset, { seqLen: 64 })).toThrow(/seqLen to be at most the model's maxSeqLen \(32\), but got 64/);
+    const short = new TextDataset(corpus, { seqLen: 16 });
+    expect(() => new Trainer(model, short, { seqLen: 32 })).toThrow(/seqLen to be at most the dataset's seqLen \(16\), but got 32/);
     model.dispose();
   });
 });
 
 describe('TextDataset', () => {
   it('holds out the tail of each domain and draws the same batches from the same seed', async () => {
-    const { Rng } = await import('deepseek-moe-tfjs');
+    const { Rng } = await import('deepseek-moe-tfjs/train');
     const ds = new TextDataset({ a: 'x'.repeat(1000), b: 'y'.repeat(2000) }, { seqLen: 8, valFraction: 0.1 });
     expect(ds.sizes).toEqual([{ domain: 'a', train: 900, val: 100 }, { domain: 'b', train: 1800, val: 200 }]);
     const [p, q] = [ds.sampleBatch(4, 8, new Rng(1)), ds.sampleBatch(4, 8, new Rng(1))];
     expect(p).toEqual(q);
     const v = ds.validationBatch(1, 3, 8);
     expect(Array.from(v.ids).every((t) => t === 'y'.charCodeAt(0))).toBe(true);
+  });
+
+  it('refuses windows longer than it was built for, and bad counts, with a clear error', async () => {
+    const { Rng } = await import('deepseek-moe-tfjs/train');
+    const ds = new TextDataset({ a: 'x'.repeat(1000) }, { seqLen: 8, valFraction: 0.1 });
+    expect(() => ds.sampleBatch(2, 16, new Rng(1))).toThrow(/sampleBatch: expected seqLen to be an integer from 1 to 8 .* but got 16/);
+    expect(() => ds.validationBatch(0, 2, 9)).toThrow(/validationBatch: expected seqLen to be an integer from 1 to 8 .* but got 9/);
+    expect(() => ds.sampleBatch(0, 8, new Rng(1))).toThrow(/expected batchSize to be a positive integer, but got 0/);
+    expect(() => ds.validationBatch(1, 2, 8)).toThrow(/expected domain to be an index below 1, but got 1/);
+    expect(ds.sampleBatch(3, 4, new Rng(2)).ids).toHaveLength(12); // shorter windows are fine
   });
 
   it.each([

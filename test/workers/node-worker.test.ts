@@ -1,10 +1,10 @@
 import * as Comlink from 'comlink';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { preset } from 'deepseek-moe-tfjs';
+import { preset } from 'deepseek-moe-tfjs/model';
 import type { BenchProgress, TrainingWorkerApi, WorkerEvent } from '../../workers/protocol.js';
-import { benchTaskCount } from '../../bench/suite/index.js';
-import { validateBenchResult } from '../../bench/suite/validate.js';
-import { bundledCorpus } from '../../cli/corpus.js';
+import { benchTaskCount } from '../../tools/bench-suite/index.js';
+import { validateBenchResult } from '../../tools/bench-suite/validate.js';
+import { bundledCorpus } from '../../tools/corpus.js';
 import { startNodeTrainingWorker, type NodeTrainingWorker } from '../../workers/node-thread.js';
 
 describe('the training worker under worker_threads', () => {
@@ -35,7 +35,7 @@ describe('the training worker under worker_threads', () => {
 
   it('lists the backends a Node worker can use and starts wasm', async () => {
     const backends = await api.backends();
-    expect(backends.map((b) => b.name)).toEqual(['tensorflow', 'wasm', 'cpu']);
+    expect(backends.map((b) => b.name)).toEqual(['tensorflow', 'wasm', 'cpu', 'webgpu']); // webgpu through Dawn
     expect(backends.find((b) => b.name === 'wasm')!.available).toBe(true);
     await expect(api.setBackend('webgpu')).rejects.toThrow(/backend 'webgpu' is not available here/);
     expect(await api.setBackend('wasm')).toBe('wasm');

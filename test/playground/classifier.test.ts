@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PlaneClassifier, initBackend, planeGrid, planeTask, type PlaneStepReport } from 'deepseek-moe-tfjs';
+import { initBackend } from 'deepseek-moe-tfjs';
+import { PlaneClassifier, type PlaneStepReport } from '../../workers/playground/classifier.js';
+import { planeGrid, planeTask } from '../../workers/playground/plane.js';
 
 describe('planeTask', () => {
   it.each(['spirals', 'checkerboard', 'rings'] as const)('%s: the same points for the same seed, every class present', (task) => {
@@ -24,8 +26,8 @@ describe('planeTask', () => {
   });
 
   it.each([
-    [{ task: 'moons' }, /expected task to be one of spirals, checkerboard, rings, but got 'moons'/],
-    [{ balancing: 'z' }, /expected balancing to be one of auxLoss, bias, none, but got 'z'/],
+    [{ task: 'moons' }, /expected task to be one of 'spirals', 'checkerboard', 'rings', but got 'moons'/],
+    [{ balancing: 'z' }, /expected balancing to be one of 'auxLoss', 'bias', 'none', but got 'z'/],
     [{ batchSize: 0 }, /expected batchSize to be a positive integer, but got 0/],
     [{ learningRate: -1 }, /expected learningRate to be a finite number >= 0, but got -1/],
     [{ topK: 9 }, /topK/],

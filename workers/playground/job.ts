@@ -1,8 +1,8 @@
 /** The routing playground's job: PlaneClassifier steps, a report per step and a painted plane now and then. */
 import * as Comlink from 'comlink';
-import { PlaneClassifier } from '../src/index.js';
-import { RunControl } from '../src/train/run-control.js';
-import type { JobState, PlaygroundJob, WorkerEvent } from './protocol.js';
+import { RunControl } from 'deepseek-moe-tfjs/train';
+import type { JobState, PlaygroundJob, WorkerEvent } from '../protocol.js';
+import { PlaneClassifier } from './classifier.js';
 
 export class PlaygroundRun {
   private readonly classifier: PlaneClassifier;

@@ -2,7 +2,7 @@
  * Two bench results side by side: every figure both have, matched by name (which carries the shape, so a quick
  * run is never matched against a full one), with B's figure over A's.
  */
-import { breakdownStages, type BenchResult } from '../suite/schema.js';
+import { breakdownStages, type BenchResult } from '../bench-suite/schema.js';
 import { resultLabel } from './charts.js';
 import { MiB } from './format.js';
 

@@ -1,6 +1,6 @@
 /** The report's charts, as SVG strings keyed by file name, from one run's results (one per backend). */
-import type { BenchResult, MemoryPoint, ScalingPoint } from '../suite/schema.js';
-import { breakdownStages } from '../suite/schema.js';
+import type { BenchResult, MemoryPoint, ScalingPoint } from '../bench-suite/schema.js';
+import { breakdownStages } from '../bench-suite/schema.js';
 import { human } from './format.js';
 import { barChart, lineChart, stackedBars, type Series } from './svg.js';
 

@@ -1,9 +1,8 @@
 /** The timed units: one DeepSeekMoE layer call and one dense SwiGLU FFN, forward + backward to a scalar loss. */
 import * as tf from '@tensorflow/tfjs';
 import {
-  countParams, createMoEWeights, disposeMoEWeights, measureDroplessCapacity, moeForward, resolveMoEConfig, swiGLU,
-  type DeepSeekMoEConfig, type DispatchMode, type ExpertCompute, type MoEForwardOptions, type MoEWeights,
-} from '../../src/index.js';
+  countLayerParams, createMoEWeights, disposeMoEWeights, measureDroplessCapacity, moeForward, resolveMoEConfig, swiGLU, type DeepSeekMoEConfig, type DispatchMode, type ExpertCompute, type MoEForwardOptions, type MoEWeights,
+} from 'deepseek-moe-tfjs';
 import { forwardBackward } from './timing.js';
 import type { LayerShape } from './schema.js';
 
@@ -25,7 +24,7 @@ export function benchLayerConfig(
 export function layerParams(
   s: Omit<LayerShape, 'tokens' | 'nExpertGroups' | 'topKGroups'>,
 ): { total: number; activated: number; flopsPerToken: number } {
-  const c = countParams(benchLayerConfig(s, 'dropless', false));
+  const c = countLayerParams(benchLayerConfig(s, 'dropless', false));
   return { total: c.total, activated: c.activated, flopsPerToken: c.flopsPerToken };
 }
 

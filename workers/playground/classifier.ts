@@ -4,16 +4,17 @@
  * page can paint which routed expert owns each part of the plane while it trains.
  */
 import * as tf from '@tensorflow/tfjs';
-import { updateExpertBias } from '../moe/balance.js';
-import { resolveMoEConfig, type DeepSeekMoEConfig, type ExpertCompute, type ScoreFunc } from '../moe/config.js';
-import { crossEntropy } from '../model/layers.js';
-import { measureDroplessCapacity, moeForward, type MoEWeights } from '../moe/moe.js';
-import { maskToFloat } from '../ops.js';
-import { Rng } from '../rng.js';
-import { route } from '../moe/router.js';
-import { AdamW, variableOf } from '../train/adamw.js';
-import { createMoEWeights } from '../moe/weights.js';
+import {
+  createMoEWeights, measureDroplessCapacity, moeForward, resolveMoEConfig, route, updateExpertBias,
+  type DeepSeekMoEConfig, type ExpertCompute, type MoEWeights, type ScoreFunc,
+} from 'deepseek-moe-tfjs';
+import { ConfigChecker } from 'deepseek-moe-tfjs/config';
+import { crossEntropy } from 'deepseek-moe-tfjs/model';
+import { AdamW, Rng, gradientStep, variableOf } from 'deepseek-moe-tfjs/train';
 import { planeGrid, planeTask, planeTaskNames, type PlaneData, type PlaneTaskName } from './plane.js';
+
+/** A bool mask as 0/1 floats (TF.js 4.22's cast from bool corrupts later reads on webgpu). */
+const asFloat = (mask: tf.Tensor) => tf.where(mask, tf.ones(mask.shape), tf.zeros(mask.shape));
 
 /** How the playground keeps experts busy: the expert-level balance loss, V3's selection bias, or nothing. */
 export type Balancing = 'auxLoss' | 'bias' | 'none';
@@ -74,25 +75,17 @@ export interface RoutingMap {
   predicted: Uint8Array;
 }
 
-const fields = Object.keys(planeClassifierDefaults);
-const fail = (message: string): never => {
-  throw new Error(`plane classifier config: ${message}`);
-};
+const check: ConfigChecker = new ConfigChecker('plane classifier config');
 
 /** Validates the config and derives the layer's. Throws naming the field. */
 export function resolvePlaneClassifierConfig(input: PlaneClassifierConfigInput): { config: PlaneClassifierConfig; moeConfig: DeepSeekMoEConfig } {
-  if (input == null || typeof input !== 'object') fail(`expected a config object, but got ${String(input)}.`);
-  for (const key of Object.keys(input)) if (!fields.includes(key)) fail(`unknown field '${key}'; known fields are ${fields.join(', ')}.`);
+  check.fields(input, Object.keys(planeClassifierDefaults));
   const c = { ...planeClassifierDefaults, ...input };
-  if (!planeTaskNames.includes(c.task)) fail(`expected task to be one of ${planeTaskNames.join(', ')}, but got '${c.task}'.`);
-  if (!['auxLoss', 'bias', 'none'].includes(c.balancing)) fail(`expected balancing to be one of auxLoss, bias, none, but got '${c.balancing}'.`);
-  for (const name of ['nPoints', 'batchSize'] as const) {
-    if (!Number.isInteger(c[name]) || c[name] < 1) fail(`expected ${name} to be a positive integer, but got ${c[name]}.`);
-  }
-  for (const name of ['learningRate', 'balanceStrength'] as const) {
-    if (typeof c[name] !== 'number' || !Number.isFinite(c[name]) || c[name] < 0) fail(`expected ${name} to be a finite number >= 0, but got ${c[name]}.`);
-  }
-  if (!Number.isInteger(c.seed) || c.seed < 0) fail(`expected seed to be a non-negative integer, but got ${c.seed}.`);
+  check.oneOf('task', c.task, planeTaskNames);
+  check.oneOf('balancing', c.balancing, ['auxLoss', 'bias', 'none']);
+  for (const name of ['nPoints', 'batchSize'] as const) check.int(name, c[name], 1);
+  for (const name of ['learningRate', 'balanceStrength'] as const) check.number(name, c[name], { min: 0 });
+  check.int('seed', c.seed, 0);
   const moeConfig = resolveMoEConfig({
     dModel: c.dModel, nRoutedExperts: c.nRoutedExperts, nSharedExperts: c.nSharedExperts, topK: c.topK,
     expertHiddenDim: c.expertHiddenDim, scoreFunc: c.scoreFunc, normTopK: c.scoreFunc === 'sigmoid',
@@ -162,41 +155,33 @@ export class PlaneClassifier {
     const h = tf.tidy(() => this.features(points));
     const capacity = await measureDroplessCapacity(h, this.moe, this.moeConfig);
     h.dispose();
-    const E = this.moeConfig.nRoutedExperts;
-    const names = Object.keys(this.trainable);
-    let counts: tf.Tensor1D | null = null;
-    const summary = tf.tidy(() => {
-      let parts: tf.Tensor[] = [];
-      const { value, grads } = tf.variableGrads(() => {
-        const { logits, out } = this.logits(this.features(points), capacity, true);
-        const loss = crossEntropy(logits, labels);
-        const correct = tf.mean(maskToFloat(tf.equal(tf.argMax(logits, -1), labels)));
-        counts = tf.keep(out.expertCounts);
-        const bias = this.moe.expertBias ? tf.clone(this.moe.expertBias) : tf.zeros([0]);
-        parts = [loss, correct, out.stats.expertLoad, out.stats.maxViolation, out.stats.routerEntropy, bias].map((t) => tf.keep(t));
-        return tf.add(loss, out.losses.total) as tf.Scalar;
-      }, Object.values(this.trainable));
-      value.dispose();
-      const named: Record<string, tf.Tensor> = {};
-      for (const name of names) named[name] = grads[this.trainable[name]!.name]!;
-      this.optimizer.apply(this.trainable, named, learningRate, 0, 1);
-      const summary = tf.concat(parts.map((t) => tf.reshape(t, [-1])));
-      parts.forEach((t) => t.dispose());
-      return summary;
+    const step = gradientStep(this.trainable, () => {
+      const { logits, out } = this.logits(this.features(points), capacity, true);
+      const loss = crossEntropy(logits, labels);
+      const accuracy = tf.mean(asFloat(tf.equal(tf.argMax(logits, -1), labels)));
+      const bias = this.moe.expertBias ? tf.clone(this.moe.expertBias) : tf.zeros([0]);
+      const { expertLoad, maxViolation, routerEntropy } = out.stats;
+      return {
+        loss: tf.add(loss, out.losses.total) as tf.Scalar,
+        readouts: { loss, accuracy, expertLoad, maxViolation, routerEntropy, bias },
+        kept: { counts: out.expertCounts },
+      };
     });
-    if (this.moe.expertBias) updateExpertBias(this.moe.expertBias as tf.Variable, counts!, this.moeConfig.biasUpdateSpeed);
-    tf.dispose([points, labels, counts!]);
-    const values = await summary.data();
-    summary.dispose();
+    this.optimizer.apply(this.trainable, step.grads, learningRate, 0, 1);
+    tf.dispose(Object.values(step.grads));
+    const counts = step.kept.counts as tf.Tensor1D;
+    if (this.moe.expertBias) updateExpertBias(this.moe.expertBias as tf.Variable, counts, this.moeConfig.biasUpdateSpeed);
+    tf.dispose([points, labels, counts]);
+    const values = await step.read();
     this.step += 1;
     return {
       step: this.step,
-      loss: values[0]!,
-      accuracy: values[1]!,
-      expertLoad: Array.from(values.subarray(2, 2 + E)),
-      maxViolation: values[2 + E]!,
-      routerEntropy: values[3 + E]!,
-      bias: Array.from(values.subarray(4 + E)),
+      loss: values.loss![0]!,
+      accuracy: values.accuracy![0]!,
+      expertLoad: Array.from(values.expertLoad!),
+      maxViolation: values.maxViolation![0]!,
+      routerEntropy: values.routerEntropy![0]!,
+      bias: Array.from(values.bias!),
       msPerStep: performance.now() - start,
     };
   }
@@ -215,7 +200,7 @@ export class PlaneClassifier {
       const { scores, topKIndices } = route(h, this.moe.routerKernel, this.moe.expertBias, this.moeConfig, false);
       const first = tf.slice(topKIndices, [0, 0], [N, 1]); // [N, 1]
       const p = tf.div(scores, tf.sum(scores, -1, true)); // affinities as shares: [N, E]
-      const share = tf.sum(tf.mul(p, maskToFloat(tf.equal(tf.range(0, E, 1, 'int32'), first))), -1); // [N]
+      const share = tf.sum(tf.mul(p, asFloat(tf.equal(tf.range(0, E, 1, 'int32'), first))), -1); // [N]
       const confidence = tf.clipByValue(tf.div(tf.sub(share, 1 / E), 1 - 1 / E), 0, 1);
       const predicted = tf.argMax(this.logits(h, capacity, false).logits, -1);
       return tf.concat([tf.reshape(tf.cast(first, 'float32'), [N]), confidence, tf.cast(predicted, 'float32')]);

@@ -1,8 +1,8 @@
 /** The training section: tokens/s of the `small` model and its two dense twins, through the library's Trainer. */
 import {
-  DeepSeekLM, Rng, TextDataset, Trainer, countModelParams, denseTwin, plainModelConfig, preset, resolveModelConfig,
-  type ResolvedModelConfig,
-} from '../../src/index.js';
+  DeepSeekLM, countModelParams, denseTwin, plainModelConfig, preset, resolveModelConfig, type ResolvedModelConfig,
+} from 'deepseek-moe-tfjs/model';
+import { Rng, TextDataset, Trainer } from 'deepseek-moe-tfjs/train';
 import { median } from './timing.js';
 import type { TrainingSection, TrainingVariant } from './schema.js';
 

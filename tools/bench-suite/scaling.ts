@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { timeUnit } from './layer.js';
 import { benchLayerConfig, denseUnit, layerParams, moeUnit, twinHidden } from './steps.js';
-import { bytes } from '../report/format.js';
+import { bytes } from '../bench-report/format.js';
 import { peakBytes, tensorBytes, type Repeats } from './timing.js';
 import type { MemoryPoint, ScalingPoint, ScalingSection, SeriesShape } from './schema.js';
 

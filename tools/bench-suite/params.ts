@@ -1,5 +1,7 @@
 /** The parameters section: total vs activated, where they sit, and MLA vs MHA KV-cache bytes per token. */
-import { architectureOf, countModelParams, denseTwin, preset, presets, type Architecture, type ModelParamParts } from '../../src/index.js';
+import {
+  architectureOf, countModelParams, denseTwin, preset, presets, type Architecture, type ModelParamParts,
+} from 'deepseek-moe-tfjs/model';
 import { publishedModels } from '../published.js';
 import type { ModelParamsRow, ParamParts } from './schema.js';
 

@@ -1,5 +1,5 @@
 /** 2-D toy classification tasks for the routing playground: points in [-1, 1]^2 with integer labels. */
-import { Rng } from '../rng.js';
+import { Rng } from 'deepseek-moe-tfjs/train';
 
 export type PlaneTaskName = 'spirals' | 'checkerboard' | 'rings';
 export const planeTaskNames: readonly PlaneTaskName[] = ['spirals', 'checkerboard', 'rings'];

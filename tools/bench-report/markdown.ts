@@ -1,5 +1,5 @@
 /** The markdown summary of one run (one result per backend), with links to its charts. */
-import { breakdownStages, type BenchResult, type MemoryPoint, type ScalingPoint } from '../suite/schema.js';
+import { breakdownStages, type BenchResult, type MemoryPoint, type ScalingPoint } from '../bench-suite/schema.js';
 import { resultLabel } from './charts.js';
 import { bytes, human } from './format.js';
 

@@ -7,9 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  balanceLosses, combineRows, countExperts, createMoEWeights, disposeMoEWeights, expertsDown, expertsUp, gateWeightsOf,
-  meanRouterEntropy, route, routingPlan, routingStats, sharedExperts,
-} from '../../src/index.js';
+  balanceLosses, combineRows, countExperts, createMoEWeights, disposeMoEWeights, expertsDown, expertsUp, gateWeightsOf, meanRouterEntropy, route, routingPlan, routingStats, sharedExperts,
+} from 'deepseek-moe-tfjs';
 import { timeUnit } from './layer.js';
 import { benchLayerConfig, moeUnit } from './steps.js';
 import { forwardBackward, timeStep, type Repeats } from './timing.js';

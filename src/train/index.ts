@@ -1,0 +1,21 @@
+/**
+ * deepseek-moe-tfjs/train: the trainer (AdamW, warm-up and cosine decay, clipping, balance losses, the bias
+ * update, evaluation, checkpoints, typed events), the text dataset, the seeded generator and the checkpoint file.
+ */
+export { Trainer } from './trainer.js';
+export { AdamW, variableOf } from './adamw.js';
+export { RunControl } from './run-control.js';
+export { gradientStep } from './step.js';
+export type { GradientStep, StepOutputs } from './step.js';
+export { resolveTrainConfig, trainConfigDefaults, learningRateAt } from './config.js';
+export type { TrainConfig, TrainConfigInput } from './config.js';
+export type {
+  TrainerEvent, TrainerEventMap, StepEvent, EvalEvent, CheckpointEvent, DoneEvent, ErrorEvent, LayerReport,
+} from './events.js';
+export { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+export type { CheckpointHeader, CheckpointContents } from './checkpoint.js';
+export { specialisationReport } from './specialisation.js';
+export type { BlockSpecialisation } from './specialisation.js';
+export { TextDataset } from '../data/dataset.js';
+export type { Batch, DatasetOptions } from '../data/dataset.js';
+export { Rng } from '../rng.js';
