@@ -30,7 +30,9 @@ if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup: expected
 // With --json, stdout carries only the result line; the progress goes to stderr.
 const say = values.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
 const backends: BackendName[] = [...new Set([...backendOrder.node, ...backendOrder.browser])];
-if (!backends.includes(values.backend as BackendName)) throw new Error(`--backend: expected one of ${backends.join(', ')}, but got '${values.backend}'.`);
+if (!backends.includes(values.backend as BackendName)) {
+  throw new Error(`--backend: expected one of ${backends.join(', ')}, but got '${values.backend}'.`);
+}
 const inBrowser = values.browser || values.backend === 'webgl' || values.backend === 'webgpu';
 
 let result: LayerSection;

@@ -31,7 +31,8 @@ if (values.config) {
   }
   if (!values.json) {
     console.log(row(values.config, count));
-    for (const [part, n] of Object.entries(count.totalParts)) console.log(`  ${part.padEnd(14)} ${human(n).padStart(9)} total ${human(count.activatedParts[part as keyof typeof count.activatedParts]).padStart(9)} activated`);
+    for (const [part, n] of Object.entries(count.totalParts)) console.log(`  ${part.padEnd(14)} ` +
+      `${human(n).padStart(9)} total ${human(count.activatedParts[part as keyof typeof count.activatedParts]).padStart(9)} activated`);
   }
   console.log(JSON.stringify(count));
 } else {

@@ -73,7 +73,8 @@ for (const [key, config] of variants) {
   msPerStep[key] = warm[Math.floor(warm.length / 2)]!;
   const p = countModelParams(config);
   params[key] = { total: p.total, activated: p.activated };
-  say(`${key}: ${(p.total / 1e6).toFixed(2)}M total, ${(p.activated / 1e6).toFixed(2)}M activated; val loss ${valLoss[key]!.toFixed(4)}; ${msPerStep[key]!.toFixed(0)} ms/step`);
+  say(`${key}: ${(p.total / 1e6).toFixed(2)}M total, ${(p.activated / 1e6).toFixed(2)}M activated; val loss ` +
+    `${valLoss[key]!.toFixed(4)}; ${msPerStep[key]!.toFixed(0)} ms/step`);
   trainer.dispose();
   model.dispose();
 }
@@ -87,6 +88,7 @@ const result = {
 };
 if (!values.json) {
   const gap = (a: number, b: number) => `${(a - b >= 0 ? '+' : '')}${(a - b).toFixed(4)}`;
-  console.log(`MoE - dense(activated) val loss: ${gap(valLoss.moe!, valLoss.denseActivated!)} nats/byte; MoE - dense(total): ${gap(valLoss.moe!, valLoss.denseTotal!)}`);
+  console.log(`MoE - dense(activated) val loss: ${gap(valLoss.moe!, valLoss.denseActivated!)} nats/byte; MoE - ` +
+    `dense(total): ${gap(valLoss.moe!, valLoss.denseTotal!)}`);
 }
 console.log(JSON.stringify(result));

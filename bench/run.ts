@@ -73,8 +73,12 @@ const jobs: { backend: BackendName; browser: boolean; explicit: boolean }[] = va
   : (chosen ?? nodeBackends).map((b) => ({
     backend: b as BackendName, browser: !inNode(b as BackendName), explicit: chosen !== undefined,
   }));
-if (jobs.some((j) => j.browser && j.backend === 'tensorflow')) fail(`expected --backend with --browser to list webgpu, webgl, wasm or cpu, but got 'tensorflow'.`);
-if (jobs.some((j) => j.browser) && !existsSync(chromiumPath)) fail(`expected Chromium at ${chromiumPath} for the browser backends (apt-get install chromium, or set CHROMIUM_PATH).`);
+if (jobs.some((j) => j.browser && j.backend === 'tensorflow')) {
+  fail(`expected --backend with --browser to list webgpu, webgl, wasm or cpu, but got 'tensorflow'.`);
+}
+if (jobs.some((j) => j.browser) && !existsSync(chromiumPath)) {
+  fail(`expected Chromium at ${chromiumPath} for the browser backends (apt-get install chromium, or set CHROMIUM_PATH).`);
+}
 
 const nodeEnvironment = (): BenchResult['environment'] => ({
   runtime: 'node',
@@ -132,7 +136,8 @@ for (const job of values['summary-only'] ? [] : jobs) {
   if (!result) continue;
   const file = join(outDir, `${result.date.slice(0, 10)}-${resultLabel(result)}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  console.error(`${resultLabel(result)}: ${result.seconds.toFixed(0)} s, layer ${result.layer.ms.moe.toFixed(1)} ms (${result.layer.ratios.moeOverDenseActivated.toFixed(2)}× the dense FFN), ` +
+  console.error(`${resultLabel(result)}: ${result.seconds.toFixed(0)} s, layer ${result.layer.ms.moe.toFixed(1)} ms ` +
+    `(${result.layer.ratios.moeOverDenseActivated.toFixed(2)}× the dense FFN), ` +
     `training ${result.training.moe.tokensPerSecond.toFixed(0)} tokens/s -> ${file}`);
 }
 

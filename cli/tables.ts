@@ -8,7 +8,8 @@ export function loadTable(layers: LayerReport[]): string {
   if (layers.length === 0) return '(no MoE blocks)';
   const E = layers[0]!.expertLoad.length;
   const head = `load %  ${Array.from({ length: E }, (_, e) => `e${e}`.padStart(5)).join('')}   maxVio  dropped`;
-  const rows = layers.map((l) => `block ${l.block} ${l.expertLoad.map(pct).join('')}   ${l.maxViolation.toFixed(2).padStart(6)}  ${pct(l.droppedFraction)}%`);
+  const rows = layers.map((l) => `block ${l.block} ${l.expertLoad.map(pct).join('')}   ` +
+    `${l.maxViolation.toFixed(2).padStart(6)}  ${pct(l.droppedFraction)}%`);
   return [head, ...rows].join('\n');
 }
 

@@ -181,6 +181,7 @@ if (sampleTokens > 0) {
   console.log(`\nsample (temperature 0.8, top-40):\n${prompt}${text}\n`);
 }
 const report = await trainer.specialisation();
-if (report.length > 0) console.log(`expert specialisation (share of each domain's assignments per expert):\n${specialisationTable(report)}`);
+if (report.length > 0) console.log(`expert specialisation (share of each domain's assignments per ` +
+  `expert):\n${specialisationTable(report)}`);
 trainer.dispose();
 model.dispose();

@@ -54,8 +54,10 @@ function trainConfig(): TrainConfigInput {
 function showParams(): void {
   const c = countModelParams(modelConfig());
   const k = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
-  $('params').textContent = `${$<HTMLSelectElement>('preset').value}: ${k(c.total)} parameters in total, ${k(c.activated)} activated per token ` +
-    `(${(100 * c.activatedRatio).toFixed(0)}%); routed experts hold ${k(c.totalParts.routedExperts)} of them, of which a token uses ${k(c.activatedParts.routedExperts)}.`;
+  $('params').textContent = `${$<HTMLSelectElement>('preset').value}: ${k(c.total)} parameters in total, ` +
+    `${k(c.activated)} activated per token ` +
+    `(${(100 * c.activatedRatio).toFixed(0)}%); routed experts hold ${k(c.totalParts.routedExperts)} of them, of ` +
+      `which a token uses ${k(c.activatedParts.routedExperts)}.`;
 }
 
 async function corpus(): Promise<Record<string, string>> {
@@ -72,10 +74,13 @@ function layerFigures(reports: LayerReport[]): void {
   for (const r of reports) {
     const div = document.createElement('div');
     div.className = 'layer';
-    div.innerHTML = `<h2>block ${r.block}</h2><canvas class="heat" id="load-${r.block}" width="${historyLength}" height="${r.expertLoad.length}"></canvas>` +
-      (r.bias.length ? `<div class="note">selection bias per expert over time (blue negative, orange positive)</div><canvas class="heat" id="bias-${r.block}" width="${historyLength}" height="${r.bias.length}"></canvas>` : '') +
+    div.innerHTML = `<h2>block ${r.block}</h2><canvas class="heat" id="load-${r.block}" width="${historyLength}" ` +
+      `height="${r.expertLoad.length}"></canvas>` +
+      (r.bias.length ? `<div class="note">selection bias per expert over time (blue negative, orange ` +
+        `positive)</div><canvas class="heat" id="bias-${r.block}" width="${historyLength}" height="${r.bias.length}"></canvas>` : '') +
       `<div class="note" id="layer-note-${r.block}"></div>` +
-      `<div class="note">where each domain's validation tokens go (rows: <span id="domains-${r.block}">domains</span>; columns: experts; updated at each evaluation)</div>` +
+      `<div class="note">where each domain's validation tokens go (rows: <span ` +
+        `id="domains-${r.block}">domains</span>; columns: experts; updated at each evaluation)</div>` +
       `<canvas class="heat" id="spec-${r.block}" width="${r.expertLoad.length}" height="4"></canvas>`;
     figure.append(div);
   }
@@ -93,7 +98,8 @@ function draw(): void {
       const limit = Math.max(1e-6, ...biases.flat().map(Math.abs));
       drawHeatmap($<HTMLCanvasElement>(`bias-${r.block}`), biases, (v) => signedColour(v, limit));
     }
-    $(`layer-note-${r.block}`).textContent = `max violation ${r.maxViolation.toFixed(2)} · dropped ${(100 * r.droppedFraction).toFixed(2)}% · ` +
+    $(`layer-note-${r.block}`).textContent = `max violation ${r.maxViolation.toFixed(2)} · dropped ` +
+      `${(100 * r.droppedFraction).toFixed(2)}% · ` +
       `router entropy ${r.routerEntropy.toFixed(2)} nats` + (r.bias.length ? ` · bias range ${Math.min(...r.bias).toFixed(3)} to ${Math.max(...r.bias).toFixed(3)}` : '');
   });
 }
@@ -140,7 +146,8 @@ function onEvent(event: WorkerEvent): void {
     state.losses.push(event.loss);
     state.tokensPerSecond = event.tokensPerSecond;
     $('numbers').textContent = `step ${event.step} · loss ${event.loss.toFixed(3)} · ${Math.round(event.tokensPerSecond)} tokens/s · ` +
-      `${event.msPerStep.toFixed(0)} ms/step · learning rate ${event.learningRate.toExponential(2)} · gradient norm ${event.gradNorm.toFixed(2)}`;
+      `${event.msPerStep.toFixed(0)} ms/step · learning rate ${event.learningRate.toExponential(2)} · gradient norm ` +
+        `${event.gradNorm.toFixed(2)}`;
     if (state.state === 'running') status.textContent = `training on ${picker.active}: step ${event.step}`;
     scheduleDraw();
   } else if (event.type === 'eval') {
@@ -194,7 +201,8 @@ async function refreshCheckpoints(): Promise<void> {
   state.checkpoints = saved.length;
   $('checkpoints').replaceChildren(...saved.map(([key, c]) => {
     const row = document.createElement('tr');
-    row.innerHTML = `<td>${c.preset}, step ${c.step}</td><td>${new Date(c.savedAt).toLocaleString()}</td><td>${(c.bytes.length / 1024).toFixed(0)} KB</td>` +
+    row.innerHTML = `<td>${c.preset}, step ` +
+      `${c.step}</td><td>${new Date(c.savedAt).toLocaleString()}</td><td>${(c.bytes.length / 1024).toFixed(0)} KB</td>` +
       `<td><button data-load>Load</button> <button data-delete>Delete</button></td>`;
     row.querySelector('[data-load]')!.addEventListener('click', () => void load(c.bytes, `${c.preset}, step ${c.step}`));
     row.querySelector('[data-delete]')!.addEventListener('click', async () => {

@@ -189,7 +189,8 @@ export async function initBackend(preference?: BackendName, options: InitBackend
     }
     const cause = failures.get(preference);
     throw new Error(
-      `initBackend: backend '${preference}' is not available here${cause ? ` (${cause})` : ''}; available: ${available.join(', ') || 'none'}.`,
+      `initBackend: backend '${preference}' is not available here${cause ? ` (${cause})` : ''}; available: ` +
+        `${available.join(', ') || 'none'}.`,
     );
   }
   for (const name of order) {

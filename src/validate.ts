@@ -89,11 +89,13 @@ export function checkWeightSizes(scope: string, specs: { name: string; shape: nu
   for (const s of specs) {
     const n = s.shape.reduce((a, b) => a * b, 1);
     if (n > maxWeightNumbers) {
-      throw new Error(`${scope}: expected every weight to hold at most ${maxWeightNumbers} numbers (1 GiB of float32), but '${s.name}' [${s.shape}] would hold ${n}.`);
+      throw new Error(`${scope}: expected every weight to hold at most ${maxWeightNumbers} numbers (1 GiB of ` +
+        `float32), but '${s.name}' [${s.shape}] would hold ${n}.`);
     }
     total += n;
   }
   if (total > maxTotalNumbers) {
-    throw new Error(`${scope}: expected at most ${maxTotalNumbers} numbers in all weights (2 GiB of float32), but the config asks for ${total}.`);
+    throw new Error(`${scope}: expected at most ${maxTotalNumbers} numbers in all weights (2 GiB of float32), but ` +
+      `the config asks for ${total}.`);
   }
 }

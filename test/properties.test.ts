@@ -7,7 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMoEWeights, disposeMoEWeights, initBackend, moeForward, resolveMoEConfig, type MoEConfigInput } from 'deepseek-moe-tfjs';
-import { moeConfigDefaults, modelConfigDefaults, preset, resolveModelConfig, resolveTrainConfig, trainConfigDefaults } from 'deepseek-moe-tfjs/config';
+import {
+  moeConfigDefaults, modelConfigDefaults, preset, resolveModelConfig, resolveTrainConfig, trainConfigDefaults,
+} from 'deepseek-moe-tfjs/config';
 import { DeepSeekLM } from 'deepseek-moe-tfjs/model';
 import { TextDataset, Trainer } from 'deepseek-moe-tfjs/train';
 import { planeClassifierDefaults, resolvePlaneClassifierConfig } from '../workers/playground/classifier.js';
@@ -40,7 +42,9 @@ function attempt<T>(f: () => T): { value: T } | { error: Error } {
   try {
     return { value: f() };
   } catch (e) {
-    if (!(e instanceof Error) || e.constructor !== Error) throw new Error(`threw ${String(e)} (${(e as object)?.constructor?.name}), not an Error`);
+    if (!(e instanceof Error) || e.constructor !== Error) {
+      throw new Error(`threw ${String(e)} (${(e as object)?.constructor?.name}), not an Error`);
+    }
     return { error: e };
   }
 }
@@ -121,7 +125,8 @@ describe('every public config, at random', () => {
     const base = { ...planeClassifierDefaults } as Record<string, unknown>;
     fc.assert(fc.property(mutations(base, Object.keys(base)), ({ key, config }) => {
       const r = attempt(() => resolvePlaneClassifierConfig(config));
-      if ('error' in r) expect(r.error.message).toMatch(new RegExp(`^(plane classifier config|DeepSeekMoE config): .*(${key}|topK|experts)`));
+      if ('error' in r) expect(r.error.message).toMatch(new RegExp(`^(plane classifier config|DeepSeekMoE config): ` +
+        `.*(${key}|topK|experts)`));
     }), { numRuns: runs.invalid });
   });
 });

@@ -23,7 +23,9 @@ export function createTrainingWorker(): TrainingWorkerApi {
 
   const busy = () => benchRunning || (run !== null && run.state === 'running');
   const lab = (what: string): LabRun => {
-    if (!(run instanceof LabRun)) throw new Error(`${what}: needs a language model job, but ${run ? 'the job is the playground' : 'no job has started'}.`);
+    if (!(run instanceof LabRun)) {
+      throw new Error(`${what}: needs a language model job, but ${run ? 'the job is the playground' : 'no job has started'}.`);
+    }
     return run;
   };
   const current = (what: string) => {
@@ -71,7 +73,9 @@ export function createTrainingWorker(): TrainingWorkerApi {
     async start(job: Job, onEvent: (event: WorkerEvent) => void) {
       if (busy()) throw new Error('start: a job is already running; stop it first.');
       const kind = (job as { kind?: unknown } | null)?.kind;
-      if (kind !== 'lab' && kind !== 'playground') throw new Error(`start: expected job.kind to be 'lab' or 'playground', but got ${JSON.stringify(kind)}.`);
+      if (kind !== 'lab' && kind !== 'playground') {
+        throw new Error(`start: expected job.kind to be 'lab' or 'playground', but got ${JSON.stringify(kind)}.`);
+      }
       await tf.ready();
       const token = {};
       const emit = (event: WorkerEvent) => {

@@ -39,10 +39,13 @@ export class TextDataset {
   constructor(corpus: Record<string, string>, options: DatasetOptions) {
     const { valFraction = 0.05, seqLen } = options;
     if (corpus == null || typeof corpus !== 'object' || Object.keys(corpus).length === 0) {
-      throw new Error(`dataset: expected a corpus object mapping domain names to text, but got ${corpus == null ? String(corpus) : 'an empty object'}.`);
+      throw new Error(`dataset: expected a corpus object mapping domain names to text, but got ` +
+        `${corpus == null ? String(corpus) : 'an empty object'}.`);
     }
     if (!(valFraction > 0 && valFraction < 1)) throw new Error(`dataset: expected valFraction in (0, 1), but got ${show(valFraction)}.`);
-    if (!Number.isInteger(seqLen) || seqLen < 1) throw new Error(`dataset: expected seqLen to be a positive integer, but got ${show(seqLen)}.`);
+    if (!Number.isInteger(seqLen) || seqLen < 1) {
+      throw new Error(`dataset: expected seqLen to be a positive integer, but got ${show(seqLen)}.`);
+    }
     this.domains = Object.keys(corpus);
     this.splits = this.domains.map((name) => {
       const text = corpus[name];

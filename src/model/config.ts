@@ -105,11 +105,15 @@ export function resolveModelConfig(input: ModelConfigInput): ResolvedModelConfig
   check.int('vHeadDim', c.vHeadDim, 1);
   for (const name of ['ropeTheta', 'normEps'] as const) check.number(name, c[name], { min: 0, minOpen: true });
   check.oneOf('ffn', c.ffn, ['moe', 'dense']);
-  if (c.ffn === 'dense' && c.twinInterDim === 0) fail("expected twinInterDim to be set (a positive integer) when ffn is 'dense', but got 0.");
+  if (c.ffn === 'dense' && c.twinInterDim === 0) {
+    fail("expected twinInterDim to be set (a positive integer) when ffn is 'dense', but got 0.");
+  }
   check.int('twinInterDim', c.twinInterDim, c.ffn === 'dense' ? 1 : 0);
   check.int('seed', c.seed, 0);
   if (c.moe == null || typeof c.moe !== 'object' || Array.isArray(c.moe)) fail(`expected moe to be an object, but got ${show(c.moe)}.`);
-  if ('dModel' in c.moe) fail(`expected moe not to set dModel (it is the model's), but got moe.dModel = ${show((c.moe as MoEConfigInput).dModel)}.`);
+  if ('dModel' in c.moe) {
+    fail(`expected moe not to set dModel (it is the model's), but got moe.dModel = ${show((c.moe as MoEConfigInput).dModel)}.`);
+  }
   let moeConfig: DeepSeekMoEConfig;
   try {
     moeConfig = resolveMoEConfig({ seed: c.seed, ...c.moe, dModel: c.dModel });

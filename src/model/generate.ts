@@ -45,7 +45,9 @@ export async function generate(model: DeepSeekLM, prompt: ArrayLike<number>, opt
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0 || maxNewTokens > maxGenerated) {
     throw new Error(`generate: expected maxNewTokens to be an integer in [0, ${maxGenerated}], but got ${show(maxNewTokens)}.`);
   }
-  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new Error(`generate: expected temperature to be a finite number >= 0, but got ${show(temperature)}.`);
+  if (!(temperature >= 0) || !Number.isFinite(temperature)) {
+    throw new Error(`generate: expected temperature to be a finite number >= 0, but got ${show(temperature)}.`);
+  }
   if (!Number.isInteger(topK) || topK < 0) throw new Error(`generate: expected topK to be a non-negative integer, but got ${show(topK)}.`);
   const V = model.config.vocabSize;
   for (const t of Array.from(prompt)) {
@@ -66,7 +68,7 @@ export async function generate(model: DeepSeekLM, prompt: ArrayLike<number>, opt
         pending = context.slice(-Math.floor(maxLen / 2));
       }
       const ids = tf.tensor1d(pending, 'int32');
-      const step = forwardCached(model.weights, model.config, ids, cache);
+      const step = forwardCached(model.view, model.config, ids, cache);
       ids.dispose();
       cache = step.cache;
       // One read per token: the last position's logits and the MoE blocks' non-finite input counts.

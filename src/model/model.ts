@@ -47,9 +47,14 @@ export interface ForwardOutput {
 }
 
 function checkIds(ids: tf.Tensor, c: ResolvedModelConfig): void {
-  if (!(ids instanceof tf.Tensor) || ids.rank !== 2 || ids.shape[1] === undefined) throw new Error(`model input: expected token ids of shape [batch, seq], but got ${ids instanceof tf.Tensor ? `shape [${ids.shape}]` : typeof ids}.`);
+  if (!(ids instanceof tf.Tensor) || ids.rank !== 2 || ids.shape[1] === undefined) {
+    throw new Error(`model input: expected token ids of shape [batch, seq], but got ` +
+      `${ids instanceof tf.Tensor ? `shape [${ids.shape}]` : typeof ids}.`);
+  }
   if (ids.dtype !== 'int32') throw new Error(`model input: expected int32 token ids, but got ${ids.dtype}.`);
-  if (ids.shape[1]! > c.maxSeqLen) throw new Error(`model input: expected at most maxSeqLen = ${c.maxSeqLen} tokens per sequence, but got ${ids.shape[1]}.`);
+  if (ids.shape[1]! > c.maxSeqLen) {
+    throw new Error(`model input: expected at most maxSeqLen = ${c.maxSeqLen} tokens per sequence, but got ${ids.shape[1]}.`);
+  }
 }
 
 /** Options of forward (and of DeepSeekLM.forward). */
@@ -91,11 +96,17 @@ function runBlocks(view: ModelView, c: ResolvedModelConfig, h: tf.Tensor2D, B: n
   return { logits, balanceLoss, moe };
 }
 
-/** The whole model on ids [B, S] (int32). */
-export function forward(w: ModelWeights, c: ResolvedModelConfig, ids: tf.Tensor2D, options: ForwardOptions = {}): ForwardOutput {
+/** The typed views of `w`, built once by DeepSeekLM (and here for a flat record): no lookup per step or token. */
+const viewOf = (w: ModelWeights | ModelView, c: ResolvedModelConfig): ModelView =>
+  Array.isArray((w as ModelView).blocks) ? (w as ModelView) : modelView(w as ModelWeights, c);
+
+/** The whole model on ids [B, S] (int32); `w` is the flat record or its views (DeepSeekLM.view). */
+export function forward(
+  w: ModelWeights | ModelView, c: ResolvedModelConfig, ids: tf.Tensor2D, options: ForwardOptions = {},
+): ForwardOutput {
   checkIds(ids, c);
   const [B, S] = ids.shape;
-  const view = modelView(w, c);
+  const view = viewOf(w, c);
   const h = tf.reshape(embed(view.embed, tf.reshape(ids, [B * S])), [B * S, c.dModel]) as tf.Tensor2D;
   const attend: Attend = (_i, a, attn) => attention(tf.reshape(a, [B, S, c.dModel]), attn, c);
   return runBlocks(view, c, h, B, attend, options);
@@ -118,12 +129,14 @@ export interface KVCache {
  * tokens (logits [S, V], the MoE blocks' reports) and the extended cache; the old one is disposed.
  */
 export function forwardCached(
-  w: ModelWeights, c: ResolvedModelConfig, ids: tf.Tensor1D, cache: KVCache | null,
+  w: ModelWeights | ModelView, c: ResolvedModelConfig, ids: tf.Tensor1D, cache: KVCache | null,
 ): ForwardOutput & { cache: KVCache } {
   const S = ids.shape[0];
   const offset = cache?.length ?? 0;
-  if (offset + S > c.maxSeqLen) throw new Error(`forwardCached: expected at most maxSeqLen = ${c.maxSeqLen} positions, but got ${offset + S}.`);
-  const view = modelView(w, c);
+  if (offset + S > c.maxSeqLen) {
+    throw new Error(`forwardCached: expected at most maxSeqLen = ${c.maxSeqLen} positions, but got ${offset + S}.`);
+  }
+  const view = viewOf(w, c);
   const layers: LayerCache[] = [];
   const attend: Attend = (i, a, attn) => {
     const step = attentionStep(a, attn, c, cache?.layers[i] ?? null, offset);
@@ -167,7 +180,7 @@ export class DeepSeekLM {
   }
 
   forward(ids: tf.Tensor2D, options: ForwardOptions = {}): ForwardOutput {
-    return forward(this.weights, this.config, ids, options);
+    return forward(this.view, this.config, ids, options);
   }
 
   /**

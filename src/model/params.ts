@@ -56,7 +56,8 @@ type Json = Record<string, unknown>;
 function field(config: Json, name: string, format: string, min = 1): number {
   const v = config[name];
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new Error(`countParams (${format} config): expected ${name} to be an integer >= ${min}, but got ${v === undefined ? 'nothing' : JSON.stringify(v)}.`);
+    throw new Error(`countParams (${format} config): expected ${name} to be an integer >= ${min}, but got ` +
+      `${v === undefined ? 'nothing' : JSON.stringify(v)}.`);
   }
   return v;
 }
@@ -127,7 +128,8 @@ export function architectureOf(config: ModelConfigInput | Json): Architecture {
   if ('hidden_size' in config) return fromHuggingFaceConfig(config as Json);
   if ('dim' in config) return fromInferenceConfig(config as Json);
   if ('dModel' in config) return fromModelConfig(config as ModelConfigInput);
-  throw new Error(`countParams: expected a model config with dModel (ours), dim (DeepSeek inference) or hidden_size (Hugging Face), but got fields ${Object.keys(config).join(', ')}.`);
+  throw new Error(`countParams: expected a model config with dModel (ours), dim (DeepSeek inference) or hidden_size ` +
+    `(Hugging Face), but got fields ${Object.keys(config).join(', ')}.`);
 }
 
 const zeroParts = (): ModelParamParts => ({ embeddings: 0, attention: 0, denseFfn: 0, routedExperts: 0, sharedExperts: 0, router: 0, norms: 0, head: 0 });

@@ -62,7 +62,9 @@ export function writeCheckpoint(header: Omit<CheckpointHeader, 'format' | 'versi
   const data = new Uint8Array(dataBytes);
   let offset = 0;
   for (const t of tensors) {
-    if (t.values.length !== sizeOf(t.shape)) throw new Error(`checkpoint: tensor '${t.name}' has ${t.values.length} values for shape [${t.shape}].`);
+    if (t.values.length !== sizeOf(t.shape)) {
+      throw new Error(`checkpoint: tensor '${t.name}' has ${t.values.length} values for shape [${t.shape}].`);
+    }
     data.set(new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength), offset);
     offset += t.values.byteLength;
   }

@@ -57,10 +57,12 @@ export class Trainer {
   constructor(readonly model: DeepSeekLM, readonly dataset: TextDataset, config: TrainConfigInput = {}) {
     this.config = resolveTrainConfig(config);
     if (this.config.seqLen > model.config.maxSeqLen) {
-      throw new Error(`train config: expected seqLen to be at most the model's maxSeqLen (${model.config.maxSeqLen}), but got ${this.config.seqLen}.`);
+      throw new Error(`train config: expected seqLen to be at most the model's maxSeqLen ` +
+        `(${model.config.maxSeqLen}), but got ${this.config.seqLen}.`);
     }
     if (this.config.seqLen > dataset.seqLen) {
-      throw new Error(`train config: expected seqLen to be at most the dataset's seqLen (${dataset.seqLen}), but got ${this.config.seqLen}.`);
+      throw new Error(`train config: expected seqLen to be at most the dataset's seqLen (${dataset.seqLen}), but ` +
+        `got ${this.config.seqLen}.`);
     }
     const specs = modelWeightSpecs(model.config);
     this.trainable = Object.fromEntries(specs.filter((s) => s.trainable).map((s) => [s.name, model.weights[s.name]!]));

@@ -162,7 +162,8 @@ describe('the demo site, built, in headless Chromium', () => {
     await page.close();
   });
 
-  it('a worker that throws is reported with its message, saved checkpoints survive, restart recovers, and files download and upload', async () => {
+  it('a worker that throws is reported with its message, saved checkpoints survive, restart recovers, and files ' +
+    'download and upload', async () => {
     const demo = await openPage(site, 'lab.html?backend=wasm');
     const { page } = demo;
     await page.click('#train');
@@ -211,7 +212,8 @@ describe('the demo site, built, in headless Chromium', () => {
     // two): close() fires no error event, as when a tab's worker runs out of memory.
     await page.route('**/train.worker-*.js', async (route) => {
       const original = await (await route.fetch()).text();
-      const ending = `self.addEventListener('message', (e) => { if (e.data?.path?.[0] === 'start') setTimeout(() => self.close(), 2000); });`;
+      const ending = `self.addEventListener('message', (e) => { if (e.data?.path?.[0] === 'start') setTimeout(() => ` +
+        `self.close(), 2000); });`;
       await route.fulfill({ contentType: 'text/javascript', body: `${original}\n${ending}` });
     });
     await page.reload();

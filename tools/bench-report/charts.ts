@@ -73,7 +73,8 @@ export function benchCharts(results: BenchResult[]): Record<string, string> {
   if (!first) return {};
   const charts: Record<string, string> = { 'params.svg': paramsChart(first), 'kv-cache.svg': kvCacheChart(first) };
   charts['layer.svg'] = barChart({
-    title: `One layer, forward + backward (T=${first.layer.shape.tokens}, E=${first.layer.shape.nRoutedExperts}, top-${first.layer.shape.topK})`,
+    title: `One layer, forward + backward (T=${first.layer.shape.tokens}, E=${first.layer.shape.nRoutedExperts}, ` +
+      `top-${first.layer.shape.topK})`,
     xLabel: 'ms (log scale)',
     keys: [
       { label: 'DeepSeekMoE (dropless, grouped)', colour: colours.moe },
@@ -105,10 +106,13 @@ export function benchCharts(results: BenchResult[]): Record<string, string> {
     const label = resultLabel(r);
     const s = r.scaling;
     const where = `${label}, T=${s.shape.tokens}, d=${s.shape.dModel}, h=${s.shape.expertHiddenDim}, ${s.shape.nSharedExperts} shared`;
-    charts[`scaling-experts-${label}.svg`] = scalingChart(s.experts, (p) => p.nRoutedExperts, `More routed experts at top-${s.experts[0]?.topK} (${where})`, 'routed experts (log scale)');
-    charts[`scaling-topk-${label}.svg`] = scalingChart(s.topK, (p) => p.topK, `More chosen experts at E=${s.topK[0]?.nRoutedExperts} (${where})`, 'topK (log scale)');
+    charts[`scaling-experts-${label}.svg`] = scalingChart(s.experts, (p) => p.nRoutedExperts, `More routed experts ` +
+      `at top-${s.experts[0]?.topK} (${where})`, 'routed experts (log scale)');
+    charts[`scaling-topk-${label}.svg`] = scalingChart(s.topK, (p) => p.topK, `More chosen experts at ` +
+      `E=${s.topK[0]?.nRoutedExperts} (${where})`, 'topK (log scale)');
     charts[`memory-experts-${label}.svg`] = memoryChart(r.memory.experts, (p) => p.nRoutedExperts, `Memory growth as routed experts grow, top-${r.memory.experts[0]?.topK} (${label}, T=${r.memory.shape.tokens})`, 'routed experts (log scale)');
-    charts[`memory-topk-${label}.svg`] = memoryChart(r.memory.topK, (p) => p.topK, `Memory growth as topK grows, E=${r.memory.topK[0]?.nRoutedExperts} (${label}, T=${r.memory.shape.tokens})`, 'topK (log scale)');
+    charts[`memory-topk-${label}.svg`] = memoryChart(r.memory.topK, (p) => p.topK, `Memory growth as topK grows, ` +
+      `E=${r.memory.topK[0]?.nRoutedExperts} (${label}, T=${r.memory.shape.tokens})`, 'topK (log scale)');
   }
   return charts;
 }

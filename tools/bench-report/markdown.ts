@@ -42,7 +42,8 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
   const out: string[] = [];
   out.push(`# DeepSeekMoE bench, ${first.date.slice(0, 10)} (${first.mode})`);
   out.push(`${first.environment.description}, ${first.environment.cores ?? '?'} cores, TF.js ${first.environment.tfjsVersion}. ` +
-    `Every time is a median over ${first.settings.runs} warm runs after ${first.settings.warmup} warm-up; every ratio is between figures of the same run. ` +
+    `Every time is a median over ${first.settings.runs} warm runs after ${first.settings.warmup} warm-up; every ` +
+      `ratio is between figures of the same run. ` +
     `Backends: ${results.map((r) => `${resultLabel(r)} (${r.seconds.toFixed(0)} s${r.environment.device ? `, ${r.environment.device}` : ''})`).join(', ')}.`);
 
   out.push('## Parameters: total and activated');
@@ -50,7 +51,8 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
     first.params.map((m) => [m.name, human(m.total), human(m.activated), pct(m.activatedRatio),
       m.kvCache.mlaBytesPerToken === null ? '-' : bytes(m.kvCache.mlaBytesPerToken), bytes(m.kvCache.mhaBytesPerToken),
       m.kvCache.mlaBytesPerToken ? x(m.kvCache.mhaBytesPerToken / m.kvCache.mlaBytesPerToken) : '-'])));
-  out.push('KV cache: our models in float32 (4 bytes), DeepSeek\'s in BF16 (2 bytes). MHA: the same heads caching every key (nope + rope dims) and value.');
+  out.push('KV cache: our models in float32 (4 bytes), DeepSeek\'s in BF16 (2 bytes). MHA: the same heads caching ' +
+    'every key (nope + rope dims) and value.');
   out.push(img('params.svg', 'parameters by part, total and activated'));
   out.push(img('kv-cache.svg', 'KV cache bytes per token, MLA vs MHA'));
 
@@ -86,19 +88,23 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
     const e = r.scaling.experts;
     const k = r.scaling.topK;
     out.push(`### ${resultLabel(r)}`);
-    out.push(`Routed experts ${e[0]?.nRoutedExperts} → ${e.at(-1)?.nRoutedExperts} at top-${e[0]?.topK}: total parameters ${x(growth(e, (p) => p.totalParams))}, ` +
+    out.push(`Routed experts ${e[0]?.nRoutedExperts} → ${e.at(-1)?.nRoutedExperts} at top-${e[0]?.topK}: total ` +
+      `parameters ${x(growth(e, (p) => p.totalParams))}, ` +
       `MoE time ${x(growth(e, (p) => p.ms.moe))}, ${totalGrowth(e)}. ` +
-      `topK ${k[0]?.topK} → ${k.at(-1)?.topK} at E=${k[0]?.nRoutedExperts}: activated parameters ${x(growth(k, (p) => p.activatedParams))}, MoE time ${x(growth(k, (p) => p.ms.moe))}.`);
+      `topK ${k[0]?.topK} → ${k.at(-1)?.topK} at E=${k[0]?.nRoutedExperts}: activated parameters ` +
+        `${x(growth(k, (p) => p.activatedParams))}, MoE time ${x(growth(k, (p) => p.ms.moe))}.`);
     const e8 = e.find((p) => p.nRoutedExperts === 8);
     const e256 = e.find((p) => p.nRoutedExperts === 256);
     if (e8 && e256) out.push(`From E=8 to E=256 at the same activated size: MoE time ${x(e256.ms.moe / e8.ms.moe)}.`);
     out.push(scalingTable(e));
     out.push(scalingTable(k));
-    out.push(`${img(`scaling-experts-${resultLabel(r)}.svg`, 'time vs routed experts')} ${img(`scaling-topk-${resultLabel(r)}.svg`, 'time vs topK')}`);
+    out.push(`${img(`scaling-experts-${resultLabel(r)}.svg`, 'time vs routed experts')} ` +
+      `${img(`scaling-topk-${resultLabel(r)}.svg`, 'time vs topK')}`);
   }
 
   out.push(`## Training the ${first.training.model} model`);
-  out.push(`Batch ${first.training.batchSize} × ${first.training.seqLen} tokens, median of ${first.training.steps} steps after warm-up (forward, backward, AdamW, bias update, the trainer's one read).`);
+  out.push(`Batch ${first.training.batchSize} × ${first.training.seqLen} tokens, median of ${first.training.steps} ` +
+    `steps after warm-up (forward, backward, AdamW, bias update, the trainer's one read).`);
   out.push(table(['backend', 'MoE dispatch', 'MoE tokens/s', 'dense =activated', 'dense =total', 'MoE / =activated', 'MoE / =total'],
     results.map((r) => [resultLabel(r), r.training.dispatch, r.training.moe.tokensPerSecond.toFixed(0), r.training.denseActivated.tokensPerSecond.toFixed(0),
       r.training.denseTotal.tokensPerSecond.toFixed(0), x(r.training.ratios.moeOverDenseActivatedTokensPerSecond), x(r.training.ratios.moeOverDenseTotalTokensPerSecond)])));
@@ -118,9 +124,11 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
     const e = r.memory.experts;
     const k = r.memory.topK;
     out.push(`### ${resultLabel(r)}`);
-    out.push(`Routed experts ${e[0]?.nRoutedExperts} → ${e.at(-1)?.nRoutedExperts}: total parameters ${x(growth(e, (p) => p.totalParams))}, weights ${x(growth(e, (p) => p.weightBytes))}; ` +
+    out.push(`Routed experts ${e[0]?.nRoutedExperts} → ${e.at(-1)?.nRoutedExperts}: total parameters ` +
+      `${x(growth(e, (p) => p.totalParams))}, weights ${x(growth(e, (p) => p.weightBytes))}; ` +
       `activated parameters ${x(growth(e, (p) => p.activatedParams))}, forward activations ${x(growth(e, (p) => p.forwardPeakBytes))}. ` +
-      `topK ${k[0]?.topK} → ${k.at(-1)?.topK}: total parameters ${x(growth(k, (p) => p.totalParams))}, weights ${x(growth(k, (p) => p.weightBytes))}; ` +
+      `topK ${k[0]?.topK} → ${k.at(-1)?.topK}: total parameters ${x(growth(k, (p) => p.totalParams))}, weights ` +
+        `${x(growth(k, (p) => p.weightBytes))}; ` +
       `activated parameters ${x(growth(k, (p) => p.activatedParams))}, forward activations ${x(growth(k, (p) => p.forwardPeakBytes))}.`);
     const m8 = e.find((p) => p.nRoutedExperts === 8);
     const m256 = e.find((p) => p.nRoutedExperts === 256);
@@ -129,7 +137,8 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
     }
     out.push(memoryTable(e));
     out.push(memoryTable(k));
-    out.push(`${img(`memory-experts-${resultLabel(r)}.svg`, 'memory vs routed experts')} ${img(`memory-topk-${resultLabel(r)}.svg`, 'memory vs topK')}`);
+    out.push(`${img(`memory-experts-${resultLabel(r)}.svg`, 'memory vs routed experts')} ` +
+      `${img(`memory-topk-${resultLabel(r)}.svg`, 'memory vs topK')}`);
   }
   return out.join('\n\n') + '\n';
 }

@@ -35,7 +35,8 @@ function legend(items: { label: string; colour: string; dashed?: boolean }[], x:
   return items.map((it, i) => {
     const yy = y + i * 16;
     const dash = it.dashed ? ' stroke-dasharray="5 3"' : '';
-    return `<line x1="${x}" y1="${yy}" x2="${x + 18}" y2="${yy}" stroke="${it.colour}" stroke-width="3"${dash}/><text x="${x + 24}" y="${yy + 4}">${esc(it.label)}</text>`;
+    return `<line x1="${x}" y1="${yy}" x2="${x + 18}" y2="${yy}" stroke="${it.colour}" ` +
+      `stroke-width="3"${dash}/><text x="${x + 24}" y="${yy + 4}">${esc(it.label)}</text>`;
   }).join('\n');
 }
 
@@ -62,12 +63,16 @@ export function lineChart(o: LineChartOptions): string {
   const [x0, x1] = [tx(xs[0] ?? 0), tx(xs[xs.length - 1] ?? 1)];
   const px = (v: number) => m.left + ((tx(v) - x0) / (x1 - x0 || 1)) * (width - m.left - m.right);
   const py = (v: number) => height - m.bottom - (v / top) * (height - m.top - m.bottom);
-  const grid = yTicks.map((t) => `<line x1="${m.left}" x2="${width - m.right}" y1="${py(t)}" y2="${py(t)}" stroke="#e5e5e5"/><text x="${m.left - 6}" y="${py(t) + 4}" text-anchor="end">${fmt(t)}</text>`).join('\n');
-  const xTicks = (o.xLog2 ? xs : niceTicks(xs[xs.length - 1] ?? 1)).map((t) => `<text x="${px(t)}" y="${height - m.bottom + 16}" text-anchor="middle">${fmt(t)}</text>`).join('\n');
+  const grid = yTicks.map((t) => `<line x1="${m.left}" x2="${width - m.right}" y1="${py(t)}" y2="${py(t)}" ` +
+    `stroke="#e5e5e5"/><text x="${m.left - 6}" y="${py(t) + 4}" text-anchor="end">${fmt(t)}</text>`).join('\n');
+  const xTicks = (o.xLog2 ? xs : niceTicks(xs[xs.length - 1] ?? 1)).map((t) => `<text x="${px(t)}" ` +
+    `y="${height - m.bottom + 16}" text-anchor="middle">${fmt(t)}</text>`).join('\n');
   const lines = o.series.map((s) => {
     const pts = s.points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`);
-    const dots = s.points.map(([x, y]) => `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${s.colour}"><title>${esc(s.label)}: ${fmt(x)}, ${fmt(y)}</title></circle>`).join('');
-    return `<polyline fill="none" stroke="${s.colour}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${pts.join(' ')}"/>${dots}`;
+    const dots = s.points.map(([x, y]) => `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" ` +
+      `fill="${s.colour}"><title>${esc(s.label)}: ${fmt(x)}, ${fmt(y)}</title></circle>`).join('');
+    return `<polyline fill="none" stroke="${s.colour}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''} ` +
+      `points="${pts.join(' ')}"/>${dots}`;
   }).join('\n');
   const axes = `<line x1="${m.left}" x2="${width - m.right}" y1="${height - m.bottom}" y2="${height - m.bottom}" stroke="#333"/>
 <text x="${(m.left + width - m.right) / 2}" y="${height - 10}" text-anchor="middle">${esc(o.xLabel)}</text>
@@ -108,17 +113,21 @@ export function barChart(o: BarChartOptions): string {
   const ticks = o.log
     ? Array.from({ length: Math.round(Math.log10(hi / lo)) + 1 }, (_, i) => lo * 10 ** i)
     : niceTicks(max);
-  const grid = ticks.map((t) => `<line x1="${px(t)}" x2="${px(t)}" y1="${m.top - 4}" y2="${height - m.bottom}" stroke="#e5e5e5"/><text x="${px(t)}" y="${height - m.bottom + 14}" text-anchor="middle">${fmt(t)}</text>`).join('\n');
+  const grid = ticks.map((t) => `<line x1="${px(t)}" x2="${px(t)}" y1="${m.top - 4}" y2="${height - m.bottom}" ` +
+    `stroke="#e5e5e5"/><text x="${px(t)}" y="${height - m.bottom + 14}" text-anchor="middle">${fmt(t)}</text>`).join('\n');
   const rows = o.groups.map((g, gi) => {
     const y0 = m.top + gi * groupHeight;
     const bars = g.values.map((v, i) => {
       const y = y0 + i * bar;
       const key = o.keys[i]!;
-      return `<rect x="${m.left}" y="${y}" width="${Math.max(0, px(v) - m.left).toFixed(1)}" height="${bar - 2}" fill="${key.colour}"><title>${esc(g.label)}, ${esc(key.label)}: ${fmt(v)}</title></rect><text x="${(px(v) + 4).toFixed(1)}" y="${y + bar - 4}" font-size="10">${fmt(v)}</text>`;
+      return `<rect x="${m.left}" y="${y}" width="${Math.max(0, px(v) - m.left).toFixed(1)}" height="${bar - 2}" ` +
+        `fill="${key.colour}"><title>${esc(g.label)}, ${esc(key.label)}: ${fmt(v)}</title></rect><text ` +
+          `x="${(px(v) + 4).toFixed(1)}" y="${y + bar - 4}" font-size="10">${fmt(v)}</text>`;
     }).join('');
     return `<text x="${m.left - 8}" y="${y0 + (o.keys.length * bar) / 2 + 3}" text-anchor="end">${esc(g.label)}</text>${bars}`;
   }).join('\n');
-  const keys = o.keys.map((k, i) => `<rect x="${m.left}" y="${30 + i * 16}" width="12" height="10" fill="${k.colour}"/><text x="${m.left + 18}" y="${39 + i * 16}">${esc(k.label)}</text>`).join('\n');
+  const keys = o.keys.map((k, i) => `<rect x="${m.left}" y="${30 + i * 16}" width="12" height="10" ` +
+    `fill="${k.colour}"/><text x="${m.left + 18}" y="${39 + i * 16}">${esc(k.label)}</text>`).join('\n');
   const axis = `<text x="${m.left + span / 2}" y="${height - 10}" text-anchor="middle">${esc(o.xLabel)}</text>`;
   return frame(width, height, o.title, [grid, keys, rows, axis].join('\n'));
 }
@@ -149,20 +158,25 @@ export function stackedBars(o: StackedBarOptions): string {
   const keys = o.keys.map((k, i) => {
     const x = 16 + (i % 4) * 170;
     const y = 30 + Math.floor(i / 4) * 14;
-    return `<rect x="${x}" y="${y}" width="12" height="10" fill="${k.colour}"/><text x="${x + 16}" y="${y + 9}" font-size="11">${esc(k.label)}</text>`;
+    return `<rect x="${x}" y="${y}" width="12" height="10" fill="${k.colour}"/><text x="${x + 16}" y="${y + 9}" ` +
+      `font-size="11">${esc(k.label)}</text>`;
   }).join('\n');
-  const grid = [0, 25, 50, 75, 100].map((p) => `<line x1="${m.left + (p / 100) * span}" x2="${m.left + (p / 100) * span}" y1="${m.top - 4}" y2="${height - m.bottom}" stroke="#e5e5e5"/><text x="${m.left + (p / 100) * span}" y="${height - m.bottom + 14}" text-anchor="middle">${p}%</text>`).join('\n');
+  const grid = [0, 25, 50, 75, 100].map((p) => `<line x1="${m.left + (p / 100) * span}" ` +
+    `x2="${m.left + (p / 100) * span}" y1="${m.top - 4}" y2="${height - m.bottom}" stroke="#e5e5e5"/><text ` +
+      `x="${m.left + (p / 100) * span}" y="${height - m.bottom + 14}" text-anchor="middle">${p}%</text>`).join('\n');
   const rows = o.rows.map((r, ri) => {
     const y = m.top + ri * (bar + 6);
     const sum = r.parts.reduce((a, b) => a + b, 0) || 1;
     let x = m.left;
     const segs = r.parts.map((p, i) => {
       const w = (p / sum) * r.fraction * span;
-      const seg = `<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${bar}" fill="${o.keys[i]!.colour}"><title>${esc(r.label)}, ${esc(o.keys[i]!.label)}: ${fmt(p)}</title></rect>`;
+      const seg = `<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${bar}" ` +
+        `fill="${o.keys[i]!.colour}"><title>${esc(r.label)}, ${esc(o.keys[i]!.label)}: ${fmt(p)}</title></rect>`;
       x += w;
       return seg;
     }).join('');
-    return `<text x="${m.left - 8}" y="${y + bar - 4}" text-anchor="end">${esc(r.label)}</text>${segs}<text x="${(x + 6).toFixed(1)}" y="${y + bar - 4}" font-size="11">${esc(r.note)}</text>`;
+    return `<text x="${m.left - 8}" y="${y + bar - 4}" text-anchor="end">${esc(r.label)}</text>${segs}<text ` +
+      `x="${(x + 6).toFixed(1)}" y="${y + bar - 4}" font-size="11">${esc(r.note)}</text>`;
   }).join('\n');
   return frame(width, height, o.title, [keys, grid, rows].join('\n'));
 }

@@ -70,7 +70,8 @@ export async function scalingSection(
       };
       result[series].push(point);
       const total = denseTotal === null ? `not timed (about ${(predicted / 1000).toFixed(0)} s a run)` : denseTotal.toFixed(1);
-      tick(`scaling E=${nRoutedExperts} K=${topK}: moe ${moe.toFixed(1)} ms, dense =activated ${denseActivated.toFixed(1)}, =total ${total}`);
+      tick(`scaling E=${nRoutedExperts} K=${topK}: moe ${moe.toFixed(1)} ms, dense =activated ` +
+        `${denseActivated.toFixed(1)}, =total ${total}`);
     }
     return result;
   } finally {
@@ -93,7 +94,8 @@ export async function memorySection(shape: SeriesShape, plan: SeriesPlan, asyncR
           weightBytes: tensorBytes(unit.weights), forwardPeakBytes: await peakBytes(unit.forward), stepPeakBytes: await peakBytes(unit.step),
         };
         result[series].push(point);
-        tick(`memory E=${nRoutedExperts} K=${topK}: weights ${bytes(point.weightBytes)}, forward ${bytes(point.forwardPeakBytes)}, step ${bytes(point.stepPeakBytes)}`);
+        tick(`memory E=${nRoutedExperts} K=${topK}: weights ${bytes(point.weightBytes)}, forward ` +
+          `${bytes(point.forwardPeakBytes)}, step ${bytes(point.stepPeakBytes)}`);
       } finally {
         unit.dispose();
       }

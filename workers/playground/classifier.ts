@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   createMoEWeights, measureDroplessCapacity, moeForward, resolveMoEConfig, route, updateExpertBias,
-  type DeepSeekMoEConfig, type ExpertCompute, type MoEWeights, type ScoreFunc,
+  type DeepSeekMoEConfig, type MoEWeights,
 } from 'deepseek-moe-tfjs';
 import { ConfigChecker } from 'deepseek-moe-tfjs/config';
 import { crossEntropy } from 'deepseek-moe-tfjs/model';
@@ -19,25 +19,19 @@ const asFloat = (mask: tf.Tensor) => tf.where(mask, tf.ones(mask.shape), tf.zero
 /** How the playground keeps experts busy: the expert-level balance loss, V3's selection bias, or nothing. */
 export type Balancing = 'auxLoss' | 'bias' | 'none';
 
-export interface PlaneClassifierConfig {
+/** The layer's fields the playground sets (dModel: the width of the features the router and experts see). */
+type LayerFields = 'dModel' | 'nRoutedExperts' | 'nSharedExperts' | 'topK' | 'expertHiddenDim' | 'scoreFunc' | 'expertCompute';
+
+export interface PlaneClassifierConfig extends Pick<DeepSeekMoEConfig, LayerFields> {
   task: PlaneTaskName;
   /** Training points. */
   nPoints: number;
-  /** Width d of the features the router and experts see. */
-  dModel: number;
-  nRoutedExperts: number;
-  nSharedExperts: number;
-  topK: number;
-  expertHiddenDim: number;
-  scoreFunc: ScoreFunc;
   balancing: Balancing;
   /** alpha1 for 'auxLoss', the bias update speed gamma for 'bias'; unused for 'none'. */
   balanceStrength: number;
   learningRate: number;
   batchSize: number;
   seed: number;
-  /** The layer's expertCompute: the grouped kernels or the stock-op reference path. */
-  expertCompute: ExpertCompute;
 }
 
 export type PlaneClassifierConfigInput = Partial<PlaneClassifierConfig>;

@@ -11,8 +11,12 @@ export class PlaygroundRun {
 
   constructor(private readonly job: PlaygroundJob, private readonly emit: (event: WorkerEvent) => void) {
     const { steps, mapEvery, mapResolution } = job;
-    if (!Number.isInteger(steps) || steps < 1) throw new Error(`playground job: expected steps to be a positive integer, but got ${steps}.`);
-    if (!Number.isInteger(mapEvery) || mapEvery < 1) throw new Error(`playground job: expected mapEvery to be a positive integer, but got ${mapEvery}.`);
+    if (!Number.isInteger(steps) || steps < 1) {
+      throw new Error(`playground job: expected steps to be a positive integer, but got ${steps}.`);
+    }
+    if (!Number.isInteger(mapEvery) || mapEvery < 1) {
+      throw new Error(`playground job: expected mapEvery to be a positive integer, but got ${mapEvery}.`);
+    }
     if (!Number.isInteger(mapResolution) || mapResolution < 2 || mapResolution > 256) {
       throw new Error(`playground job: expected mapResolution to be an integer in [2, 256], but got ${mapResolution}.`);
     }
@@ -32,7 +36,9 @@ export class PlaygroundRun {
       while (this.classifier.step < this.job.steps) {
         if (!(await this.control.boundary())) break;
         const report = await this.classifier.trainStep();
-        if (!Number.isFinite(report.loss)) throw new Error(`playground: the loss became non-finite at step ${report.step} (${report.loss}).`);
+        if (!Number.isFinite(report.loss)) {
+          throw new Error(`playground: the loss became non-finite at step ${report.step} (${report.loss}).`);
+        }
         this.emit({ type: 'planeStep', report });
         if (report.step % this.job.mapEvery === 0 || report.step === this.job.steps) await this.paint();
       }

@@ -41,8 +41,12 @@ function drawPoint(task: PlaneTaskName, rng: Rng, noise: number): [number, numbe
 
 /** N points of a task, the same for the same seed. */
 export function planeTask(task: PlaneTaskName, nPoints: number, seed: number, noise = 0.03): PlaneData {
-  if (!planeTaskNames.includes(task)) throw new Error(`planeTask: expected task to be one of ${planeTaskNames.join(', ')}, but got '${task}'.`);
-  if (!Number.isInteger(nPoints) || nPoints < 1) throw new Error(`planeTask: expected nPoints to be a positive integer, but got ${nPoints}.`);
+  if (!planeTaskNames.includes(task)) {
+    throw new Error(`planeTask: expected task to be one of ${planeTaskNames.join(', ')}, but got '${task}'.`);
+  }
+  if (!Number.isInteger(nPoints) || nPoints < 1) {
+    throw new Error(`planeTask: expected nPoints to be a positive integer, but got ${nPoints}.`);
+  }
   const rng = new Rng(seed);
   const points = new Float32Array(2 * nPoints);
   const labels = new Int32Array(nPoints);
