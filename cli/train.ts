@@ -7,13 +7,13 @@
 import cliProgress from 'cli-progress';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { backendOrder, initBackend, type BackendName } from 'deepseek-moe-tfjs';
 import {
   DeepSeekLM, countModelParams, denseTwin, preset, presets, resolveModelConfig, type ModelConfig,
 } from 'deepseek-moe-tfjs/model';
 import { TextDataset, Trainer, readCheckpoint, type LayerReport } from 'deepseek-moe-tfjs/train';
 import { bundledCorpus, fileCorpus } from '../tools/corpus.js';
+import { cliArgs } from './args.js';
 import { loadTable, specialisationTable } from './tables.js';
 
 const usage = `Usage: npm run train -- [options]
@@ -35,44 +35,14 @@ const usage = `Usage: npm run train -- [options]
   --seed N               seed of the weights and the batches (default 0)
   --help                 this text`;
 
-function fail(message: string): never {
-  console.error(`${usage}\n\nerror: ${message}`);
-  process.exit(2);
-}
-
-let values: Record<string, string | boolean | undefined>;
-try {
-  ({ values } = parseArgs({
-    options: {
-      preset: { type: 'string' }, attention: { type: 'string' }, 'dense-twin': { type: 'string' }, steps: { type: 'string' },
-      'batch-size': { type: 'string' }, 'seq-len': { type: 'string' }, lr: { type: 'string' }, 'eval-every': { type: 'string' },
-      backend: { type: 'string' }, data: { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'boolean' },
-      prompt: { type: 'string' }, 'sample-tokens': { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean' },
-    },
-    strict: true,
-    allowPositionals: false,
-  }));
-} catch (e) {
-  fail((e as Error).message);
-}
-if (values.help) {
-  console.log(usage);
-  process.exit(0);
-}
-
-function integer(flag: string, fallback: number, min = 1): number {
-  const raw = values[flag];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) fail(`expected --${flag} to be an integer >= ${min}, but got '${String(raw)}'.`);
-  return n;
-}
-function choice<T extends string>(flag: string, options: readonly T[]): T | undefined {
-  const raw = values[flag];
-  if (raw === undefined) return undefined;
-  if (!options.includes(raw as T)) fail(`expected --${flag} to be one of ${options.join(', ')}, but got '${String(raw)}'.`);
-  return raw as T;
-}
+const args = cliArgs(usage, {
+  preset: { type: 'string' }, attention: { type: 'string' }, 'dense-twin': { type: 'string' }, steps: { type: 'string' },
+  'batch-size': { type: 'string' }, 'seq-len': { type: 'string' }, lr: { type: 'string' }, 'eval-every': { type: 'string' },
+  backend: { type: 'string' }, data: { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'boolean' },
+  prompt: { type: 'string' }, 'sample-tokens': { type: 'string' }, seed: { type: 'string' },
+});
+const { values, integer, choice } = args;
+const fail: (message: string) => never = args.fail; // annotated, so the compiler knows it does not return
 
 const presetName = (values.preset as string | undefined) ?? 'small';
 if (!(presetName in presets)) fail(`expected --preset to be one of ${Object.keys(presets).join(', ')}, but got '${presetName}'.`);

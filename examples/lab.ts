@@ -9,6 +9,8 @@ import type { ModelConfig } from 'deepseek-moe-tfjs/config';
 import { countModelParams } from 'deepseek-moe-tfjs/config';
 import { presets } from 'deepseek-moe-tfjs/config';
 import { readCheckpoint } from 'deepseek-moe-tfjs/config';
+import { fromHuggingFace, toHuggingFace } from 'deepseek-moe-tfjs/hf';
+import { zipSync } from 'fflate';
 import type { TrainConfigInput } from 'deepseek-moe-tfjs/config';
 import type { LayerReport } from 'deepseek-moe-tfjs/config';
 import type { WorkerEvent } from '../workers/protocol.js';
@@ -168,7 +170,7 @@ function setRunning(s: 'idle' | 'starting' | 'running' | 'paused' | 'finished'):
   $<HTMLButtonElement>('pause').disabled = !(s === 'running' || s === 'paused');
   $<HTMLButtonElement>('pause').textContent = s === 'paused' ? 'Resume' : 'Pause';
   $<HTMLButtonElement>('stop').disabled = !(s === 'running' || s === 'paused');
-  for (const id of ['generate', 'save', 'download']) $<HTMLButtonElement>(id).disabled = !has;
+  for (const id of ['generate', 'save', 'download', 'download-hf']) $<HTMLButtonElement>(id).disabled = !has;
   picker.disabled = s === 'running';
 }
 
@@ -287,6 +289,32 @@ onClick('download', async () => {
   const bytes = await client.api.save();
   download(`deepseek-moe-step${readCheckpoint(bytes).header.step}.ckpt`, bytes as Uint8Array<ArrayBuffer>);
 }, reportCheckpoint);
+/** The model as a zipped Hugging Face folder: config.json, model.safetensors, the byte tokenizer. */
+onClick('download-hf', async () => {
+  const checkpoint = readCheckpoint(await client.api.save());
+  const folder = toHuggingFace(checkpoint); // refuses, naming the field, what DeepSeek-V2/V3 cannot express
+  const name = `deepseek-moe-step${checkpoint.header.step}`;
+  const zip = zipSync(Object.fromEntries(Object.entries(folder.files).map(([file, bytes]) => [`${name}/${file}`, bytes])));
+  download(`${name}-hf.zip`, zip as Uint8Array<ArrayBuffer>, 'application/zip');
+  const note = $('checkpoint-note');
+  note.textContent = `Downloaded ${name}-hf.zip (${folder.modelType}). Unzip it, then in Python: ` +
+    `AutoModelForCausalLM.from_pretrained('${name}'). ${folder.notes.join(' ')}`;
+  note.classList.remove('error');
+}, reportCheckpoint);
+/** A Hugging Face DeepSeek-V2/V3 folder (its top-level files) into a checkpoint, loaded like an uploaded one. */
+$<HTMLInputElement>('open-hf').addEventListener('change', async (e) => {
+  const picked = [...((e.target as HTMLInputElement).files ?? [])].filter((f) => f.webkitRelativePath.split('/').length <= 2);
+  if (picked.length === 0) return;
+  const byName = new Map(picked.map((f) => [f.name, f]));
+  const folderName = picked[0]!.webkitRelativePath.split('/')[0] || 'folder';
+  try {
+    const read = await fromHuggingFace({ names: [...byName.keys()], read: async (n) => new Uint8Array(await byName.get(n)!.arrayBuffer()) });
+    await load(read.checkpoint, `${folderName} (${read.modelType})`);
+    if (read.notes.length > 0) $('checkpoint-note').textContent += ` ${read.notes.join(' ')}`;
+  } catch (err) {
+    reportCheckpoint(`could not open ${folderName}: ${(err as Error).message}`);
+  }
+});
 $<HTMLInputElement>('upload').addEventListener('change', async (e) => {
   const file = (e.target as HTMLInputElement).files?.[0];
   if (file) await load(new Uint8Array(await file.arrayBuffer()), file.name);

@@ -9,4 +9,5 @@ export const entryAliases = [
   { find: /^deepseek-moe-tfjs\/model$/, replacement: source('model/index.ts') },
   { find: /^deepseek-moe-tfjs\/train$/, replacement: source('train/index.ts') },
   { find: /^deepseek-moe-tfjs\/config$/, replacement: source('config.ts') },
+  { find: /^deepseek-moe-tfjs\/hf$/, replacement: source('hf/index.ts') },
 ];

@@ -84,6 +84,11 @@ export class TextDataset {
     return batch;
   }
 
+  /** Each domain's held-out validation tail (what evaluation windows are cut from). */
+  get validationTexts(): { domain: string; bytes: Uint8Array }[] {
+    return this.domains.map((domain, i) => ({ domain, bytes: this.splits[i]!.val }));
+  }
+
   /** `n` fixed validation windows of domain i (evenly spaced), as one batch. */
   validationBatch(domain: number, n: number, S: number): Batch {
     if (!Number.isInteger(domain) || domain < 0 || domain >= this.domains.length) {

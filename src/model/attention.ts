@@ -10,6 +10,12 @@ import type { ResolvedModelConfig } from './config.js';
 import { applyRope, attendCausal, causalMask, rmsNorm } from './layers.js';
 import type { AttentionWeights } from './weights.js';
 
+/**
+ * The eps of MLA's latent norms (of c^Q and c^KV): 1e-6 whatever normEps is, as in DeepSeek's inference code and
+ * transformers' DeepSeek-V2/V3, so an exported model computes what it computed here.
+ */
+export const latentNormEps = 1e-6;
+
 /** [B, S, H * n] -> heads first [B * H, S, n]. */
 function headsFirst(t: tf.Tensor, B: number, S: number, H: number, n: number): tf.Tensor3D {
   return tf.reshape(tf.transpose(tf.reshape(t, [B, S, H, n]), [0, 2, 1, 3]), [B * H, S, n]);
@@ -22,7 +28,7 @@ function headsLast(t: tf.Tensor, B: number, S: number, H: number, n: number): tf
 
 /** The MLA query input and its no-position part: q^C = RMSNorm(x W^DQ) when compressed, else x. */
 function mlaQuery(x: tf.Tensor2D, w: Extract<AttentionWeights, { kind: 'mla' }>, c: ResolvedModelConfig) {
-  const qIn = w.wDq && w.qNorm ? (rmsNorm(linear(x, w.wDq), w.qNorm, c.normEps) as tf.Tensor2D) : x;
+  const qIn = w.wDq && w.qNorm ? (rmsNorm(linear(x, w.wDq), w.qNorm, latentNormEps) as tf.Tensor2D) : x;
   return { qIn, qNope: linear(qIn, (w.wUq ?? w.wq)!) }; // [N, H nope]
 }
 
@@ -44,7 +50,7 @@ export function attention(x: tf.Tensor3D, w: AttentionWeights, c: ResolvedModelC
   const query = mlaQuery(x2, w, c);
   const qNope = tf.reshape(query.qNope, [B, S, H, nope]);
   const qRope = applyRope(tf.reshape(linear(query.qIn, w.wQr), [B, S, H, rope]), c.ropeTheta);
-  const cKv = rmsNorm(linear(x2, w.wDkv), w.kvNorm, c.normEps) as tf.Tensor2D; // [B S, dc]
+  const cKv = rmsNorm(linear(x2, w.wDkv), w.kvNorm, latentNormEps) as tf.Tensor2D; // [B S, dc]
   const kRope = applyRope(tf.reshape(linear(x2, w.wKr), [B, S, 1, rope]), c.ropeTheta); // one rotary key for all heads
   const kNope = linear(cKv, w.wUk); // [B S, H nope]
   const v = linear(cKv, w.wUv);
@@ -97,7 +103,7 @@ export function attentionStep(
   const qNope = tf.transpose(tf.reshape(query.qNope, [S, H, nope]), [1, 0, 2]); // [H, S, nope]
   const qRope = tf.reshape(tf.transpose(applyRope(tf.reshape(linear(query.qIn, w.wQr), [1, S, H, rope]), c.ropeTheta, offset), [0, 2, 1, 3]), [H * S, rope]);
   const old = cache?.kind === 'mla' ? cache : null;
-  const cKv = grow(old?.cKv, rmsNorm(linear(x, w.wDkv), w.kvNorm, c.normEps), 0) as tf.Tensor2D; // [L, dc]
+  const cKv = grow(old?.cKv, rmsNorm(linear(x, w.wDkv), w.kvNorm, latentNormEps), 0) as tf.Tensor2D; // [L, dc]
   const kRope = grow(old?.kRope, tf.reshape(applyRope(tf.reshape(linear(x, w.wKr), [1, S, 1, rope]), c.ropeTheta, offset), [S, rope]), 0) as tf.Tensor2D;
   const L = cKv.shape[0];
   // Absorb W^UK: q^C_h = q_h W^UK_h^T, so q_h . k_h = q^C_h . c^KV for every past token at once.

@@ -37,6 +37,7 @@ export interface ModelConfig {
   /** 'mla' only: per-head value width. */
   vHeadDim: number;
   ropeTheta: number;
+  /** The eps of the blocks' and the final RMSNorm (MLA's latent norms use 1e-6, as DeepSeek's code does). */
   normEps: number;
   /**
    * What blocks nDenseLayers.. use: 'moe' (the DeepSeekMoE layer below) or 'dense' (a SwiGLU FFN of width

@@ -6,6 +6,9 @@ export { DeepSeekLM, forward, forwardCached, languageModelLoss, disposeCache, ch
 export type { ForwardOutput, ForwardOptions, MoEBlockReport, KVCache } from './model.js';
 export { crossEntropy } from './layers.js';
 export { generate, sampleToken } from './generate.js';
+export { evaluateText } from './evaluate.js';
+export { exportHuggingFace, importHuggingFace } from './hf.js';
+export type { EvaluateOptions, TextScore } from './evaluate.js';
 export type { SampleOptions } from './generate.js';
 export { encode, decode } from './tokenizer.js';
 export { modelWeightSpecs, modelView } from './weights.js';

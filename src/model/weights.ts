@@ -1,91 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MoEWeights } from '../moe/moe.js';
-import { moeWeightSpecs } from '../moe/weights.js';
 import { checkWeightSizes } from '../validate.js';
 import type { ResolvedModelConfig } from './config.js';
+import { isMoEBlock, modelWeightSpecs } from './specs.js';
 
-/** One model weight: its name (as checkpoints store it), shape, initial std (0: ones for norms, zeros for bias). */
-export interface ModelWeightSpec {
-  name: string;
-  shape: number[];
-  /** 'normal': truncated normal of std `std`; 'ones': norm gains; 'zeros': the MoE selection bias. */
-  init: 'normal' | 'ones' | 'zeros';
-  std: number;
-  trainable: boolean;
-  /** AdamW's decoupled weight decay applies to matrices only, not to norm gains. */
-  decay: boolean;
-}
+export { isMoEBlock, modelWeightSpecs, type ModelWeightSpec } from './specs.js';
 
 /** The model's variables by checkpoint name ('embed', 'blocks.0.attn.wq', ..., 'head'). */
 export type ModelWeights = Record<string, tf.Variable>;
-
-const matrix = (name: string, shape: number[], std: number): ModelWeightSpec => ({ name, shape, init: 'normal', std, trainable: true, decay: true });
-const norm = (name: string, n: number): ModelWeightSpec => ({ name, shape: [n], init: 'ones', std: 0, trainable: true, decay: false });
-
-/** The attention weights of block i, in the DeepSeek-V2 paper's names (W^DQ, W^UQ, W^QR, W^DKV, W^UK, W^UV, W^KR, W^O). */
-function attentionSpecs(c: ResolvedModelConfig, p: string): ModelWeightSpec[] {
-  const { dModel: d, nHeads: H } = c;
-  const out = 1 / Math.sqrt(2 * c.nLayers); // residual-branch outputs start small, as in GPT-2
-  if (c.attention === 'mha') {
-    const hd = c.headDim;
-    return [
-      matrix(`${p}.wq`, [d, H * hd], 1 / Math.sqrt(d)),
-      matrix(`${p}.wk`, [d, H * hd], 1 / Math.sqrt(d)),
-      matrix(`${p}.wv`, [d, H * hd], 1 / Math.sqrt(d)),
-      matrix(`${p}.wo`, [H * hd, d], out / Math.sqrt(H * hd)),
-    ];
-  }
-  const { qLoraRank: dq, kvLoraRank: dc, qkNopeHeadDim: nope, qkRopeHeadDim: rope, vHeadDim: dv } = c;
-  const qIn = dq > 0 ? dq : d;
-  const query = dq > 0
-    ? [matrix(`${p}.wDq`, [d, dq], 1 / Math.sqrt(d)), norm(`${p}.qNorm`, dq), matrix(`${p}.wUq`, [dq, H * nope], 1 / Math.sqrt(dq))]
-    : [matrix(`${p}.wq`, [d, H * nope], 1 / Math.sqrt(d))];
-  return [
-    ...query,
-    matrix(`${p}.wQr`, [qIn, H * rope], 1 / Math.sqrt(qIn)),
-    matrix(`${p}.wDkv`, [d, dc], 1 / Math.sqrt(d)),
-    norm(`${p}.kvNorm`, dc),
-    matrix(`${p}.wKr`, [d, rope], 1 / Math.sqrt(d)),
-    matrix(`${p}.wUk`, [dc, H * nope], 1 / Math.sqrt(dc)),
-    matrix(`${p}.wUv`, [dc, H * dv], 1 / Math.sqrt(dc)),
-    matrix(`${p}.wo`, [H * dv, d], out / Math.sqrt(H * dv)),
-  ];
-}
-
-function ffnSpecs(c: ResolvedModelConfig, p: string, h: number): ModelWeightSpec[] {
-  const d = c.dModel;
-  return [
-    matrix(`${p}.w1`, [d, h], 1 / Math.sqrt(d)),
-    matrix(`${p}.w3`, [d, h], 1 / Math.sqrt(d)),
-    matrix(`${p}.w2`, [h, d], 1 / Math.sqrt(2 * c.nLayers * h)),
-  ];
-}
-
-/** True when block i uses the DeepSeekMoE layer. */
-export const isMoEBlock = (c: ResolvedModelConfig, i: number) => i >= c.nDenseLayers && c.ffn === 'moe';
-
-/** Every weight of the model, in a fixed order (checkpoints and optimizers rely on it). */
-export function modelWeightSpecs(c: ResolvedModelConfig): ModelWeightSpec[] {
-  const d = c.dModel;
-  const specs: ModelWeightSpec[] = [matrix('embed', [c.vocabSize, d], 1)];
-  for (let i = 0; i < c.nLayers; i++) {
-    const p = `blocks.${i}`;
-    specs.push(norm(`${p}.attnNorm`, d), ...attentionSpecs(c, `${p}.attn`), norm(`${p}.ffnNorm`, d));
-    if (isMoEBlock(c, i)) {
-      for (const s of moeWeightSpecs(c.moeConfig)) {
-        const std = s.name === 'expertW2' || s.name === 'sharedW2' ? s.initStd / Math.sqrt(2 * c.nLayers) : s.initStd;
-        specs.push({
-          name: `${p}.moe.${s.name}`, shape: s.shape, std, trainable: s.trainable,
-          init: s.initStd === 0 ? 'zeros' : 'normal', decay: s.trainable,
-        });
-      }
-    } else {
-      specs.push(...ffnSpecs(c, `${p}.ffn`, i < c.nDenseLayers ? c.interDim : c.twinInterDim));
-    }
-  }
-  specs.push(norm('finalNorm', d), matrix('head', [d, c.vocabSize], 1 / Math.sqrt(d)));
-  return specs;
-}
 
 /** Fresh variables from the config's seed (offset by 1: TF.js takes a seed of 0 to mean "unseeded"). */
 export function createModelWeights(c: ResolvedModelConfig): ModelWeights {

@@ -13,6 +13,7 @@ export type {
   TrainerEvent, TrainerEventMap, StepEvent, EvalEvent, CheckpointEvent, DoneEvent, ErrorEvent, LayerReport,
 } from './events.js';
 export { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+export { loadModel } from './load.js';
 export type { CheckpointHeader, CheckpointContents } from './checkpoint.js';
 export { specialisationReport } from './specialisation.js';
 export type { BlockSpecialisation } from './specialisation.js';

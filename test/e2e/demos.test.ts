@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, openPage, openSite, screenshotDir, waitForState, type Site } from './site.js';
 import { validateBenchResult } from '../../tools/bench-suite/validate.js';
@@ -202,6 +205,34 @@ describe('the demo site, built, in headless Chromium', () => {
     expect(await page.textContent('#checkpoint-note')).toMatch(/Could not load damaged.ckpt: .*checksum mismatch/);
     expect((await demoState<LabState>(page)).state).toBe('paused'); // the loaded job is still there
     await waitForState(page, `s.checkpoints === ${saved}`);
+    await page.close();
+  });
+
+  it('downloads the model for PyTorch as a zipped Hugging Face folder and opens such a folder back', async () => {
+    const demo = await openPage(site, 'lab.html?backend=wasm');
+    const { page } = demo;
+    await page.click('#train');
+    await waitForState(page, `s.losses.length >= 3`);
+    await page.click('#stop');
+    await waitForState(page, `s.state === 'finished'`);
+    const [file] = await Promise.all([page.waitForEvent('download'), page.click('#download-hf')]);
+    expect(file.suggestedFilename()).toMatch(/^deepseek-moe-step\d+-hf\.zip$/);
+    const zipped = unzipSync(new Uint8Array(readFileSync(await file.path())));
+    const folder = file.suggestedFilename().replace(/-hf\.zip$/, '');
+    expect(Object.keys(zipped).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json',
+      'tokenizer_config.json'].map((f) => `${folder}/${f}`));
+    expect(JSON.parse(new TextDecoder().decode(zipped[`${folder}/config.json`]))).toMatchObject({ model_type: 'deepseek_v3', vocab_size: 256 });
+    expect(await page.textContent('#checkpoint-note')).toMatch(/Downloaded .*-hf\.zip \(deepseek_v3\)/);
+    await page.evaluate(() => ((window as unknown as { demoState: LabState }).demoState.loadedStep = -1));
+    const unzipped = mkdtempSync(join(tmpdir(), 'lab-hf-'));
+    mkdirSync(join(unzipped, folder));
+    for (const [name, bytes] of Object.entries(zipped)) writeFileSync(join(unzipped, name), bytes);
+    await page.setInputFiles('#open-hf', join(unzipped, folder)); // a folder, as a visitor picks one
+    await waitForState(page, `s.loadedStep === 0 && s.state === 'paused'`);
+    expect(await page.textContent('#checkpoint-note')).toMatch(/Loaded .*\(deepseek_v3\)/);
+    await page.click('#generate');
+    await waitForState(page, `s.sample.length > 0`);
+    expect(demo.errors).toEqual([]);
     await page.close();
   });
 

@@ -1,6 +1,6 @@
 /**
  * What a user does: `npm pack` the library, install the tarball into an empty project beside TF.js, and use it.
- * In Node: import every entry, train a tf.sequential model with the layer, check that the TF.js-free entry loads
+ * In Node: import every entry, train a tf.sequential model with the layer, check that the TF.js-free entries load
  * no TF.js. In a browser app: a vite build of a one-page app that imports the layer and the config entry.
  * Nothing else checks the package's exports map, its peer dependencies or its built files.
  */
@@ -42,21 +42,24 @@ afterAll(() => {
 describe('the packed package in an empty project', () => {
   it('ships the built entries and no sources, tests or apps', () => {
     const files = run('tar', ['-tzf', join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz'))!)], dir).split('\n');
-    for (const entry of ['index', 'model/index', 'train/index', 'config']) {
+    for (const entry of ['index', 'model/index', 'train/index', 'config', 'hf/index']) {
       expect(files).toContain(`package/dist/${entry}.js`);
       expect(files).toContain(`package/dist/${entry}.d.ts`);
     }
     expect(files.filter((f) => /^package\/(src|test|workers|examples|bench|tools)\//.test(f))).toEqual([]);
   });
 
-  it('in Node: every entry imports, a tf.sequential model with the layer trains, and the config entry loads no TF.js', () => {
+  it('in Node: every entry imports, a tf.sequential model with the layer trains, and the config and hf entries load no TF.js', () => {
     writeFileSync(join(app, 'config-only.mjs'), `
       const config = await import('deepseek-moe-tfjs/config');
+      const hf = await import('deepseek-moe-tfjs/hf');
       const p = config.countModelParams(config.preset('tiny'));
-      console.log(JSON.stringify({ tfLoaded: globalThis._tfengine !== undefined, activated: p.activated, names: Object.keys(config).length }));
+      const modelType = hf.exportConfig(config.preset('tiny')).modelType;
+      console.log(JSON.stringify({ tfLoaded: globalThis._tfengine !== undefined, activated: p.activated, modelType }));
     `);
-    const configOnly = JSON.parse(run(process.execPath, ['config-only.mjs'], app).trim()) as { tfLoaded: boolean; activated: number };
-    expect(configOnly.tfLoaded).toBe(false);
+    const configOnly = JSON.parse(run(process.execPath, ['config-only.mjs'], app).trim()) as { tfLoaded: boolean; activated: number; modelType: string };
+    expect(configOnly.tfLoaded).toBe(false); // neither the config nor the Hugging Face entry loads TF.js
+    expect(configOnly.modelType).toBe('deepseek_v3');
     expect(configOnly.activated).toBeGreaterThan(0);
 
     writeFileSync(join(app, 'train.mjs'), `
