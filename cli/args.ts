@@ -11,7 +11,8 @@ export function cliArgs(usage: string, options: Flags) {
   };
   let values: Record<string, string | boolean | undefined> = {};
   try {
-    ({ values } = parseArgs({ options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: false }));
+    const all: Flags = { ...options, help: { type: 'boolean' } };
+    ({ values } = parseArgs({ options: all, strict: true, allowPositionals: false }));
   } catch (e) {
     fail((e as Error).message);
   }
@@ -23,13 +24,17 @@ export function cliArgs(usage: string, options: Flags) {
     const raw = values[flag];
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) fail(`expected --${flag} to be an integer >= ${min}, but got '${String(raw)}'.`);
+    if (!Number.isInteger(n) || n < min) {
+      fail(`expected --${flag} to be an integer >= ${min}, but got '${String(raw)}'.`);
+    }
     return n;
   };
   const choice = <T extends string>(flag: string, allowed: readonly T[]): T | undefined => {
     const raw = values[flag];
     if (raw === undefined) return undefined;
-    if (!allowed.includes(raw as T)) fail(`expected --${flag} to be one of ${allowed.join(', ')}, but got '${String(raw)}'.`);
+    if (!allowed.includes(raw as T)) {
+      fail(`expected --${flag} to be one of ${allowed.join(', ')}, but got '${String(raw)}'.`);
+    }
     return raw as T;
   };
   const required = (flag: string): string => {

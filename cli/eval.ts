@@ -22,8 +22,8 @@ const usage = `Usage: npm run eval -- --checkpoint FILE [options]
   --help              this text`;
 
 const args = cliArgs(usage, {
-  checkpoint: { type: 'string' }, data: { type: 'string' }, 'seq-len': { type: 'string' }, 'batch-size': { type: 'string' },
-  backend: { type: 'string' }, json: { type: 'boolean' },
+  checkpoint: { type: 'string' }, data: { type: 'string' }, 'seq-len': { type: 'string' },
+  'batch-size': { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' },
 });
 const fail: (message: string) => never = args.fail;
 const checkpointPath = args.required('checkpoint');
@@ -39,14 +39,16 @@ try {
   fail(`--checkpoint: ${(e as Error).message}`);
 }
 const seqLen = args.integer('seq-len', header.modelConfig.maxSeqLen, 2);
-if (seqLen > header.modelConfig.maxSeqLen) fail(`expected --seq-len to be at most the model's maxSeqLen (${header.modelConfig.maxSeqLen}), but got ${seqLen}.`);
+const { maxSeqLen } = header.modelConfig;
+if (seqLen > maxSeqLen) fail(`expected --seq-len to be at most the model's maxSeqLen (${maxSeqLen}), but got ${seqLen}.`);
 
 let texts: { domain: string; bytes: Uint8Array }[];
 try {
   if (typeof args.values.data === 'string') {
     const path = args.values.data;
-    texts = [{ domain: basename(path), bytes: new Uint8Array(readFileSync(path)) }];
-    if (texts[0]!.bytes.length < 2) fail(`expected --data to hold at least 2 bytes, but '${path}' holds ${texts[0]!.bytes.length}.`);
+    const data = new Uint8Array(readFileSync(path));
+    if (data.length < 2) fail(`expected --data to hold at least 2 bytes, but '${path}' holds ${data.length}.`);
+    texts = [{ domain: basename(path), bytes: data }];
   } else {
     texts = new TextDataset(bundledCorpus(), { seqLen }).validationTexts;
   }
@@ -63,12 +65,15 @@ model.dispose();
 const all = Object.values(scores);
 const predicted = all.reduce((n, s) => n + s.predicted, 0);
 const nll = all.reduce((n, s) => n + s.nll * s.predicted, 0) / predicted;
-const total = { bytes: all.reduce((n, s) => n + s.bytes, 0), predicted, windows: all.reduce((n, s) => n + s.windows, 0), nll };
+const sum = (field: 'bytes' | 'windows') => all.reduce((n, s) => n + s[field], 0);
+const total = { bytes: sum('bytes'), predicted, windows: sum('windows'), nll };
 for (const [domain, s] of Object.entries(scores)) {
-  console.log(`${domain}: ${s.nll.toFixed(4)} nats/byte (${(s.nll / Math.LN2).toFixed(4)} bits) over ${s.predicted} predicted bytes`);
+  const bits = (s.nll / Math.LN2).toFixed(4);
+  console.log(`${domain}: ${s.nll.toFixed(4)} nats/byte (${bits} bits) over ${s.predicted} predicted bytes`);
 }
 if (all.length > 1) console.log(`all: ${nll.toFixed(4)} nats/byte over ${predicted} predicted bytes`);
 console.log(`(${checkpointPath}, step ${header.step}, ${backend}, windows of ${seqLen} bytes)`);
 if (args.values.json) {
-  console.log(JSON.stringify({ ...total, seqLen, step: header.step, backend, domains: all.length > 1 ? scores : undefined }));
+  const domains = all.length > 1 ? scores : undefined;
+  console.log(JSON.stringify({ ...total, seqLen, step: header.step, backend, domains }));
 }

@@ -16,7 +16,9 @@ const usage = `Usage: npm run export -- --checkpoint FILE --out DIR [options]
   --force             replace DIR if it exists (only once the new folder is complete)
   --help              this text`;
 
-const args = cliArgs(usage, { checkpoint: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string' }, force: { type: 'boolean' } });
+const args = cliArgs(usage, {
+  checkpoint: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string' }, force: { type: 'boolean' },
+});
 const fail: (message: string) => never = args.fail;
 const checkpointPath = args.required('checkpoint');
 const out = args.required('out');
@@ -27,7 +29,8 @@ try {
   const folder = toHuggingFace(checkpoint, { dtype });
   writeFolder(out, folder.files, args.values.force === true);
   const bytes = Object.values(folder.files).reduce((n, f) => n + f.length, 0);
-  console.log(`${out}: ${folder.modelType} (step ${checkpoint.header.step}), ${dtype}, ${(bytes / 1e6).toFixed(2)} MB in ` +
+  const size = `${(bytes / 1e6).toFixed(2)} MB`;
+  console.log(`${out}: ${folder.modelType} (step ${checkpoint.header.step}), ${dtype}, ${size} in ` +
     `${Object.keys(folder.files).join(', ')}`);
   for (const note of folder.notes) console.log(`note: ${note}`);
   console.log(`load it: AutoModelForCausalLM.from_pretrained('${out}'); AutoTokenizer.from_pretrained('${out}')`);

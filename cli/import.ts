@@ -20,16 +20,18 @@ const args = cliArgs(usage, { from: { type: 'string' }, checkpoint: { type: 'str
 const fail: (message: string) => never = args.fail;
 const from = args.required('from');
 const checkpointPath = args.required('checkpoint');
-if (existsSync(checkpointPath) && args.values.force !== true) fail(`'${checkpointPath}' exists; pass --force to replace it.`);
+if (existsSync(checkpointPath) && args.values.force !== true) {
+  fail(`'${checkpointPath}' exists; pass --force to replace it.`);
+}
 
 try {
   const read = await fromHuggingFace(readFolder(from));
   writeFileSync(`${checkpointPath}.tmp`, read.checkpoint);
   renameSync(`${checkpointPath}.tmp`, checkpointPath);
   const p = countModelParams(read.modelConfig);
-  const m = read.modelConfig.moe;
+  const { moe: m, nLayers, nDenseLayers } = read.modelConfig;
   console.log(`${checkpointPath}: ${read.modelType} from ${from}: ${(p.total / 1e6).toFixed(2)}M parameters, ` +
-    `${(p.activated / 1e6).toFixed(2)}M activated; ${read.modelConfig.nLayers} layers (${read.modelConfig.nDenseLayers} dense), ` +
+    `${(p.activated / 1e6).toFixed(2)}M activated; ${nLayers} layers (${nDenseLayers} dense), ` +
     `${m.nRoutedExperts} routed experts, top-${m.topK}, ${m.nSharedExperts ?? 0} shared`);
   for (const note of read.notes) console.log(`note: ${note}`);
   console.log(`train on: npm run train -- --resume --checkpoint ${checkpointPath} --seq-len 128`);

@@ -36,8 +36,9 @@ const usage = `Usage: npm run train -- [options]
   --help                 this text`;
 
 const args = cliArgs(usage, {
-  preset: { type: 'string' }, attention: { type: 'string' }, 'dense-twin': { type: 'string' }, steps: { type: 'string' },
-  'batch-size': { type: 'string' }, 'seq-len': { type: 'string' }, lr: { type: 'string' }, 'eval-every': { type: 'string' },
+  preset: { type: 'string' }, attention: { type: 'string' }, 'dense-twin': { type: 'string' },
+  steps: { type: 'string' }, 'batch-size': { type: 'string' }, 'seq-len': { type: 'string' }, lr: { type: 'string' },
+  'eval-every': { type: 'string' },
   backend: { type: 'string' }, data: { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'boolean' },
   prompt: { type: 'string' }, 'sample-tokens': { type: 'string' }, seed: { type: 'string' },
 });
@@ -45,10 +46,13 @@ const { values, integer, choice } = args;
 const fail: (message: string) => never = args.fail; // annotated, so the compiler knows it does not return
 
 const presetName = (values.preset as string | undefined) ?? 'small';
-if (!(presetName in presets)) fail(`expected --preset to be one of ${Object.keys(presets).join(', ')}, but got '${presetName}'.`);
+if (!(presetName in presets)) {
+  fail(`expected --preset to be one of ${Object.keys(presets).join(', ')}, but got '${presetName}'.`);
+}
 const twin = choice('dense-twin', ['activated', 'total'] as const);
 const attention = choice('attention', ['mha', 'mla'] as const);
-const backendChoice = choice('backend', backendOrder.node); // webgpu runs through Dawn when the webgpu package is installed
+// webgpu runs through Dawn when the webgpu package is installed
+const backendChoice = choice('backend', backendOrder.node);
 const steps = integer('steps', 300);
 const batchSize = integer('batch-size', 16);
 const evalEvery = integer('eval-every', 50);
@@ -56,8 +60,11 @@ const sampleTokens = integer('sample-tokens', 200, 0);
 const seed = integer('seed', 0, 0);
 const lrRaw = values.lr as string | undefined;
 const learningRate = lrRaw === undefined ? 3e-3 : Number(lrRaw);
-if (!(learningRate > 0) || !Number.isFinite(learningRate)) fail(`expected --lr to be a number > 0, but got '${lrRaw}'.`);
-const checkpointPath = (values.checkpoint as string | undefined) ?? `checkpoints/${presetName}${twin ? `-dense-${twin}` : ''}${attention ? `-${attention}` : ''}.ckpt`;
+if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
+  fail(`expected --lr to be a number > 0, but got '${lrRaw}'.`);
+}
+const defaultName = `${presetName}${twin ? `-dense-${twin}` : ''}${attention ? `-${attention}` : ''}`;
+const checkpointPath = (values.checkpoint as string | undefined) ?? `checkpoints/${defaultName}.ckpt`;
 if (values.resume && !existsSync(checkpointPath)) fail(`--resume: no checkpoint at '${checkpointPath}'.`);
 
 // The model: from the flags, or (resuming without shape flags) from the checkpoint itself.
@@ -89,7 +96,8 @@ let trainer: Trainer;
 try {
   dataset = new TextDataset(corpus, { seqLen });
   model = new DeepSeekLM(modelInput);
-  trainer = new Trainer(model, dataset, { steps, batchSize, seqLen, learningRate, evalEvery, seed, warmupSteps: Math.min(20, Math.floor(steps / 10)) });
+  const warmupSteps = Math.min(20, Math.floor(steps / 10));
+  trainer = new Trainer(model, dataset, { steps, batchSize, seqLen, learningRate, evalEvery, seed, warmupSteps });
   if (resumeBytes) trainer.restore(resumeBytes);
 } catch (e) {
   fail((e as Error).message);
@@ -101,7 +109,8 @@ console.log(
     `${(params.activated / 1e6).toFixed(2)}M activated per token (${(100 * params.activatedRatio).toFixed(0)}%), ` +
     `${model.config.attention.toUpperCase()} cache ${model.cacheBytesPerToken} B/token`,
 );
-console.log(`data: ${dataset.sizes.map((s) => `${s.domain} ${(s.train / 1024).toFixed(0)}+${(s.val / 1024).toFixed(0)} KB`).join(', ')}`);
+const kb = (n: number) => (n / 1024).toFixed(0);
+console.log(`data: ${dataset.sizes.map((s) => `${s.domain} ${kb(s.train)}+${kb(s.val)} KB`).join(', ')}`);
 if (resumeBytes) console.log(`resuming from ${checkpointPath} at step ${trainer.step}`);
 
 /** Writes next to the target and renames, so a crash mid-write never destroys the previous checkpoint. */

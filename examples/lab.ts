@@ -308,9 +308,10 @@ $<HTMLInputElement>('open-hf').addEventListener('change', async (e) => {
   const byName = new Map(picked.map((f) => [f.name, f]));
   const folderName = picked[0]!.webkitRelativePath.split('/')[0] || 'folder';
   try {
-    const read = await fromHuggingFace({ names: [...byName.keys()], read: async (n) => new Uint8Array(await byName.get(n)!.arrayBuffer()) });
-    await load(read.checkpoint, `${folderName} (${read.modelType})`);
-    if (read.notes.length > 0) $('checkpoint-note').textContent += ` ${read.notes.join(' ')}`;
+    const read = async (name: string) => new Uint8Array(await byName.get(name)!.arrayBuffer());
+    const imported = await fromHuggingFace({ names: [...byName.keys()], read });
+    await load(imported.checkpoint, `${folderName} (${imported.modelType})`);
+    if (imported.notes.length > 0) $('checkpoint-note').textContent += ` ${imported.notes.join(' ')}`;
   } catch (err) {
     reportCheckpoint(`could not open ${folderName}: ${(err as Error).message}`);
   }

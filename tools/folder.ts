@@ -5,7 +5,9 @@ import type { HfSource } from 'deepseek-moe-tfjs/hf';
 
 /** The files of a folder (not its subfolders), read on demand. */
 export function readFolder(dir: string): HfSource {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`expected a folder at '${dir}', but there is none.`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new Error(`expected a folder at '${dir}', but there is none.`);
+  }
   const names = readdirSync(dir).filter((n) => statSync(join(dir, n)).isFile());
   return { names, read: async (name) => new Uint8Array(readFileSync(join(dir, name))) };
 }
@@ -18,7 +20,9 @@ export function readFolder(dir: string): HfSource {
 export function writeFolder(dir: string, files: Record<string, Uint8Array>, replace = false): void {
   const target = resolve(dir);
   const exists = existsSync(target);
-  if (exists && !statSync(target).isDirectory()) throw new Error(`expected '${dir}' to be a folder or not to exist, but it is a file.`);
+  if (exists && !statSync(target).isDirectory()) {
+    throw new Error(`expected '${dir}' to be a folder or not to exist, but it is a file.`);
+  }
   if (exists && readdirSync(target).length > 0 && !replace) {
     throw new Error(`'${dir}' exists and is not empty; choose another folder or pass --force to replace it.`);
   }

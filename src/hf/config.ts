@@ -34,26 +34,36 @@ export function exportConfig(input: ModelConfig | ResolvedModelConfig): HfExport
   const m = c.moeConfig;
   const notes: string[] = [];
   if (c.attention !== 'mla') {
-    refuse('attention', "'mla'", c.attention, ' (DeepSeek-V2 and V3 checkpoints hold only multi-head latent attention)');
+    refuse('attention', "'mla'", c.attention,
+      ' (DeepSeek-V2 and V3 checkpoints hold only multi-head latent attention)');
   }
-  if (c.vocabSize !== 256) refuse('vocabSize', '256', c.vocabSize, ' (the byte-level tokenizer written beside the weights)');
-  const moeBlocks = Array.from({ length: c.nLayers }, (_, i) => i).filter((i) => i >= c.nDenseLayers && c.ffn === 'moe');
+  if (c.vocabSize !== 256) {
+    refuse('vocabSize', '256', c.vocabSize, ' (the byte-level tokenizer written beside the weights)');
+  }
+  const blocks = Array.from({ length: c.nLayers }, (_, i) => i);
+  const moeBlocks = blocks.filter((i) => i >= c.nDenseLayers && c.ffn === 'moe');
   const sigmoid = m.scoreFunc === 'sigmoid';
   const modelType: HfModelType = sigmoid ? 'deepseek_v3' : 'deepseek_v2';
   if (moeBlocks.length > 0) {
     const grouped = m.nExpertGroups > 1;
     if (sigmoid && grouped && m.groupScoreFunc !== 'sumTop2') {
-      refuse('moe.groupScoreFunc', "'sumTop2'", m.groupScoreFunc, " with sigmoid scores and groups (DeepSeek-V3's noaux_tc)");
+      refuse('moe.groupScoreFunc', "'sumTop2'", m.groupScoreFunc,
+        " with sigmoid scores and groups (DeepSeek-V3's noaux_tc)");
     }
-    if (sigmoid && m.nRoutedExperts < 2) refuse('moe.nRoutedExperts', 'at least 2', m.nRoutedExperts, ' (DeepSeek-V3 scores a group by its top two)');
+    if (sigmoid && m.nRoutedExperts < 2) {
+      refuse('moe.nRoutedExperts', 'at least 2', m.nRoutedExperts, ' (DeepSeek-V3 scores a group by its top two)');
+    }
     if (!sigmoid && grouped && m.groupScoreFunc !== 'max') {
-      refuse('moe.groupScoreFunc', "'max'", m.groupScoreFunc, " with softmax scores and groups (DeepSeek-V2's group_limited_greedy)");
+      refuse('moe.groupScoreFunc', "'max'", m.groupScoreFunc,
+        " with softmax scores and groups (DeepSeek-V2's group_limited_greedy)");
     }
     if (!sigmoid && m.normTopK) {
-      refuse('moe.normTopK', 'false', m.normTopK, " with softmax scores (transformers' DeepSeek-V2 does not renormalise the top-k weights)");
+      refuse('moe.normTopK', 'false', m.normTopK,
+        " with softmax scores (transformers' DeepSeek-V2 does not renormalise the top-k weights)");
     }
     if (!sigmoid && m.auxFreeBias) {
-      refuse('moe.auxFreeBias', 'false', m.auxFreeBias, ' with softmax scores (DeepSeek-V2 has no selection bias; V3 needs sigmoid scores)');
+      refuse('moe.auxFreeBias', 'false', m.auxFreeBias,
+        ' with softmax scores (DeepSeek-V2 has no selection bias; V3 needs sigmoid scores)');
     }
     if (m.dispatch === 'capacity') {
       notes.push("moe.dispatch is 'capacity': transformers runs every token through its chosen experts (dropless), " +
@@ -63,7 +73,7 @@ export function exportConfig(input: ModelConfig | ResolvedModelConfig): HfExport
   if (!sigmoid && c.dModel % c.nHeads !== 0) {
     refuse('dModel', `a multiple of nHeads (${c.nHeads})`, c.dModel, " (transformers' DeepSeek-V2 config requires it)");
   }
-  const widths = Array.from({ length: c.nLayers }, (_, i) => i).filter((i) => !moeBlocks.includes(i))
+  const widths = blocks.filter((i) => !moeBlocks.includes(i))
     .map((i) => (i < c.nDenseLayers ? c.interDim : c.twinInterDim));
   const denseWidth = widths.length > 0 ? Math.max(...widths) : c.interDim;
   if (widths.some((w) => w !== denseWidth)) {
@@ -127,12 +137,15 @@ const isObject = (v: unknown): v is Record<string, unknown> => v != null && type
 /** Our model config from a DeepSeek-V2 or V3 config.json (transformers 4's rope_scaling or 5's rope_parameters). */
 export function importConfig(json: unknown): HfImportPlan {
   const no = (field: string, expected: string, got: unknown, why = ''): never => {
-    throw new Error(`Hugging Face import: expected config.json's ${field} to be ${expected}${why}, but got ${show(got)}.`);
+    throw new Error(`Hugging Face import: expected config.json's ${field} to be ${expected}${why}, but got ` +
+      `${show(got)}.`);
   };
   if (!isObject(json)) return no('contents', 'an object', json);
   const j = json;
   const modelType = j.model_type;
-  if (modelType !== 'deepseek_v2' && modelType !== 'deepseek_v3') no('model_type', "'deepseek_v2' or 'deepseek_v3'", modelType);
+  if (modelType !== 'deepseek_v2' && modelType !== 'deepseek_v3') {
+    no('model_type', "'deepseek_v2' or 'deepseek_v3'", modelType);
+  }
   const v3 = modelType === 'deepseek_v3';
   const defaults = v3 ? v3Defaults : v2Defaults;
   const int = (name: string, min = 1, fallback = defaults[name]): number => {
@@ -146,23 +159,28 @@ export function importConfig(json: unknown): HfImportPlan {
     return v as number;
   };
   if (j.quantization_config != null) {
-    no('quantization_config', 'absent', j.quantization_config, ' (FP8 and other quantised weights are not read; dequantise to bfloat16 first)');
+    no('quantization_config', 'absent', j.quantization_config,
+      ' (FP8 and other quantised weights are not read; dequantise to bfloat16 first)');
   }
-  if (j.vocab_size !== 256) no('vocab_size', '256', j.vocab_size, ' (this library reads byte-level models: id = byte value)');
+  if (j.vocab_size !== 256) {
+    no('vocab_size', '256', j.vocab_size, ' (this library reads byte-level models: id = byte value)');
+  }
   if ((j.hidden_act ?? 'silu') !== 'silu') no('hidden_act', "'silu'", j.hidden_act);
   if (j.attention_bias === true) no('attention_bias', 'false', j.attention_bias);
   if (j.mlp_bias === true) no('mlp_bias', 'false', j.mlp_bias);
   if ((j.moe_layer_freq ?? 1) !== 1) no('moe_layer_freq', '1', j.moe_layer_freq);
   const nHeads = int('num_attention_heads');
   if (j.num_key_value_heads != null && j.num_key_value_heads !== nHeads) {
-    no('num_key_value_heads', `num_attention_heads (${nHeads})`, j.num_key_value_heads, " (MLA's keys and values have every head)");
+    no('num_key_value_heads', `num_attention_heads (${nHeads})`, j.num_key_value_heads,
+      " (MLA's keys and values have every head)");
   }
   // transformers 5 writes rope_parameters { rope_type, rope_theta }, 4 wrote rope_theta and rope_scaling.
   const rope = isObject(j.rope_parameters) ? j.rope_parameters : isObject(j.rope_scaling) ? j.rope_scaling : null;
   const ropeType = rope ? (rope.rope_type ?? rope.type ?? 'default') : 'default';
   if (ropeType !== 'default') {
-    no(isObject(j.rope_parameters) ? 'rope_parameters.rope_type' : 'rope_scaling.type', "'default' (plain RoPE)", ropeType,
-      ropeType === 'yarn' ? ' (YaRN context extension is not implemented here)' : '');
+    no(isObject(j.rope_parameters) ? 'rope_parameters.rope_type' : 'rope_scaling.type', "'default' (plain RoPE)",
+      ropeType,
+      ropeType === 'yarn' ? ' (this library computes plain RoPE only, without YaRN context extension)' : '');
   }
   const ropeTheta = typeof rope?.rope_theta === 'number' ? rope.rope_theta : num('rope_theta');
   const nLayers = int('num_hidden_layers');
@@ -175,7 +193,8 @@ export function importConfig(json: unknown): HfImportPlan {
     no('scoring_func', v3 ? "'sigmoid' for deepseek_v3" : "'softmax' for deepseek_v2", j.scoring_func);
   }
   if (!v3 && j.norm_topk_prob === true) {
-    no('norm_topk_prob', 'false for deepseek_v2', true, " (transformers' DeepSeek-V2 ignores it, so the two would disagree)");
+    no('norm_topk_prob', 'false for deepseek_v2', true,
+      " (transformers' DeepSeek-V2 ignores it, so the two would disagree)");
   }
   const grouped = v3 || topkMethod === 'group_limited_greedy';
   const auxAlpha = num('aux_loss_alpha');
@@ -184,13 +203,16 @@ export function importConfig(json: unknown): HfImportPlan {
   const mtpLayers = typeof j.num_mtp_layers === 'number' && j.num_nextn_predict_layers == null
     ? int('num_mtp_layers', 0) : int('num_nextn_predict_layers', 0);
   const modelConfig: ModelConfig = {
-    vocabSize: 256, dModel: int('hidden_size'), nLayers, nDenseLayers: Math.min(int('first_k_dense_replace', 0), nLayers),
+    vocabSize: 256, dModel: int('hidden_size'), nLayers,
+    nDenseLayers: Math.min(int('first_k_dense_replace', 0), nLayers),
     interDim: int('intermediate_size'), nHeads, maxSeqLen: int('max_position_embeddings', 2),
-    attention: 'mla', headDim: 32, qLoraRank: j.q_lora_rank == null ? 0 : int('q_lora_rank'), kvLoraRank: int('kv_lora_rank'),
+    attention: 'mla', headDim: 32,
+    qLoraRank: j.q_lora_rank == null ? 0 : int('q_lora_rank'), kvLoraRank: int('kv_lora_rank'),
     qkNopeHeadDim: int('qk_nope_head_dim'), qkRopeHeadDim: int('qk_rope_head_dim', 2), vHeadDim: int('v_head_dim'),
     ropeTheta, normEps: num('rms_norm_eps'), ffn: 'moe', twinInterDim: 0, seed: 0,
     moe: {
-      nRoutedExperts: int('n_routed_experts'), nSharedExperts: int('n_shared_experts', 0), topK: int('num_experts_per_tok'),
+      nRoutedExperts: int('n_routed_experts'), nSharedExperts: int('n_shared_experts', 0),
+      topK: int('num_experts_per_tok'),
       expertHiddenDim: int('moe_intermediate_size'), scoreFunc: v3 ? 'sigmoid' : 'softmax',
       normTopK: v3 ? j.norm_topk_prob !== false : false, routeScale: num('routed_scaling_factor'),
       nExpertGroups: grouped ? int('n_group') : 1, topKGroups: grouped ? int('topk_group') : 1,
@@ -206,6 +228,8 @@ export function importConfig(json: unknown): HfImportPlan {
   }
   const ropeInterleaved = v3 ? j.rope_interleave !== false : true;
   const tieEmbeddings = j.tie_word_embeddings === true;
-  if (tieEmbeddings) notes.push('tie_word_embeddings: the output head starts as a copy of the embedding and trains apart from it.');
+  if (tieEmbeddings) {
+    notes.push('tie_word_embeddings: the output head starts as a copy of the embedding and trains apart from it.');
+  }
   return { modelType: modelType as HfModelType, modelConfig, ropeInterleaved, tieEmbeddings, mtpLayers, notes };
 }

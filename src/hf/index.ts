@@ -41,12 +41,17 @@ export interface HfFolder {
 }
 
 /** transformers' configs are typed: a float field must be written as one (2.0, not 2). */
-const floatFields = new Set(['routed_scaling_factor', 'rms_norm_eps', 'rope_theta', 'attention_dropout', 'initializer_range', 'aux_loss_alpha']);
+const floatFields = new Set([
+  'routed_scaling_factor', 'rms_norm_eps', 'rope_theta', 'attention_dropout', 'initializer_range', 'aux_loss_alpha',
+]);
 
 const json = (value: unknown) => {
-  const text = JSON.stringify(value, (key, v: unknown) => (floatFields.has(key) && Number.isInteger(v) ? `@float:${v}` : v), 2);
-  return new TextEncoder().encode(`${text.replace(/"@float:(-?\d+)"/g, '$1.0')}\n`);
+  const mark = (key: string, v: unknown) => (floatFields.has(key) && Number.isInteger(v) ? `@float:${v}` : v);
+  const text = JSON.stringify(value, mark, 2).replace(/"@float:(-?\d+)"/g, '$1.0');
+  return new TextEncoder().encode(`${text}\n`);
 };
+
+const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** Our model as a Hugging Face DeepSeek-V2 (softmax) or V3 (sigmoid) folder; refuses what they cannot express. */
 export function toHuggingFace(source: ExportSource, options: ExportOptions = {}): HfFolder {
@@ -59,13 +64,13 @@ export function toHuggingFace(source: ExportSource, options: ExportOptions = {})
   const c = resolveModelConfig(modelConfig);
   for (const s of modelWeightSpecs(c)) {
     const t = source.tensors.get(s.name);
-    const n = s.shape.reduce((a, b) => a * b, 1);
-    if (!t || t.length !== n) {
+    if (!t || t.length !== sizeOf(s.shape)) {
       throw new Error(`Hugging Face export: expected weight '${s.name}' of shape [${s.shape}], but got ` +
         `${t ? `${t.length} values` : 'none'}.`);
     }
   }
-  const layout = hfLayout(c, { ropeInterleaved: true, denseWidth: plan.denseWidth, selectionBias: plan.modelType === 'deepseek_v3' });
+  const selectionBias = plan.modelType === 'deepseek_v3';
+  const layout = hfLayout(c, { ropeInterleaved: true, denseWidth: plan.denseWidth, selectionBias });
   const tensors = layout.map((l) => ({ name: l.name, shape: l.shape, values: l.toHf(source.tensors) }));
   const weights = writeSafetensors(tensors, dtype === 'float32' ? 'F32' : 'BF16', { format: 'pt' });
   const config = { ...plan.config, torch_dtype: dtype };
@@ -100,15 +105,19 @@ const tolerated = /(^|\.)rotary_emb\.inv_freq$/; // old remote-code checkpoints 
 /** Reads a Hugging Face DeepSeek-V2 or V3 folder into our model; throws naming the file and tensor at fault. */
 export async function fromHuggingFace(source: HfSource): Promise<HfImport> {
   const names = new Set(source.names);
-  const read = (name: string) => source.read(name);
-  if (!names.has('config.json')) throw new Error('Hugging Face import: expected a config.json in the folder, but there is none.');
-  let configJson: unknown;
-  try {
-    configJson = JSON.parse(new TextDecoder().decode(await read('config.json')));
-  } catch (e) {
-    throw new Error(`Hugging Face import: config.json is not JSON (${(e as Error).message}).`);
-  }
-  const plan = importConfig(configJson);
+  const fail = (message: string): never => {
+    throw new Error(`Hugging Face import: ${message}`);
+  };
+  const readJson = async (file: string): Promise<unknown> => {
+    const bytes = await source.read(file);
+    try {
+      return JSON.parse(new TextDecoder().decode(bytes));
+    } catch (e) {
+      return fail(`${file} is not JSON (${(e as Error).message}).`);
+    }
+  };
+  if (!names.has('config.json')) fail('expected a config.json in the folder, but there is none.');
+  const plan = importConfig(await readJson('config.json'));
   const c = resolveModelConfig(plan.modelConfig);
   const specs = modelWeightSpecs(c);
   checkWeightSizes('Hugging Face import', specs); // before any shard is read
@@ -116,73 +125,67 @@ export async function fromHuggingFace(source: HfSource): Promise<HfImport> {
   // Where each tensor lives: one file, or the shards an index names.
   const fileOf = new Map<string, string>();
   if (names.has('model.safetensors.index.json')) {
-    let index: { weight_map?: Record<string, string> };
-    try {
-      index = JSON.parse(new TextDecoder().decode(await read('model.safetensors.index.json')));
-    } catch (e) {
-      throw new Error(`Hugging Face import: model.safetensors.index.json is not JSON (${(e as Error).message}).`);
+    const index = (await readJson('model.safetensors.index.json')) as { weight_map?: Record<string, string> } | null;
+    const weightMap = index?.weight_map;
+    if (weightMap == null || typeof weightMap !== 'object') {
+      fail(`expected model.safetensors.index.json to have a weight_map, but got ${show(weightMap)}.`);
     }
-    if (index.weight_map == null || typeof index.weight_map !== 'object') {
-      throw new Error(`Hugging Face import: expected model.safetensors.index.json to have a weight_map, but got ${show(index.weight_map)}.`);
-    }
-    for (const [tensor, file] of Object.entries(index.weight_map)) {
-      if (!names.has(file)) throw new Error(`Hugging Face import: shard '${file}' (holding '${tensor}') is missing from the folder.`);
+    for (const [tensor, file] of Object.entries(weightMap!)) {
+      if (!names.has(file)) fail(`shard '${file}' (holding '${tensor}') is missing from the folder.`);
       fileOf.set(tensor, file);
     }
   }
   const files = new Map<string, SafetensorsFile>();
   const open = async (file: string) => {
-    if (!files.has(file)) files.set(file, parseSafetensors(await read(file), file));
+    if (!files.has(file)) files.set(file, parseSafetensors(await source.read(file), file));
     return files.get(file)!;
   };
   if (fileOf.size === 0) {
     if (!names.has('model.safetensors')) {
-      throw new Error('Hugging Face import: expected model.safetensors or model.safetensors.index.json in the folder, but found neither.');
+      fail('expected model.safetensors or model.safetensors.index.json in the folder, but found neither.');
     }
     for (const tensor of (await open('model.safetensors')).entries.keys()) fileOf.set(tensor, 'model.safetensors');
   }
-  for (const file of new Set(fileOf.values())) {
-    const parsed = await open(file);
-    for (const tensor of fileOf.keys()) {
-      if (fileOf.get(tensor) === file && !parsed.entries.has(tensor)) {
-        throw new Error(`Hugging Face import: ${file}: expected tensor '${tensor}' (the index says it is here), but the file has none.`);
-      }
+  for (const [tensor, file] of fileOf) {
+    if (!(await open(file)).entries.has(tensor)) {
+      fail(`${file}: expected tensor '${tensor}' (the index says it is here), but the file has none.`);
     }
   }
 
-  const layout = hfLayout(c, { ropeInterleaved: plan.ropeInterleaved, denseWidth: c.interDim, selectionBias: plan.modelType === 'deepseek_v3' });
-  const tensors: NamedTensors = new Map(specs.map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1))]));
+  const selectionBias = plan.modelType === 'deepseek_v3';
+  const layout = hfLayout(c, { ropeInterleaved: plan.ropeInterleaved, denseWidth: c.interDim, selectionBias });
+  const tensors: NamedTensors = new Map(specs.map((s) => [s.name, new Float32Array(sizeOf(s.shape))]));
   const expected = new Set(layout.map((l) => l.name));
   const notes = [...plan.notes];
   const mtp = [...fileOf.keys()].filter((k) => Number(/^model\.layers\.(\d+)\./.exec(k)?.[1] ?? -1) >= c.nLayers);
   if (mtp.length > 0 || plan.mtpLayers > 0) {
-    notes.push(`Multi-token prediction: ${plan.mtpLayers} layer(s) in config.json, ${mtp.length} tensor(s) after the main ` +
-      'model; skipped (this library has no MTP modules yet).');
+    notes.push(`Multi-token prediction: ${plan.mtpLayers} layer(s) in config.json, ${mtp.length} tensor(s) after the ` +
+      'main model; skipped (this library has no MTP modules yet).');
   }
   const unknown = [...fileOf.keys()].filter((k) => !expected.has(k) && !mtp.includes(k) && !tolerated.test(k));
   const tiedHead = plan.tieEmbeddings && !fileOf.has('lm_head.weight');
   if (unknown.length > 0) {
-    throw new Error(`Hugging Face import: unexpected tensor(s) ${unknown.slice(0, 5).map((k) => `'${k}'`).join(', ')}` +
-      `${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ''} for a ${plan.modelType} model of this config.json.`);
+    const listed = unknown.slice(0, 5).map((k) => `'${k}'`).join(', ');
+    const more = unknown.length > 5 ? ` and ${unknown.length - 5} more` : '';
+    fail(`unexpected tensor(s) ${listed}${more} for a ${plan.modelType} model of this config.json.`);
   }
   for (const link of layout) {
     const stored = link.name === 'lm_head.weight' && tiedHead ? 'model.embed_tokens.weight' : link.name;
     const file = fileOf.get(stored);
-    if (!file) throw new Error(`Hugging Face import: expected tensor '${stored}' in the folder, but no file holds it.`);
+    if (!file) return fail(`expected tensor '${stored}' in the folder, but no file holds it.`);
     const parsed = await open(file);
-    const entry = parsed.entries.get(stored)!;
-    const shape = entry.shape;
+    const { shape } = parsed.entries.get(stored)!;
     if (shape.length !== link.shape.length || shape.some((n, i) => n !== link.shape[i])) {
-      throw new Error(`Hugging Face import: ${file}: expected tensor '${stored}' to have shape [${link.shape}], but got [${entry.shape}].`);
+      fail(`${file}: expected tensor '${stored}' to have shape [${link.shape}], but got [${shape}].`);
     }
     const values = readFloat32(parsed, stored, file);
-    if (!values.every(Number.isFinite)) throw new Error(`Hugging Face import: ${file}: tensor '${stored}' holds NaN or infinite values.`);
+    if (!values.every(Number.isFinite)) fail(`${file}: tensor '${stored}' holds NaN or infinite values.`);
     link.fromHf(values, tensors);
   }
 
   const modelConfig = plan.modelConfig;
   const trainable = specs.filter((s) => s.trainable);
-  const zeros = (s: (typeof specs)[number]) => new Float32Array(s.shape.reduce((a, b) => a * b, 1));
+  const zeros = (s: (typeof specs)[number]) => new Float32Array(sizeOf(s.shape));
   const checkpoint = writeCheckpoint(
     {
       modelConfig, step: 0, rngState: new Rng(trainConfigDefaults.seed).state,

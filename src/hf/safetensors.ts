@@ -69,8 +69,12 @@ export function parseSafetensors(bytes: Uint8Array, file = 'safetensors file'): 
     if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin) {
       bad(`${at} has data_offsets ${JSON.stringify(e.data_offsets)}`);
     }
-    if (end - begin !== size) bad(`${at} of ${e.dtype} [${e.shape}] needs ${size} bytes, but its data_offsets span ${end - begin}`);
-    if (end > dataLength) bad(`${at} ends at byte ${end} of a data section of ${dataLength} bytes: the file is truncated`);
+    if (end - begin !== size) {
+      bad(`${at} of ${e.dtype} [${e.shape}] needs ${size} bytes, but its data_offsets span ${end - begin}`);
+    }
+    if (end > dataLength) {
+      bad(`${at} ends at byte ${end} of a data section of ${dataLength} bytes: the file is truncated`);
+    }
     entries.set(name, e);
   }
   return { entries, metadata, bytes, dataStart };
@@ -95,7 +99,9 @@ export function readFloat32(file: SafetensorsFile, name: string, fileName = 'saf
     }
   } else if (e.dtype === 'F16') for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
   else {
-    const fp8 = e.dtype.startsWith('F8') ? ' (FP8 weights need their block scales; dequantise them to bfloat16 first)' : '';
+    const fp8 = e.dtype.startsWith('F8')
+      ? ' (FP8 weights need their block scales; dequantise them to bfloat16 first)'
+      : '';
     throw new Error(`${fileName}: expected tensor '${name}' to be F32, F16 or BF16, but got ${e.dtype}${fp8}.`);
   }
   return out;
@@ -129,13 +135,17 @@ export interface TensorToWrite {
 }
 
 /** Writes a safetensors file (entries in the given order, the header padded with spaces to 8 bytes). */
-export function writeSafetensors(tensors: TensorToWrite[], dtype: 'F32' | 'BF16' = 'F32', metadata: Record<string, string> = {}): Uint8Array {
+export function writeSafetensors(
+  tensors: TensorToWrite[], dtype: 'F32' | 'BF16' = 'F32', metadata: Record<string, string> = {},
+): Uint8Array {
   const width = dtype === 'F32' ? 4 : 2;
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const t of tensors) {
     const n = t.shape.reduce((a, b) => a * b, 1);
-    if (n !== t.values.length) throw new Error(`safetensors: tensor '${t.name}' has ${t.values.length} values for shape [${t.shape}].`);
+    if (n !== t.values.length) {
+      throw new Error(`safetensors: tensor '${t.name}' has ${t.values.length} values for shape [${t.shape}].`);
+    }
     header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + n * width] };
     offset += n * width;
   }

@@ -16,7 +16,8 @@ export function tokenizerJson(): object {
   const byteLevel = { add_prefix_space: false, trim_offsets: false, use_regex: false };
   return {
     version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', ...byteLevel }, post_processor: null, decoder: { type: 'ByteLevel', ...byteLevel },
+    pre_tokenizer: { type: 'ByteLevel', ...byteLevel }, post_processor: null,
+    decoder: { type: 'ByteLevel', ...byteLevel },
     model: {
       type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
       fuse_unk: false, byte_fallback: false, ignore_merges: false,

@@ -57,14 +57,18 @@ interface Part {
  * A file tensor [heads * sum(per) (or padded), width] whose rows are, head by head, the columns of our [width, n]
  * tensors: the transpose of a column-wise stack. With one part and one head it is a plain linear layer.
  */
-function stacked(name: string, width: number, heads: number, parts: Part[], paddedRows?: number, paddedWidth?: number): Link {
+function stacked(
+  name: string, width: number, heads: number, parts: Part[], paddedRows?: number, paddedWidth?: number,
+): Link {
   const perHead = parts.reduce((n, p) => n + p.per, 0);
   const rows = paddedRows ?? heads * perHead;
   const cols = paddedWidth ?? width;
   // Our (tensor, column) for every file row, and the row's place.
   const map: { part: Part; col: number }[] = [];
   for (let h = 0; h < heads; h++) {
-    for (const part of parts) for (let j = 0; j < part.per; j++) map.push({ part, col: h * part.per + (part.order ? part.order[j]! : j) });
+    for (const part of parts) {
+      for (let j = 0; j < part.per; j++) map.push({ part, col: h * part.per + (part.order ? part.order[j]! : j) });
+    }
   }
   const n = (part: Part) => heads * part.per; // our tensor's width
   return {
@@ -109,7 +113,8 @@ export function hfLayout(c: ResolvedModelConfig, o: LayoutOptions): Link[] {
     const at = `${hf}.self_attn`;
     const { qLoraRank: dq, kvLoraRank: dc, qkNopeHeadDim: nope, qkRopeHeadDim: rope, vHeadDim: dv } = c;
     const ropeRows = ropeOrder(rope, o.ropeInterleaved);
-    const queryParts = (nopeName: string): Part[] => [{ ours: nopeName, per: nope }, { ours: `${a}.wQr`, per: rope, order: ropeRows }];
+    const rotary = (ours: string): Part => ({ ours, per: rope, order: ropeRows });
+    const queryParts = (nopeName: string): Part[] => [{ ours: nopeName, per: nope }, rotary(`${a}.wQr`)];
     links.push(same(`${hf}.input_layernorm.weight`, `${p}.attnNorm`, [d]));
     if (dq > 0) {
       links.push(
@@ -121,7 +126,7 @@ export function hfLayout(c: ResolvedModelConfig, o: LayoutOptions): Link[] {
       links.push(stacked(`${at}.q_proj.weight`, d, H, queryParts(`${a}.wq`)));
     }
     links.push(
-      stacked(`${at}.kv_a_proj_with_mqa.weight`, d, 1, [{ ours: `${a}.wDkv`, per: dc }, { ours: `${a}.wKr`, per: rope, order: ropeRows }]),
+      stacked(`${at}.kv_a_proj_with_mqa.weight`, d, 1, [{ ours: `${a}.wDkv`, per: dc }, rotary(`${a}.wKr`)]),
       same(`${at}.kv_a_layernorm.weight`, `${a}.kvNorm`, [dc]),
       stacked(`${at}.kv_b_proj.weight`, dc, H, [{ ours: `${a}.wUk`, per: nope }, { ours: `${a}.wUv`, per: dv }]),
       stacked(`${at}.o_proj.weight`, H * dv, 1, [{ ours: `${a}.wo`, per: d }]),
@@ -143,7 +148,8 @@ export function hfLayout(c: ResolvedModelConfig, o: LayoutOptions): Link[] {
     }
     if (m.nSharedExperts > 0) {
       const hs = m.nSharedExperts * h;
-      links.push(...swiGLULinks(`${hf}.mlp.shared_experts`, `${p}.moe.sharedW1`, `${p}.moe.sharedW3`, `${p}.moe.sharedW2`, d, hs, 0, hs));
+      const w = (n: number) => `${p}.moe.sharedW${n}`;
+      links.push(...swiGLULinks(`${hf}.mlp.shared_experts`, w(1), w(3), w(2), d, hs, 0, hs));
     }
   }
   links.push(same('model.norm.weight', 'finalNorm', [d]), stacked('lm_head.weight', d, 1, [{ ours: 'head', per: V }]));
@@ -151,7 +157,9 @@ export function hfLayout(c: ResolvedModelConfig, o: LayoutOptions): Link[] {
 }
 
 /** gate_proj, up_proj, down_proj of a SwiGLU FFN of width h (padded to `width` with zero units). */
-function swiGLULinks(hf: string, w1: string, w3: string, w2: string, d: number, h: number, offset: number, width: number): Link[] {
+function swiGLULinks(
+  hf: string, w1: string, w3: string, w2: string, d: number, h: number, offset: number, width: number,
+): Link[] {
   return [
     stacked(`${hf}.gate_proj.weight`, d, 1, [{ ours: w1, per: h, offset }], width),
     stacked(`${hf}.up_proj.weight`, d, 1, [{ ours: w3, per: h, offset }], width),

@@ -43,9 +43,12 @@ export async function evaluateText(
   if (!Number.isInteger(L) || L < 2 || L > c.maxSeqLen) {
     throw new Error(`evaluateText: expected seqLen to be an integer in [2, maxSeqLen = ${c.maxSeqLen}], but got ${L}.`);
   }
-  if (!Number.isInteger(batch) || batch < 1) throw new Error(`evaluateText: expected batchSize to be an integer >= 1, but got ${batch}.`);
+  if (!Number.isInteger(batch) || batch < 1) {
+    throw new Error(`evaluateText: expected batchSize to be an integer >= 1, but got ${batch}.`);
+  }
   if (!(bytes instanceof Uint8Array) || bytes.length < 2) {
-    throw new Error(`evaluateText: expected a text of at least 2 bytes, but got ${bytes instanceof Uint8Array ? bytes.length : typeof bytes}.`);
+    const got = bytes instanceof Uint8Array ? bytes.length : typeof bytes;
+    throw new Error(`evaluateText: expected a text of at least 2 bytes, but got ${got}.`);
   }
   const full = Math.floor(bytes.length / L);
   const tail = bytes.length - full * L; // a last, shorter window (1 byte predicts nothing)

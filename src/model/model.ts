@@ -179,6 +179,26 @@ export class DeepSeekLM {
     return plainModelConfig(this.config);
   }
 
+  /**
+   * Sets every weight from float32 values by checkpoint name (a checkpoint's, an imported folder's). All names and
+   * sizes are checked before any weight changes.
+   */
+  setWeights(values: Map<string, Float32Array>): void {
+    const specs = modelWeightSpecs(this.config);
+    for (const s of specs) {
+      const v = values.get(s.name);
+      const n = s.shape.reduce((a, b) => a * b, 1);
+      if (!v || v.length !== n) {
+        throw new Error(`DeepSeekLM.setWeights: expected '${s.name}' of shape [${s.shape}] (${n} values), but got ` +
+          `${v ? `${v.length} values` : 'none'}.`);
+      }
+    }
+    for (const s of specs) {
+      const v = this.weights[s.name]!;
+      tf.tidy(() => v.assign(tf.tensor(values.get(s.name)!, s.shape, 'float32')));
+    }
+  }
+
   forward(ids: tf.Tensor2D, options: ForwardOptions = {}): ForwardOutput {
     return forward(this.view, this.config, ids, options);
   }

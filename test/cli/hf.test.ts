@@ -50,7 +50,8 @@ describe('npm run eval, export and import', () => {
     expect(readFileSync(join(out, 'mine.txt'), 'utf8')).toBe('keep me');
     const forced = cli('export', '--checkpoint', tiny, '--out', out, '--force', '--dtype', 'bfloat16');
     expect(forced.status, forced.stderr).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(readdirSync(out).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors',
+      'tokenizer.json', 'tokenizer_config.json']);
     const mha = await checkpointOf('mha.ckpt', { ...preset('tiny'), attention: 'mha' });
     const r = cli('export', '--checkpoint', mha, '--out', join(dir, 'mha-out'));
     expect(r.status).toBe(2);

@@ -32,7 +32,8 @@ const full: ModelConfigInput = {
 function randomModel(input: ModelConfigInput, seed = 3): DeepSeekLM {
   const model = new DeepSeekLM(input);
   Object.values(model.weights).forEach((v, i) => {
-    tf.tidy(() => v.assign(tf.randomNormal(v.shape, v.shape.length === 1 ? 1 : 0, v.shape.length === 1 ? 0.1 : 0.3, 'float32', seed * 1000 + i)));
+    tf.tidy(() => v.assign(tf.randomNormal(v.shape, v.shape.length === 1 ? 1 : 0, v.shape.length === 1 ? 0.1 : 0.3,
+      'float32', seed * 1000 + i)));
   });
   return model;
 }
@@ -46,11 +47,13 @@ describe('Hugging Face export', () => {
     const model = randomModel(full);
     const { files, modelType } = await exportHuggingFace(model);
     expect(modelType).toBe('deepseek_v3');
-    expect(Object.keys(files).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(Object.keys(files).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors',
+      'tokenizer.json', 'tokenizer_config.json']);
     const entries = parseSafetensors(files['model.safetensors']!).entries;
     const shapes = Object.fromEntries([...entries].map(([k, e]) => [k, e.shape]));
     // d 32, H 2, dq 8, dc 16, nope 16, rope 8, dv 16, inter 64, E 8 of h 16, 2 shared.
-    const expected: Record<string, number[]> = { 'model.embed_tokens.weight': [256, 32], 'model.norm.weight': [32], 'lm_head.weight': [256, 32] };
+    const expected: Record<string, number[]> = { 'model.embed_tokens.weight': [256, 32], 'model.norm.weight': [32],
+      'lm_head.weight': [256, 32] };
     for (let i = 0; i < 3; i++) {
       const l = `model.layers.${i}`;
       Object.assign(expected, {
@@ -61,7 +64,8 @@ describe('Hugging Face export', () => {
         [`${l}.self_attn.o_proj.weight`]: [32, 32],
       });
       if (i === 0) {
-        Object.assign(expected, { [`${l}.mlp.gate_proj.weight`]: [64, 32], [`${l}.mlp.up_proj.weight`]: [64, 32], [`${l}.mlp.down_proj.weight`]: [32, 64] });
+        Object.assign(expected, { [`${l}.mlp.gate_proj.weight`]: [64, 32], [`${l}.mlp.up_proj.weight`]: [64, 32],
+          [`${l}.mlp.down_proj.weight`]: [32, 64] });
         continue;
       }
       Object.assign(expected, {
@@ -71,7 +75,8 @@ describe('Hugging Face export', () => {
       });
       for (let e = 0; e < 8; e++) {
         const x = `${l}.mlp.experts.${e}`;
-        Object.assign(expected, { [`${x}.gate_proj.weight`]: [16, 32], [`${x}.up_proj.weight`]: [16, 32], [`${x}.down_proj.weight`]: [32, 16] });
+        Object.assign(expected, { [`${x}.gate_proj.weight`]: [16, 32], [`${x}.up_proj.weight`]: [16, 32],
+          [`${x}.down_proj.weight`]: [32, 16] });
       }
     }
     expect(shapes).toEqual(expected);
@@ -148,18 +153,22 @@ describe('Hugging Face export', () => {
   });
 
   it.each([
-    [{ attention: 'mha' }, /expected attention to be 'mla' \(DeepSeek-V2 and V3 checkpoints hold only multi-head latent attention\), but got 'mha'/],
+    [{ attention: 'mha' },
+      /expected attention to be 'mla' \(DeepSeek-V2 and V3 checkpoints hold only multi-head latent attention\), but got 'mha'/],
     [{ vocabSize: 300 }, /expected vocabSize to be 256/],
-    [{ moe: { ...preset('tiny').moe, scoreFunc: 'softmax', normTopK: true, auxFreeBias: false } }, /expected moe.normTopK to be false with softmax scores/],
+    [{ moe: { ...preset('tiny').moe, scoreFunc: 'softmax', normTopK: true, auxFreeBias: false } },
+      /expected moe.normTopK to be false with softmax scores/],
     [{ moe: { ...preset('tiny').moe, scoreFunc: 'softmax', normTopK: false } }, /expected moe.auxFreeBias to be false with softmax scores/],
-    [{ moe: { ...preset('tiny').moe, nExpertGroups: 2, topKGroups: 1, groupScoreFunc: 'max' } }, /expected moe.groupScoreFunc to be 'sumTop2' with sigmoid scores and groups/],
+    [{ moe: { ...preset('tiny').moe, nExpertGroups: 2, topKGroups: 1, groupScoreFunc: 'max' } },
+      /expected moe.groupScoreFunc to be 'sumTop2' with sigmoid scores and groups/],
   ] as [Partial<ModelConfigInput>, RegExp][])('refuses what DeepSeek-V2/V3 cannot express: %j', (change, message) => {
     const modelConfig = { ...preset('tiny'), ...change } as never;
     expect(() => toHuggingFace({ modelConfig, tensors: new Map() })).toThrow(message);
   });
 
   it('exports a softmax model as DeepSeek-V2 (greedy or group-limited greedy)', () => {
-    const moe = { ...preset('tiny').moe, scoreFunc: 'softmax' as const, normTopK: false, auxFreeBias: false, nExpertGroups: 2, topKGroups: 1 };
+    const moe = { ...preset('tiny').moe, scoreFunc: 'softmax' as const, normTopK: false, auxFreeBias: false,
+      nExpertGroups: 2, topKGroups: 1 };
     const model = randomModel({ ...preset('tiny'), moe });
     return exportHuggingFace(model).then(async ({ files, modelType }) => {
       expect(modelType).toBe('deepseek_v2');
@@ -184,10 +193,13 @@ describe('Hugging Face import', () => {
     config = JSON.parse(new TextDecoder().decode(files['config.json']));
     model.dispose();
   });
-  const withConfig = (change: Record<string, unknown>): Record<string, Uint8Array> => ({ ...files, 'config.json': new TextEncoder().encode(JSON.stringify({ ...config, ...change })) });
+  const withConfig = (change: Record<string, unknown>): Record<string, Uint8Array> => ({ ...files,
+    'config.json': new TextEncoder().encode(JSON.stringify({ ...config, ...change })) });
   const tensorsOf = (bytes: Uint8Array) => {
     const file = parseSafetensors(bytes);
-    return [...file.entries.keys()].map((name) => ({ name, shape: file.entries.get(name)!.shape, values: new Float32Array(file.bytes.slice(file.dataStart + file.entries.get(name)!.data_offsets[0], file.dataStart + file.entries.get(name)!.data_offsets[1]).buffer) }));
+    return [...file.entries.keys()].map((name) => ({ name, shape: file.entries.get(name)!.shape,
+      values: new Float32Array(file.bytes.slice(file.dataStart + file.entries.get(name)!.data_offsets[0],
+        file.dataStart + file.entries.get(name)!.data_offsets[1]).buffer) }));
   };
 
   it('reads several shards through model.safetensors.index.json, and transformers 5 rope_parameters', async () => {
@@ -195,7 +207,8 @@ describe('Hugging Face import', () => {
     const half = Math.floor(all.length / 2);
     const shards = { 'model-00001-of-00002.safetensors': all.slice(0, half), 'model-00002-of-00002.safetensors': all.slice(half) };
     const weightMap = Object.fromEntries(Object.entries(shards).flatMap(([file, ts]) => ts.map((t) => [t.name, file])));
-    const { 'model.safetensors': _, ...rest } = withConfig({ rope_theta: undefined, rope_scaling: undefined, rope_parameters: { rope_type: 'default', rope_theta: 10000 } });
+    const { 'model.safetensors': _, ...rest } = withConfig({ rope_theta: undefined, rope_scaling: undefined,
+      rope_parameters: { rope_type: 'default', rope_theta: 10000 } });
     const sharded: Record<string, Uint8Array> = {
       ...rest,
       'model.safetensors.index.json': new TextEncoder().encode(JSON.stringify({ metadata: {}, weight_map: weightMap })),
@@ -209,24 +222,42 @@ describe('Hugging Face import', () => {
     await expect(fromHuggingFace(source(missing))).rejects.toThrow(/shard 'model-00002-of-00002.safetensors' \(holding '.*'\) is missing from the folder/);
   });
 
+  it('reads a tied head (tie_word_embeddings, no lm_head.weight) as a copy of the embedding', async () => {
+    const all = tensorsOf(files['model.safetensors']!).filter((t) => t.name !== 'lm_head.weight');
+    const tied = { ...withConfig({ tie_word_embeddings: true }), 'model.safetensors': writeSafetensors(all) };
+    const read = await fromHuggingFace(source(tied));
+    const embed = read.tensors.get('embed')!; // [256, 32]
+    const head = read.tensors.get('head')!; // [32, 256]
+    for (const [v, i] of [[0, 0], [65, 7], [255, 31]] as const) expect(head[i * 256 + v]).toBe(embed[v * 32 + i]);
+    expect(read.notes.join(' ')).toMatch(/tie_word_embeddings: the output head starts as a copy of the embedding/);
+    await expect(fromHuggingFace(source({ ...files, 'model.safetensors': writeSafetensors(all) })))
+      .rejects.toThrow("expected tensor 'lm_head.weight' in the folder, but no file holds it");
+  });
+
   it('reports and skips multi-token-prediction layers', async () => {
     const all = tensorsOf(files['model.safetensors']!);
     const mtp = [{ name: 'model.layers.3.eh_proj.weight', shape: [32, 64], values: new Float32Array(32 * 64) }];
-    const read = await fromHuggingFace(source({ ...withConfig({ num_nextn_predict_layers: 1 }), 'model.safetensors': writeSafetensors([...all, ...mtp]) }));
-    expect(read.notes.join(' ')).toMatch(/Multi-token prediction: 1 layer\(s\) in config.json, 1 tensor\(s\) after the main model; skipped/);
+    const read = await fromHuggingFace(source({ ...withConfig({ num_nextn_predict_layers: 1 }),
+      'model.safetensors': writeSafetensors([...all, ...mtp]) }));
+    const mtpNote = /Multi-token prediction: 1 layer\(s\) in config.json, 1 tensor\(s\) after the main model; skipped/;
+    expect(read.notes.join(' ')).toMatch(mtpNote);
   });
 
   it.each([
-    ['YaRN', { rope_scaling: { type: 'yarn', factor: 40 } }, /expected config.json's rope_scaling.type to be 'default' \(plain RoPE\) \(YaRN context extension is not implemented here\), but got 'yarn'/],
-    ['YaRN (transformers 5)', { rope_parameters: { rope_type: 'yarn', factor: 4, rope_theta: 1e4 } }, /rope_parameters.rope_type to be 'default'.*but got 'yarn'/],
+    ['YaRN', { rope_scaling: { type: 'yarn', factor: 40 } },
+      /expected config.json's rope_scaling.type to be 'default' \(plain RoPE\) \(this library computes plain RoPE only, without YaRN context extension\), but got 'yarn'/],
+    ['YaRN (transformers 5)', { rope_parameters: { rope_type: 'yarn', factor: 4, rope_theta: 1e4 } },
+      /rope_parameters.rope_type to be 'default'.*but got 'yarn'/],
     ['FP8', { quantization_config: { quant_method: 'fp8', fmt: 'e4m3' } }, /expected config.json's quantization_config to be absent \(FP8/],
     ['a vocabulary of 129280', { vocab_size: 129280 }, /expected config.json's vocab_size to be 256 .*but got 129280/],
     ['another model', { model_type: 'llama' }, /expected config.json's model_type to be 'deepseek_v2' or 'deepseek_v3', but got 'llama'/],
-    ['a V2 norm_topk_prob', { model_type: 'deepseek_v2', topk_method: 'greedy', scoring_func: 'softmax', norm_topk_prob: true }, /norm_topk_prob to be false for deepseek_v2/],
+    ['a V2 norm_topk_prob', { model_type: 'deepseek_v2', topk_method: 'greedy', scoring_func: 'softmax',
+      norm_topk_prob: true }, /norm_topk_prob to be false for deepseek_v2/],
   ])('refuses %s before reading any weight', async (_what, change, message) => {
     let reads = 0;
     const src = source(withConfig(change));
-    await expect(fromHuggingFace({ names: src.names, read: (n) => (n.endsWith('.safetensors') && reads++, src.read(n)) })).rejects.toThrow(message);
+    await expect(fromHuggingFace({ names: src.names, read: (n) => (n.endsWith('.safetensors') && reads++,
+      src.read(n)) })).rejects.toThrow(message);
     expect(reads).toBe(0);
   });
 
@@ -243,11 +274,13 @@ describe('Hugging Face import', () => {
     await expect(fromHuggingFace(source({ ...files, 'model.safetensors': bytes.subarray(0, bytes.length - 100) })))
       .rejects.toThrow(/model.safetensors: not a valid safetensors file \(tensor 'lm_head.weight' ends at byte \d+ .*truncated\)/);
     // An int32 tensor where a weight belongs: rewrite one entry's dtype in the header (same byte size).
-    const header = new TextDecoder().decode(bytes.subarray(8, 8 + Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true))));
+    const header = new TextDecoder().decode(bytes.subarray(8, 8 + Number(new DataView(bytes.buffer,
+      bytes.byteOffset).getBigUint64(0, true))));
     const i32 = header.replace(`"${bias}":{"dtype":"F32"`, `"${bias}":{"dtype":"I32"`);
     const retyped = new Uint8Array(bytes);
     retyped.set(new TextEncoder().encode(i32), 8);
-    await expect(fromHuggingFace(source({ ...files, 'model.safetensors': retyped }))).rejects.toThrow(`expected tensor '${bias}' to be F32, F16 or BF16, but got I32`);
+    await expect(fromHuggingFace(source({ ...files,
+      'model.safetensors': retyped }))).rejects.toThrow(`expected tensor '${bias}' to be F32, F16 or BF16, but got I32`);
   });
 
   it('makes a checkpoint that trains, checkpoints and resumes here', async () => {
@@ -259,7 +292,8 @@ describe('Hugging Face import', () => {
     const corpus = { a: 'abcdefghij '.repeat(200), b: '0123456789 '.repeat(200) };
     const train = () => {
       const model = new DeepSeekLM(read.modelConfig);
-      return { model, trainer: new Trainer(model, new TextDataset(corpus, { seqLen: 16 }), { steps: 2, batchSize: 2, seqLen: 16, evalEvery: 100 }) };
+      return { model, trainer: new Trainer(model, new TextDataset(corpus, { seqLen: 16 }), { steps: 2, batchSize: 2,
+        seqLen: 16, evalEvery: 100 }) };
     };
     const first = train();
     first.trainer.restore(read.checkpoint);

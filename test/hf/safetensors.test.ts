@@ -15,7 +15,8 @@ describe('safetensors', () => {
   it('writes float32 that reads back bit for bit, in header order, with an 8-byte aligned header', () => {
     const a = new Float32Array([1.5, -2, 3e-30, Infinity]);
     const b = new Float32Array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]);
-    const bytes = writeSafetensors([{ name: 'a', shape: [4], values: a }, { name: 'b', shape: [2, 3], values: b }], 'F32', { format: 'pt' });
+    const bytes = writeSafetensors([{ name: 'a', shape: [4], values: a }, { name: 'b', shape: [2, 3], values: b }],
+      'F32', { format: 'pt' });
     const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     expect((8 + headerLength) % 8).toBe(0);
     const file = parseSafetensors(bytes);
@@ -45,7 +46,8 @@ describe('safetensors', () => {
   });
 
   it('refuses a truncated file naming the tensor that runs past its end', () => {
-    const bytes = writeSafetensors([{ name: 'first', shape: [2], values: new Float32Array(2) }, { name: 'second', shape: [3], values: new Float32Array(3) }]);
+    const bytes = writeSafetensors([{ name: 'first', shape: [2], values: new Float32Array(2) }, { name: 'second',
+      shape: [3], values: new Float32Array(3) }]);
     expect(() => parseSafetensors(bytes.subarray(0, bytes.length - 4), 'model.safetensors'))
       .toThrow(/model.safetensors: .*tensor 'second' ends at byte 20 of a data section of 16 bytes: the file is truncated/);
   });
@@ -66,7 +68,8 @@ describe('safetensors', () => {
     const file = parseSafetensors(rawFile({
       ids: { dtype: 'I32', shape: [1], data_offsets: [0, 4] }, q: { dtype: 'F8_E4M3', shape: [4], data_offsets: [4, 8] },
     }, new Uint8Array(8)), 'shard.safetensors');
-    expect(() => readFloat32(file, 'ids', 'shard.safetensors')).toThrow(/shard.safetensors: expected tensor 'ids' to be F32, F16 or BF16, but got I32/);
+    expect(() => readFloat32(file, 'ids',
+      'shard.safetensors')).toThrow(/shard.safetensors: expected tensor 'ids' to be F32, F16 or BF16, but got I32/);
     expect(() => readFloat32(file, 'q')).toThrow(/'q' to be F32, F16 or BF16, but got F8_E4M3 \(FP8 weights need their block scales/);
     expect(() => readFloat32(file, 'absent')).toThrow(/expected a tensor 'absent', but the file has none/);
   });

@@ -44,8 +44,10 @@ describe.runIf(available || required)('transformers loads what we export and we 
   });
 
   it('a model trained here, exported, scores a text in transformers within 1e-4 of npm run eval, and AutoTokenizer agrees', async () => {
-    const model = new DeepSeekLM({ ...preset('tiny'), qLoraRank: 8, nLayers: 3, moe: { ...preset('tiny').moe, nExpertGroups: 4, topKGroups: 2, groupScoreFunc: 'sumTop2' } });
-    const trainer = new Trainer(model, new TextDataset(bundledCorpus(), { seqLen: 32 }), { steps: 8, batchSize: 4, seqLen: 32, evalEvery: 100, learningRate: 1e-2 });
+    const model = new DeepSeekLM({ ...preset('tiny'), qLoraRank: 8, nLayers: 3, moe: { ...preset('tiny').moe,
+      nExpertGroups: 4, topKGroups: 2, groupScoreFunc: 'sumTop2' } });
+    const trainer = new Trainer(model, new TextDataset(bundledCorpus(), { seqLen: 32 }), { steps: 8, batchSize: 4,
+      seqLen: 32, evalEvery: 100, learningRate: 1e-2 });
     await trainer.run();
     const checkpoint = join(dir, 'trained.ckpt');
     writeFileSync(checkpoint, await trainer.checkpoint());
@@ -96,7 +98,8 @@ describe.runIf(available || required)('transformers loads what we export and we 
     const cases: [Record<string, string | Uint8Array>, RegExp][] = [
       [{ 'config.json': JSON.stringify(config) }, /expected model.safetensors or model.safetensors.index.json/],
       [{ 'config.json': JSON.stringify(config), 'model.safetensors': weights.subarray(0, weights.length - 10) }, /truncated/],
-      [{ 'config.json': JSON.stringify({ ...config, kv_lora_rank: 12 }), 'model.safetensors': weights }, /kv_a_proj_with_mqa.weight' to have shape \[20,32\], but got \[24,32\]/],
+      [{ 'config.json': JSON.stringify({ ...config, kv_lora_rank: 12 }), 'model.safetensors': weights },
+        /kv_a_proj_with_mqa.weight' to have shape \[20,32\], but got \[24,32\]/],
     ];
     for (const [files, message] of cases) {
       write(files);

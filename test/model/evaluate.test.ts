@@ -20,7 +20,8 @@ function reference(bytes: Uint8Array, L: number): number {
     if (w.length < 2) continue;
     const loss = tf.tidy(() => {
       const logits = forward(model.weights, model.config, tf.tensor2d(Int32Array.from(w), [1, w.length], 'int32')).logits;
-      return crossEntropy(tf.slice(logits, [0, 0], [w.length - 1, 256]), tf.tensor1d(Int32Array.from(w.subarray(1)), 'int32')).dataSync()[0]!;
+      return crossEntropy(tf.slice(logits, [0, 0], [w.length - 1, 256]), tf.tensor1d(Int32Array.from(w.subarray(1)),
+        'int32')).dataSync()[0]!;
     });
     sum += loss * (w.length - 1);
     count += w.length - 1;
@@ -51,8 +52,10 @@ describe('evaluateText', () => {
   });
 
   it('refuses a window longer than maxSeqLen, a text of one byte and a bad batch size', async () => {
-    await expect(evaluateText(model.view, model.config, bytesOf(100), { seqLen: 33 })).rejects.toThrow(/expected seqLen to be an integer in \[2, maxSeqLen = 32\], but got 33/);
+    await expect(evaluateText(model.view, model.config, bytesOf(100),
+      { seqLen: 33 })).rejects.toThrow(/expected seqLen to be an integer in \[2, maxSeqLen = 32\], but got 33/);
     await expect(evaluateText(model.view, model.config, bytesOf(1))).rejects.toThrow(/expected a text of at least 2 bytes, but got 1/);
-    await expect(evaluateText(model.view, model.config, bytesOf(9), { batchSize: 0 })).rejects.toThrow(/expected batchSize to be an integer >= 1/);
+    await expect(evaluateText(model.view, model.config, bytesOf(9),
+      { batchSize: 0 })).rejects.toThrow(/expected batchSize to be an integer >= 1/);
   });
 });
