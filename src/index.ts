@@ -6,11 +6,13 @@
  * `deepseek-moe-tfjs/config`.
  */
 export { resolveMoEConfig, moeConfigDefaults } from './moe/config.js';
-export type { DeepSeekMoEConfig, MoEConfigInput, ScoreFunc, GroupScoreFunc, DispatchMode, ExpertCompute } from './moe/config.js';
+export type {
+  DeepSeekMoEConfig, MoEConfigInput, ScoreFunc, GroupScoreFunc, DispatchMode, ExpertCompute, DropPolicy, BalanceScope, BiasUpdate,
+} from './moe/config.js';
 export { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf } from './moe/layer.js';
 export type { DeepSeekMoELayerArgs } from './moe/layer.js';
 export { moeForward, measureDroplessCapacity } from './moe/moe.js';
-export type { MoEWeights, MoEOutput, MoEForwardOptions } from './moe/moe.js';
+export type { MoEWeights, MoEOutput, MoEForwardOptions, BalanceLoad } from './moe/moe.js';
 export { route } from './moe/router.js';
 export type { RouterOutput } from './moe/router.js';
 export {

@@ -28,7 +28,7 @@ export async function useBackend(name: BackendName): Promise<void> {
 
 /** Deterministic weights (seeded in JS, so every backend sees the same numbers). Bias, when on, is random too. */
 export function seededWeights(config: DeepSeekMoEConfig, seed = 1, biasScale = 0.05): MoEWeights {
-  const w: Record<string, tf.Tensor | null> = { sharedW1: null, sharedW3: null, sharedW2: null, expertBias: null };
+  const w: Record<string, tf.Tensor | null> = { sharedW1: null, sharedW3: null, sharedW2: null, sharedGate: null, expertBias: null };
   moeWeightSpecs(config).forEach((spec, i) => {
     const std = spec.initStd === 0 ? biasScale : spec.initStd;
     w[spec.name] = tf.randomNormal(spec.shape, 0, std, 'float32', seed * 100 + i);
@@ -54,7 +54,8 @@ export function probeLoss(w: MoEWeights, c: DeepSeekMoEConfig, options: MoEForwa
   const f = (...args: tf.Tensor[]) => {
     const weights = { ...w } as Record<string, tf.Tensor | null>;
     names.forEach((n, i) => (weights[n] = args[i + 1]!));
-    const { output, losses } = moeForward(args[0]!, weights as unknown as MoEWeights, c, options);
+    // Training: capacity drops apply (evaluation runs dropless).
+    const { output, losses } = moeForward(args[0]!, weights as unknown as MoEWeights, c, { training: true, ...options });
     return tf.add(tf.sum(tf.mul(output, probe)), losses.total) as tf.Scalar;
   };
   return { names, f, inputs: (x: tf.Tensor) => [x, ...names.map((n) => w[n]!)] };

@@ -2,6 +2,7 @@
 
   python3 tools/hf_check.py score DIR TEXTFILE SEQLEN   -> JSON: nll per predicted byte, load report, tokenizer ids
   python3 tools/hf_check.py make {v2,v3} DIR            -> save_pretrained of a random tiny model, then its score setup
+  python3 tools/hf_check.py mtp DIR IDS_JSON            -> logits of the first MTP layer, by transformers' MtpModel
 
 Scoring cuts the text into consecutive windows of SEQLEN bytes, each predicting its bytes after the first, as
 `npm run eval` does. The last line printed is one JSON object.
@@ -68,12 +69,40 @@ def make(kind, folder):
     return {'saved': folder, 'parameters': sum(p.numel() for p in model.parameters())}
 
 
+def mtp(folder, ids_file):
+    """transformers' own MTP layer (MtpModel, what generate(use_mtp=True) drafts with) on a sequence: position i pairs
+    the main model's last hidden state at i with the embedding of token i + 1 and predicts token i + 2."""
+    from transformers.modeling_layers import MtpModel
+    model, info = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True, dtype=torch.float32)
+    model.eval()
+    n = model.config.num_hidden_layers
+    # transformers lists DeepSeek-V3's MTP keys as those of layer 61; ours follow our last layer.
+    model._keys_to_ignore_on_load_unexpected = [rf'model\.layers\.{n}\..*']
+    mtp_model = MtpModel.from_pretrained(model)
+    mtp_model.eval()
+    ids = torch.tensor([json.load(open(ids_file))])
+    with torch.no_grad():
+        hidden = model(ids, output_hidden_states=True).hidden_states[-1][:, :-1]  # after the final norm
+        ahead = ids[:, 1:]
+        embeds = mtp_model.embed_tokens(ahead)
+        positions = torch.arange(1, ids.shape[1]).unsqueeze(0)
+        rotary = mtp_model.rotary_emb(embeds, position_ids=positions)
+        masks = mtp_model.create_masks_for_mtp_layer(0, embeds, None, positions)
+        out = mtp_model.layers[0](embeds, hidden, position_embeddings=rotary, position_ids=positions, past_key_values=None, **masks)
+        logits = mtp_model._project_to_logits(out)[0]
+    return {
+        'logits': logits.flatten().tolist(), 'unexpected': sorted(info['unexpected_keys']), 'missing': sorted(info['missing_keys']),
+    }
+
+
 if __name__ == '__main__':
     command = sys.argv[1]
     if command == 'score':
         result = score(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif command == 'make':
         result = make(sys.argv[2], sys.argv[3])
+    elif command == 'mtp':
+        result = mtp(sys.argv[2], sys.argv[3])
     else:
         raise SystemExit(f'unknown command {command!r}')
     print(json.dumps(result))

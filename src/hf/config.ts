@@ -41,7 +41,9 @@ export function exportConfig(input: ModelConfig | ResolvedModelConfig): HfExport
     refuse('vocabSize', '256', c.vocabSize, ' (the byte-level tokenizer written beside the weights)');
   }
   const blocks = Array.from({ length: c.nLayers }, (_, i) => i);
-  const moeBlocks = blocks.filter((i) => i >= c.nDenseLayers && c.ffn === 'moe');
+  // The MTP modules' blocks are MoE blocks too (DeepSeek-V3's layer 61 is).
+  const moeBlocks = [...blocks, ...Array.from({ length: c.mtpDepth }, (_, k) => c.nLayers + k)]
+    .filter((i) => i >= c.nDenseLayers && c.ffn === 'moe');
   const sigmoid = m.scoreFunc === 'sigmoid';
   const modelType: HfModelType = sigmoid ? 'deepseek_v3' : 'deepseek_v2';
   if (moeBlocks.length > 0) {
@@ -65,9 +67,12 @@ export function exportConfig(input: ModelConfig | ResolvedModelConfig): HfExport
       refuse('moe.auxFreeBias', 'false', m.auxFreeBias,
         ' with softmax scores (DeepSeek-V2 has no selection bias; V3 needs sigmoid scores)');
     }
+    if (m.sharedExpertGate) {
+      refuse('moe.sharedExpertGate', 'false', true, " (DeepSeek-V2/V3 files have no shared-expert gate; it is Qwen2-MoE's)");
+    }
     if (m.dispatch === 'capacity') {
-      notes.push("moe.dispatch is 'capacity': transformers runs every token through its chosen experts (dropless), " +
-        'as this model does in generation, so its scores can differ from a forward pass here that drops tokens.');
+      notes.push("moe.dispatch is 'capacity': drops apply in training only; transformers, like this library's " +
+        'evaluation and generation, runs every token through its chosen experts (dropless).');
     }
   }
   if (!sigmoid && c.dModel % c.nHeads !== 0) {
@@ -105,7 +110,7 @@ export function exportConfig(input: ModelConfig | ResolvedModelConfig): HfExport
     attention_bias: false, attention_dropout: 0, ...(sigmoid ? {} : { mlp_bias: false }),
     tie_word_embeddings: false, initializer_range: 0.02, use_cache: true,
     bos_token_id: null, eos_token_id: null, pad_token_id: null,
-    num_nextn_predict_layers: 0, torch_dtype: 'float32',
+    num_nextn_predict_layers: c.mtpDepth, torch_dtype: 'float32',
   };
   return { modelType, config, denseWidth, moeBlocks, notes };
 }
@@ -210,6 +215,8 @@ export function importConfig(json: unknown): HfImportPlan {
     qLoraRank: j.q_lora_rank == null ? 0 : int('q_lora_rank'), kvLoraRank: int('kv_lora_rank'),
     qkNopeHeadDim: int('qk_nope_head_dim'), qkRopeHeadDim: int('qk_rope_head_dim', 2), vHeadDim: int('v_head_dim'),
     ropeTheta, normEps: num('rms_norm_eps'), ffn: 'moe', twinInterDim: 0, seed: 0,
+    // MTP modules are imported only when the folder holds their tensors (fromHuggingFace decides).
+    mtpDepth: 0, mtpLambda: 0.3,
     moe: {
       nRoutedExperts: int('n_routed_experts'), nSharedExperts: int('n_shared_experts', 0),
       topK: int('num_experts_per_tok'),

@@ -118,9 +118,7 @@ export async function fromHuggingFace(source: HfSource): Promise<HfImport> {
   };
   if (!names.has('config.json')) fail('expected a config.json in the folder, but there is none.');
   const plan = importConfig(await readJson('config.json'));
-  const c = resolveModelConfig(plan.modelConfig);
-  const specs = modelWeightSpecs(c);
-  checkWeightSizes('Hugging Face import', specs); // before any shard is read
+  checkWeightSizes('Hugging Face import', modelWeightSpecs(resolveModelConfig(plan.modelConfig))); // before any shard is read
 
   // Where each tensor lives: one file, or the shards an index names.
   const fileOf = new Map<string, string>();
@@ -153,15 +151,32 @@ export async function fromHuggingFace(source: HfSource): Promise<HfImport> {
   }
 
   const selectionBias = plan.modelType === 'deepseek_v3';
-  const layout = hfLayout(c, { ropeInterleaved: plan.ropeInterleaved, denseWidth: c.interDim, selectionBias });
+  const layoutOf = (config: ModelConfig) => {
+    const resolved = resolveModelConfig(config);
+    return { c: resolved, layout: hfLayout(resolved, { ropeInterleaved: plan.ropeInterleaved, denseWidth: resolved.interDim, selectionBias }) };
+  };
+  const notes = [...plan.notes];
+  // MTP layers (model.layers.{n} for n >= num_hidden_layers) become MTP modules when the folder holds all of them.
+  let modelConfig = plan.modelConfig;
+  const mtp = [...fileOf.keys()].filter((k) => Number(/^model\.layers\.(\d+)\./.exec(k)?.[1] ?? -1) >= modelConfig.nLayers);
+  if (plan.mtpLayers > 0) {
+    const withMtp = { ...modelConfig, mtpDepth: plan.mtpLayers };
+    const missing = layoutOf(withMtp).layout.filter((l) => !fileOf.has(l.name));
+    if (missing.length === 0) {
+      modelConfig = withMtp;
+      checkWeightSizes('Hugging Face import', modelWeightSpecs(resolveModelConfig(modelConfig)));
+      notes.push(`Multi-token prediction: ${plan.mtpLayers} MTP layer(s) imported as MTP modules (mtpDepth ${plan.mtpLayers}).`);
+    } else {
+      notes.push(`Multi-token prediction: config.json has ${plan.mtpLayers} MTP layer(s), but the folder lacks ` +
+        `${missing.length} of their tensors (e.g. '${missing[0]!.name}'); imported without MTP modules.`);
+    }
+  } else if (mtp.length > 0) {
+    notes.push(`Multi-token prediction: ${mtp.length} tensor(s) after the main model, but num_nextn_predict_layers is 0; skipped.`);
+  }
+  const { c, layout } = layoutOf(modelConfig);
+  const specs = modelWeightSpecs(c);
   const tensors: NamedTensors = new Map(specs.map((s) => [s.name, new Float32Array(sizeOf(s.shape))]));
   const expected = new Set(layout.map((l) => l.name));
-  const notes = [...plan.notes];
-  const mtp = [...fileOf.keys()].filter((k) => Number(/^model\.layers\.(\d+)\./.exec(k)?.[1] ?? -1) >= c.nLayers);
-  if (mtp.length > 0 || plan.mtpLayers > 0) {
-    notes.push(`Multi-token prediction: ${plan.mtpLayers} layer(s) in config.json, ${mtp.length} tensor(s) after the ` +
-      'main model; skipped (this library has no MTP modules yet).');
-  }
   const unknown = [...fileOf.keys()].filter((k) => !expected.has(k) && !mtp.includes(k) && !tolerated.test(k));
   const tiedHead = plan.tieEmbeddings && !fileOf.has('lm_head.weight');
   if (unknown.length > 0) {
@@ -183,7 +198,6 @@ export async function fromHuggingFace(source: HfSource): Promise<HfImport> {
     link.fromHf(values, tensors);
   }
 
-  const modelConfig = plan.modelConfig;
   const trainable = specs.filter((s) => s.trainable);
   const zeros = (s: (typeof specs)[number]) => new Float32Array(sizeOf(s.shape));
   const checkpoint = writeCheckpoint(

@@ -106,53 +106,78 @@ export function hfLayout(c: ResolvedModelConfig, o: LayoutOptions): Link[] {
   const { dModel: d, nHeads: H, vocabSize: V } = c;
   const m = c.moeConfig;
   const links: Link[] = [same('model.embed_tokens.weight', 'embed', [V, d])];
-  for (let i = 0; i < c.nLayers; i++) {
-    const p = `blocks.${i}`;
-    const a = `${p}.attn`;
-    const hf = `model.layers.${i}`;
-    const at = `${hf}.self_attn`;
-    const { qLoraRank: dq, kvLoraRank: dc, qkNopeHeadDim: nope, qkRopeHeadDim: rope, vHeadDim: dv } = c;
-    const ropeRows = ropeOrder(rope, o.ropeInterleaved);
-    const rotary = (ours: string): Part => ({ ours, per: rope, order: ropeRows });
-    const queryParts = (nopeName: string): Part[] => [{ ours: nopeName, per: nope }, rotary(`${a}.wQr`)];
-    links.push(same(`${hf}.input_layernorm.weight`, `${p}.attnNorm`, [d]));
-    if (dq > 0) {
-      links.push(
-        stacked(`${at}.q_a_proj.weight`, d, 1, [{ ours: `${a}.wDq`, per: dq }]),
-        same(`${at}.q_a_layernorm.weight`, `${a}.qNorm`, [dq]),
-        stacked(`${at}.q_b_proj.weight`, dq, H, queryParts(`${a}.wUq`)),
-      );
-    } else {
-      links.push(stacked(`${at}.q_proj.weight`, d, H, queryParts(`${a}.wq`)));
-    }
-    links.push(
-      stacked(`${at}.kv_a_proj_with_mqa.weight`, d, 1, [{ ours: `${a}.wDkv`, per: dc }, rotary(`${a}.wKr`)]),
-      same(`${at}.kv_a_layernorm.weight`, `${a}.kvNorm`, [dc]),
-      stacked(`${at}.kv_b_proj.weight`, dc, H, [{ ours: `${a}.wUk`, per: nope }, { ours: `${a}.wUv`, per: dv }]),
-      stacked(`${at}.o_proj.weight`, H * dv, 1, [{ ours: `${a}.wo`, per: d }]),
-      same(`${hf}.post_attention_layernorm.weight`, `${p}.ffnNorm`, [d]),
-    );
-    const moe = i >= c.nDenseLayers && c.ffn === 'moe';
-    if (!moe) {
-      const h = i < c.nDenseLayers ? c.interDim : c.twinInterDim;
-      links.push(...swiGLULinks(`${hf}.mlp`, `${p}.ffn.w1`, `${p}.ffn.w3`, `${p}.ffn.w2`, d, h, 0, o.denseWidth));
-      continue;
-    }
-    const E = m.nRoutedExperts;
-    const h = m.expertHiddenDim;
-    links.push(stacked(`${hf}.mlp.gate.weight`, d, 1, [{ ours: `${p}.moe.routerKernel`, per: E }]));
-    if (o.selectionBias) links.push(biasLink(`${hf}.mlp.gate.e_score_correction_bias`, `${p}.moe.expertBias`, E));
-    for (let e = 0; e < E; e++) {
-      const w = (n: number) => `${p}.moe.expertW${n}`;
-      links.push(...swiGLULinks(`${hf}.mlp.experts.${e}`, w(1), w(3), w(2), d, h, e * d * h, h));
-    }
-    if (m.nSharedExperts > 0) {
-      const hs = m.nSharedExperts * h;
-      const w = (n: number) => `${p}.moe.sharedW${n}`;
-      links.push(...swiGLULinks(`${hf}.mlp.shared_experts`, w(1), w(3), w(2), d, hs, 0, hs));
-    }
-  }
+  for (let i = 0; i < c.nLayers; i++) links.push(...blockLinks(c, o, i));
   links.push(same('model.norm.weight', 'finalNorm', [d]), stacked('lm_head.weight', d, 1, [{ ours: 'head', per: V }]));
+  // DeepSeek-V3's MTP layers follow the main ones: the block, enorm, hnorm, eh_proj [d, 2d] (its input is
+  // [enorm(embedding); hnorm(hidden)]), shared_head.norm, and copies of the embedding and head (engines that load
+  // them per layer need them; on import the main model's are kept).
+  for (let i = c.nLayers; i < c.nLayers + c.mtpDepth; i++) {
+    const hf = `model.layers.${i}`;
+    const p = `blocks.${i}`;
+    links.push(
+      same(`${hf}.enorm.weight`, `${p}.enorm`, [d]), same(`${hf}.hnorm.weight`, `${p}.hnorm`, [d]),
+      stacked(`${hf}.eh_proj.weight`, 2 * d, 1, [{ ours: `${p}.ehProj`, per: d }]),
+      ...blockLinks(c, o, i),
+      same(`${hf}.shared_head.norm.weight`, `${p}.headNorm`, [d]),
+      exportOnly(same(`${hf}.embed_tokens.weight`, 'embed', [V, d])),
+      exportOnly(stacked(`${hf}.shared_head.head.weight`, d, 1, [{ ours: 'head', per: V }])),
+    );
+  }
+  return links;
+}
+
+/** A copy of a tensor another link already imports: written on export, ignored on import. */
+const exportOnly = (link: Link): Link => ({ ...link, fromHf: () => {} });
+
+/** Block i's attention, norms and FFN or MoE under model.layers.{i}. */
+function blockLinks(c: ResolvedModelConfig, o: LayoutOptions, i: number): Link[] {
+  const { dModel: d, nHeads: H } = c;
+  const m = c.moeConfig;
+  const links: Link[] = [];
+  const p = `blocks.${i}`;
+  const a = `${p}.attn`;
+  const hf = `model.layers.${i}`;
+  const at = `${hf}.self_attn`;
+  const { qLoraRank: dq, kvLoraRank: dc, qkNopeHeadDim: nope, qkRopeHeadDim: rope, vHeadDim: dv } = c;
+  const ropeRows = ropeOrder(rope, o.ropeInterleaved);
+  const rotary = (ours: string): Part => ({ ours, per: rope, order: ropeRows });
+  const queryParts = (nopeName: string): Part[] => [{ ours: nopeName, per: nope }, rotary(`${a}.wQr`)];
+  links.push(same(`${hf}.input_layernorm.weight`, `${p}.attnNorm`, [d]));
+  if (dq > 0) {
+    links.push(
+      stacked(`${at}.q_a_proj.weight`, d, 1, [{ ours: `${a}.wDq`, per: dq }]),
+      same(`${at}.q_a_layernorm.weight`, `${a}.qNorm`, [dq]),
+      stacked(`${at}.q_b_proj.weight`, dq, H, queryParts(`${a}.wUq`)),
+    );
+  } else {
+    links.push(stacked(`${at}.q_proj.weight`, d, H, queryParts(`${a}.wq`)));
+  }
+  links.push(
+    stacked(`${at}.kv_a_proj_with_mqa.weight`, d, 1, [{ ours: `${a}.wDkv`, per: dc }, rotary(`${a}.wKr`)]),
+    same(`${at}.kv_a_layernorm.weight`, `${a}.kvNorm`, [dc]),
+    stacked(`${at}.kv_b_proj.weight`, dc, H, [{ ours: `${a}.wUk`, per: nope }, { ours: `${a}.wUv`, per: dv }]),
+    stacked(`${at}.o_proj.weight`, H * dv, 1, [{ ours: `${a}.wo`, per: d }]),
+    same(`${hf}.post_attention_layernorm.weight`, `${p}.ffnNorm`, [d]),
+  );
+  const moe = i >= c.nDenseLayers && c.ffn === 'moe';
+  if (!moe) {
+    const h = i < c.nDenseLayers ? c.interDim : c.twinInterDim;
+    links.push(...swiGLULinks(`${hf}.mlp`, `${p}.ffn.w1`, `${p}.ffn.w3`, `${p}.ffn.w2`, d, h, 0, o.denseWidth));
+    return links;
+  }
+  const E = m.nRoutedExperts;
+  const h = m.expertHiddenDim;
+  links.push(stacked(`${hf}.mlp.gate.weight`, d, 1, [{ ours: `${p}.moe.routerKernel`, per: E }]));
+  if (o.selectionBias) links.push(biasLink(`${hf}.mlp.gate.e_score_correction_bias`, `${p}.moe.expertBias`, E));
+  for (let e = 0; e < E; e++) {
+    const w = (n: number) => `${p}.moe.expertW${n}`;
+    links.push(...swiGLULinks(`${hf}.mlp.experts.${e}`, w(1), w(3), w(2), d, h, e * d * h, h));
+  }
+  if (m.nSharedExperts > 0) {
+    const hs = m.nSharedExperts * h;
+    const w = (n: number) => `${p}.moe.sharedW${n}`;
+    links.push(...swiGLULinks(`${hf}.mlp.shared_experts`, w(1), w(3), w(2), d, hs, 0, hs));
+  }
   return links;
 }
 

@@ -48,6 +48,14 @@ export interface ModelConfig {
   twinInterDim: number;
   /** The DeepSeekMoE layer of blocks nDenseLayers..; dModel comes from the model. */
   moe: Omit<MoEConfigInput, 'dModel'>;
+  /**
+   * DeepSeek-V3's multi-token prediction: D modules after the main model. Module k combines RMSNorm of the previous
+   * depth's hidden state with RMSNorm of the embedding of the token k ahead ([2d] -> d), runs one transformer block
+   * (MoE when ffn is 'moe') and predicts the token k + 1 ahead through the shared head. 0 turns it off.
+   */
+  mtpDepth: number;
+  /** The MTP loss factor lambda: training adds lambda / D * sum_k L_MTP^k (DeepSeek-V3: 0.3, then 0.1). */
+  mtpLambda: number;
   /** Seed of the weight initialisers. */
   seed: number;
 }
@@ -71,6 +79,8 @@ export const modelConfigDefaults = {
   normEps: 1e-6,
   ffn: 'moe' as 'moe' | 'dense',
   twinInterDim: 0,
+  mtpDepth: 0,
+  mtpLambda: 0.3,
   seed: 0,
 };
 
@@ -110,6 +120,9 @@ export function resolveModelConfig(input: ModelConfigInput): ResolvedModelConfig
     fail("expected twinInterDim to be set (a positive integer) when ffn is 'dense', but got 0.");
   }
   check.int('twinInterDim', c.twinInterDim, c.ffn === 'dense' ? 1 : 0);
+  check.int('mtpDepth', c.mtpDepth, 0);
+  check.number('mtpLambda', c.mtpLambda, { min: 0 });
+  if (c.mtpDepth >= c.maxSeqLen) fail(`expected mtpDepth (${c.mtpDepth}) to be below maxSeqLen (${c.maxSeqLen}).`);
   check.int('seed', c.seed, 0);
   if (c.moe == null || typeof c.moe !== 'object' || Array.isArray(c.moe)) fail(`expected moe to be an object, but got ${show(c.moe)}.`);
   if ('dModel' in c.moe) {

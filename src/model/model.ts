@@ -11,8 +11,9 @@ import { moeForward } from '../moe/moe.js';
 import { attention, attentionStep, cacheWidth, type LayerCache } from './attention.js';
 import { plainModelConfig, resolveModelConfig, type ModelConfig, type ModelConfigInput, type ResolvedModelConfig } from './config.js';
 import { crossEntropy, embed, rmsNorm } from './layers.js';
+import type { BalanceLoad } from '../moe/moe.js';
 import {
-  createModelWeights, modelView, modelWeightSpecs, type AttentionWeights, type ModelView, type ModelWeights,
+  createModelWeights, modelView, modelWeightSpecs, type AttentionWeights, type BlockWeights, type ModelView, type ModelWeights,
 } from './weights.js';
 
 /** What one MoE block reports from a forward pass (tensors; nothing is read back). */
@@ -41,6 +42,8 @@ export function checkFiniteInputs(blocks: number[], counts: ArrayLike<number>): 
 export interface ForwardOutput {
   /** Next-token logits: [B * S, V]. */
   logits: tf.Tensor2D;
+  /** The final hidden state after the final norm, what the head reads and the first MTP module takes: [B * S, d]. */
+  hidden: tf.Tensor2D;
   /** The MoE blocks' balance losses, summed (a scalar 0 without MoE blocks). */
   balanceLoss: tf.Scalar;
   moe: MoEBlockReport[];
@@ -59,41 +62,117 @@ function checkIds(ids: tf.Tensor, c: ResolvedModelConfig): void {
 
 /** Options of forward (and of DeepSeekLM.forward). */
 export interface ForwardOptions {
-  /** Enables router jitter. */
+  /** Enables router jitter and capacity drops. */
   training?: boolean;
   /** Seeds router jitter (each block draws from its own seed mixed from it), so a run repeats and resumes bit for bit. */
   jitterSeed?: number;
+  /**
+   * Per MoE block index, the load its balance losses count f_i from (balanceScope 'globalBatch' under gradient
+   * accumulation: the whole global batch's). Blocks not listed use their own call's.
+   */
+  balanceLoads?: Map<number, BalanceLoad>;
 }
 
 /** How a block attends: over whole sequences, or for a sequence's new tokens against its cache. */
 type Attend = (i: number, a: tf.Tensor2D, w: AttentionWeights) => tf.Tensor2D;
 
 /**
- * The blocks, shared by the full and the KV-cached forward: h [B S, d] through attention (by `attend`) and the
- * dense FFN or the DeepSeekMoE layer, each pre-norm with a residual. MoE inputs go in as [B, S, d] so the
- * sequence-wise balance loss sees the sequences; nothing is read back (the finite check is deferred).
+ * Block i, shared by the full and the KV-cached forward and by the MTP modules: h [B S, d] through attention (by
+ * `attend`) and the dense FFN or the DeepSeekMoE layer, each pre-norm with a residual. MoE inputs go in as
+ * [B, S, d] so the sequence-wise balance loss sees the sequences; nothing is read back (the finite check is
+ * deferred). Returns the new h and, for a MoE block, its balance loss and report.
  */
-function runBlocks(view: ModelView, c: ResolvedModelConfig, h: tf.Tensor2D, B: number, attend: Attend, options: ForwardOptions) {
+function applyBlock(
+  w: BlockWeights, i: number, c: ResolvedModelConfig, h: tf.Tensor2D, B: number, attend: Attend, options: ForwardOptions,
+): { h: tf.Tensor2D; balanceLoss: tf.Scalar | null; report: MoEBlockReport | null } {
   const d = c.dModel;
   const S = h.shape[0] / B;
+  h = tf.add(h, attend(i, rmsNorm(h, w.attnNorm, c.normEps) as tf.Tensor2D, w.attn));
+  const f = rmsNorm(h, w.ffnNorm, c.normEps) as tf.Tensor2D;
+  if (!w.moe) return { h: tf.add(h, swiGLU(f, w.ffn!.w1, w.ffn!.w3, w.ffn!.w2)), balanceLoss: null, report: null };
+  const jitterSeed = options.jitterSeed === undefined ? undefined : mixSeeds(options.jitterSeed, i);
+  const balanceLoad = options.balanceLoads?.get(i);
+  const moeOptions = { training: options.training ?? false, jitterSeed, deferFiniteCheck: true, balanceLoad };
+  const out = moeForward(tf.reshape(f, [B, S, d]), w.moe, c.moeConfig, moeOptions);
+  const report = { block: i, stats: out.stats, expertCounts: out.expertCounts, nonFiniteInputs: out.nonFiniteInputs! };
+  return { h: tf.add(h, tf.reshape(out.output, [B * S, d])), balanceLoss: out.losses.total, report };
+}
+
+/** The main model's blocks, the final norm and the head (see applyBlock). */
+function runBlocks(view: ModelView, c: ResolvedModelConfig, h: tf.Tensor2D, B: number, attend: Attend, options: ForwardOptions) {
   let balanceLoss: tf.Scalar = tf.scalar(0);
   const moe: MoEBlockReport[] = [];
   view.blocks.forEach((w, i) => {
-    h = tf.add(h, attend(i, rmsNorm(h, w.attnNorm, c.normEps) as tf.Tensor2D, w.attn));
-    const f = rmsNorm(h, w.ffnNorm, c.normEps) as tf.Tensor2D;
-    if (w.moe) {
-      const jitterSeed = options.jitterSeed === undefined ? undefined : mixSeeds(options.jitterSeed, i);
-      const moeOptions = { training: options.training ?? false, jitterSeed, deferFiniteCheck: true };
-      const out = moeForward(tf.reshape(f, [B, S, d]), w.moe, c.moeConfig, moeOptions);
-      h = tf.add(h, tf.reshape(out.output, [B * S, d]));
-      balanceLoss = tf.add(balanceLoss, out.losses.total);
-      moe.push({ block: i, stats: out.stats, expertCounts: out.expertCounts, nonFiniteInputs: out.nonFiniteInputs! });
-    } else {
-      h = tf.add(h, swiGLU(f, w.ffn!.w1, w.ffn!.w3, w.ffn!.w2));
-    }
+    const out = applyBlock(w, i, c, h, B, attend, options);
+    h = out.h;
+    if (out.balanceLoss) balanceLoss = tf.add(balanceLoss, out.balanceLoss);
+    if (out.report) moe.push(out.report);
   });
-  const logits = linear(rmsNorm(h, view.finalNorm, c.normEps) as tf.Tensor2D, view.head);
-  return { logits, balanceLoss, moe };
+  const hidden = rmsNorm(h, view.finalNorm, c.normEps) as tf.Tensor2D;
+  return { logits: linear(hidden, view.head), hidden, balanceLoss, moe };
+}
+
+/**
+ * MTP module `m` (depth m + 1) on hidden [B S, d] (the main model's normed final state, or the previous module's
+ * output) and the embeddings of `ahead` [B S] (the token k ahead of each position): h' = ehProj [enorm(emb);
+ * hnorm(h)], then its block. Returns the block output (the next depth's input) and its logits through headNorm
+ * and the shared head.
+ */
+function applyMtp(
+  view: ModelView, c: ResolvedModelConfig, m: number, hidden: tf.Tensor2D, ahead: tf.Tensor1D, B: number, attend: Attend,
+  options: ForwardOptions,
+) {
+  const w = view.mtp[m]!;
+  const e = rmsNorm(embed(view.embed, ahead), w.enorm, c.normEps);
+  const joined = tf.concat([e, rmsNorm(hidden, w.hnorm, c.normEps)], 1) as tf.Tensor2D; // [B S, 2d]
+  const out = applyBlock(w.block, c.nLayers + m, c, linear(joined, w.ehProj), B, attend, options);
+  const logits = linear(rmsNorm(out.h, w.headNorm, c.normEps) as tf.Tensor2D, view.head);
+  return { ...out, logits };
+}
+
+/** What the MTP modules add to a training forward (tensors). */
+export interface MtpOutput {
+  /** lambda / D * sum_k L_MTP^k: add it to the loss. */
+  loss: tf.Scalar;
+  /** L_MTP^k per depth (cross-entropy of the token k + 1 ahead), depth 1 first. */
+  depthLosses: tf.Scalar[];
+  /** The MoE blocks' balance losses, summed. */
+  balanceLoss: tf.Scalar;
+  /** Reports of the modules' MoE blocks (block index nLayers + k - 1). */
+  moe: MoEBlockReport[];
+}
+
+/**
+ * The MTP loss of a training batch (DeepSeek-V3 section 2.2): depth k sees positions i < S - k, pairs the
+ * previous depth's state at i with the embedding of t_(i+k) and predicts t_(i+k+1). `hidden` is the main
+ * forward's [B S, d]; `targets` [B, S] are the next tokens (targets[i] = t_(i+1)), so t_(i+k) = targets[i + k - 1].
+ */
+export function mtpForward(
+  w: ModelWeights | ModelView, c: ResolvedModelConfig, hidden: tf.Tensor2D, targets: tf.Tensor2D, options: ForwardOptions = {},
+): MtpOutput {
+  const view = viewOf(w, c);
+  const D = c.mtpDepth;
+  const [B, S] = targets.shape;
+  if (D === 0) throw new Error('mtpForward: expected a model with mtpDepth >= 1, but mtpDepth is 0.');
+  if (S <= D) throw new Error(`mtpForward: expected sequences longer than mtpDepth (${D}), but got ${S} tokens.`);
+  const d = c.dModel;
+  let h = tf.reshape(hidden, [B, S, d]) as tf.Tensor3D;
+  let balanceLoss: tf.Scalar = tf.scalar(0);
+  const depthLosses: tf.Scalar[] = [];
+  const moe: MoEBlockReport[] = [];
+  for (let k = 1; k <= D; k++) {
+    const n = S - k; // positions with a token k + 1 ahead
+    const prev = tf.reshape(tf.slice(h, [0, 0, 0], [B, n, d]), [B * n, d]) as tf.Tensor2D;
+    const ahead = tf.reshape(tf.slice(targets, [0, k - 1], [B, n]), [B * n]) as tf.Tensor1D;
+    const attend: Attend = (_i, a, attn) => attention(tf.reshape(a, [B, n, d]), attn, c);
+    const out = applyMtp(view, c, k - 1, prev, ahead, B, attend, options);
+    depthLosses.push(languageModelLoss(out.logits, tf.slice(targets, [0, k], [B, n]) as tf.Tensor2D));
+    if (out.balanceLoss) balanceLoss = tf.add(balanceLoss, out.balanceLoss);
+    if (out.report) moe.push(out.report);
+    h = tf.reshape(out.h, [B, n, d]) as tf.Tensor3D;
+  }
+  const loss = tf.mul(c.mtpLambda / D, depthLosses.reduce((a, b) => tf.add(a, b))) as tf.Scalar;
+  return { loss, depthLosses, balanceLoss, moe };
 }
 
 /** The typed views of `w`, built once by DeepSeekLM (and here for a flat record): no lookup per step or token. */
@@ -148,6 +227,43 @@ export function forwardCached(
   const out = tf.tidy(run as unknown as () => tf.TensorContainerObject) as unknown as ForwardOutput;
   if (cache) disposeCache(cache);
   return { ...out, cache: { layers, length: offset + S } };
+}
+
+/**
+ * The first MTP module on new positions of one sequence, continuing its own `cache` (null to start): hidden
+ * [S, d] (the main model's normed states at those positions) and `ahead` [S] (the token after each). Returns the
+ * logits [S, V] of the token two ahead (the draft) and the extended cache; the old one is disposed.
+ */
+export function mtpCached(
+  w: ModelWeights | ModelView, c: ResolvedModelConfig, hidden: tf.Tensor2D, ahead: tf.Tensor1D, cache: KVCache | null,
+): { logits: tf.Tensor2D; cache: KVCache } {
+  if (c.mtpDepth === 0) throw new Error('mtpCached: expected a model with mtpDepth >= 1, but mtpDepth is 0.');
+  const S = ahead.shape[0];
+  const offset = cache?.length ?? 0;
+  if (offset + S > c.maxSeqLen) {
+    throw new Error(`mtpCached: expected at most maxSeqLen = ${c.maxSeqLen} positions, but got ${offset + S}.`);
+  }
+  const view = viewOf(w, c);
+  let layer: LayerCache | null = null;
+  const attend: Attend = (_i, a, attn) => {
+    const step = attentionStep(a, attn, c, cache?.layers[0] ?? null, offset);
+    layer = step.cache;
+    for (const t of Object.values(step.cache)) if (t instanceof tf.Tensor) tf.keep(t);
+    return step.y;
+  };
+  const logits = tf.tidy(() => applyMtp(view, c, 0, hidden, ahead, 1, attend, {}).logits);
+  if (cache) disposeCache(cache);
+  return { logits, cache: { layers: [layer!], length: offset + S } };
+}
+
+/** The first `length` positions of a cache (a rejected draft's are dropped); the old cache is disposed. */
+export function truncateCache(cache: KVCache, length: number): KVCache {
+  if (length === cache.length) return cache;
+  const layers = cache.layers.map((layer): LayerCache => (layer.kind === 'mha'
+    ? { kind: 'mha', k: tf.slice(layer.k, [0, 0, 0], [-1, length, -1]), v: tf.slice(layer.v, [0, 0, 0], [-1, length, -1]) }
+    : { kind: 'mla', cKv: tf.slice(layer.cKv, [0, 0], [length, -1]), kRope: tf.slice(layer.kRope, [0, 0], [length, -1]) }));
+  disposeCache(cache);
+  return { layers, length };
 }
 
 /** Frees a KV cache's tensors. */

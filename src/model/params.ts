@@ -45,7 +45,11 @@ export interface Architecture {
     | { kind: 'mha'; headDim: number }
     | { kind: 'mla'; qLoraRank: number; kvLoraRank: number; qkNopeHeadDim: number; qkRopeHeadDim: number; vHeadDim: number };
   /** null: the blocks after nDenseLayers are dense FFNs of width twinInterDim. */
-  moe: { nRoutedExperts: number; nSharedExperts: number; topK: number; expertHiddenDim: number; selectionBias: boolean } | null;
+  moe: {
+    nRoutedExperts: number; nSharedExperts: number; topK: number; expertHiddenDim: number; selectionBias: boolean;
+    /** Qwen2-MoE's shared-expert gate w_g [d, 1]. */
+    sharedGate?: boolean;
+  } | null;
   twinInterDim: number;
   tieEmbeddings: boolean;
   mtpModules: number;
@@ -116,9 +120,12 @@ function fromModelConfig(input: ModelConfigInput): Architecture {
       ? { kind: 'mha', headDim: c.headDim }
       : { kind: 'mla', qLoraRank: c.qLoraRank, kvLoraRank: c.kvLoraRank, qkNopeHeadDim: c.qkNopeHeadDim, qkRopeHeadDim: c.qkRopeHeadDim, vHeadDim: c.vHeadDim },
     moe: c.ffn === 'moe'
-      ? { nRoutedExperts: m.nRoutedExperts, nSharedExperts: m.nSharedExperts, topK: m.topK, expertHiddenDim: m.expertHiddenDim, selectionBias: m.auxFreeBias }
+      ? {
+        nRoutedExperts: m.nRoutedExperts, nSharedExperts: m.nSharedExperts, topK: m.topK, expertHiddenDim: m.expertHiddenDim,
+        selectionBias: m.auxFreeBias, sharedGate: m.sharedExpertGate,
+      }
       : null,
-    twinInterDim: c.twinInterDim, tieEmbeddings: false, mtpModules: 0,
+    twinInterDim: c.twinInterDim, tieEmbeddings: false, mtpModules: c.mtpDepth,
   };
 }
 
@@ -159,7 +166,7 @@ function addBlock(a: Architecture, sparse: boolean, total: ModelParamParts, acti
   if (!a.moe) return both('denseFfn', 3 * d * a.twinInterDim);
   const expert = 3 * d * a.moe.expertHiddenDim;
   both('routedExperts', a.moe.nRoutedExperts * expert, a.moe.topK * expert);
-  both('sharedExperts', a.moe.nSharedExperts * expert);
+  both('sharedExperts', a.moe.nSharedExperts * expert + (a.moe.sharedGate ? d : 0));
   both('router', d * a.moe.nRoutedExperts + (a.moe.selectionBias ? a.moe.nRoutedExperts : 0));
 }
 

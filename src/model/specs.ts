@@ -59,25 +59,35 @@ function ffnSpecs(c: ResolvedModelConfig, p: string, h: number): ModelWeightSpec
 /** True when block i uses the DeepSeekMoE layer. */
 export const isMoEBlock = (c: ResolvedModelConfig, i: number) => i >= c.nDenseLayers && c.ffn === 'moe';
 
-/** Every weight of the model, in a fixed order (checkpoints and optimizers rely on it). */
+/** Block i's weights: its norms, attention, and dense FFN or DeepSeekMoE layer. */
+function blockSpecs(c: ResolvedModelConfig, i: number): ModelWeightSpec[] {
+  const d = c.dModel;
+  const p = `blocks.${i}`;
+  const specs = [norm(`${p}.attnNorm`, d), ...attentionSpecs(c, `${p}.attn`), norm(`${p}.ffnNorm`, d)];
+  if (!isMoEBlock(c, i)) return [...specs, ...ffnSpecs(c, `${p}.ffn`, i < c.nDenseLayers ? c.interDim : c.twinInterDim)];
+  for (const s of moeWeightSpecs(c.moeConfig)) {
+    const std = s.name === 'expertW2' || s.name === 'sharedW2' ? s.initStd / Math.sqrt(2 * c.nLayers) : s.initStd;
+    specs.push({
+      name: `${p}.moe.${s.name}`, shape: s.shape, std, trainable: s.trainable, init: s.initStd === 0 ? 'zeros' : 'normal', decay: s.trainable,
+    });
+  }
+  return specs;
+}
+
+/**
+ * Every weight of the model, in a fixed order (checkpoints and optimizers rely on it). MTP module k (1-based) is
+ * block nLayers + k - 1, as DeepSeek-V3 numbers it (model.layers.61 after 61 layers), plus enorm, hnorm, ehProj
+ * [2d, d] (its input is [enorm(embedding); hnorm(hidden)], as DeepSeek-V3's engines concatenate) and headNorm.
+ */
 export function modelWeightSpecs(c: ResolvedModelConfig): ModelWeightSpec[] {
   const d = c.dModel;
   const specs: ModelWeightSpec[] = [matrix('embed', [c.vocabSize, d], 1)];
-  for (let i = 0; i < c.nLayers; i++) {
-    const p = `blocks.${i}`;
-    specs.push(norm(`${p}.attnNorm`, d), ...attentionSpecs(c, `${p}.attn`), norm(`${p}.ffnNorm`, d));
-    if (isMoEBlock(c, i)) {
-      for (const s of moeWeightSpecs(c.moeConfig)) {
-        const std = s.name === 'expertW2' || s.name === 'sharedW2' ? s.initStd / Math.sqrt(2 * c.nLayers) : s.initStd;
-        specs.push({
-          name: `${p}.moe.${s.name}`, shape: s.shape, std, trainable: s.trainable,
-          init: s.initStd === 0 ? 'zeros' : 'normal', decay: s.trainable,
-        });
-      }
-    } else {
-      specs.push(...ffnSpecs(c, `${p}.ffn`, i < c.nDenseLayers ? c.interDim : c.twinInterDim));
-    }
-  }
+  for (let i = 0; i < c.nLayers; i++) specs.push(...blockSpecs(c, i));
   specs.push(norm('finalNorm', d), matrix('head', [d, c.vocabSize], 1 / Math.sqrt(d)));
+  for (let i = c.nLayers; i < c.nLayers + c.mtpDepth; i++) {
+    const p = `blocks.${i}`;
+    specs.push(norm(`${p}.enorm`, d), norm(`${p}.hnorm`, d), matrix(`${p}.ehProj`, [2 * d, d], 1 / Math.sqrt(2 * d)));
+    specs.push(...blockSpecs(c, i), norm(`${p}.headNorm`, d));
+  }
   return specs;
 }

@@ -60,12 +60,26 @@ export interface BlockWeights {
   moe: MoEWeights | null;
 }
 
+/** One multi-token-prediction module (DeepSeek-V3): two input norms, the projection, a block, the head's norm. */
+export interface MtpWeights {
+  /** RMSNorm of the embedding of the token k ahead, and of the previous depth's hidden state: [d] each. */
+  enorm: T1;
+  hnorm: T1;
+  /** [enorm(embedding); hnorm(hidden)] [2d] -> d: [2d, d]. */
+  ehProj: T2;
+  block: BlockWeights;
+  /** The norm before the shared output head: [d]. */
+  headNorm: T1;
+}
+
 /** The model's weights as typed views (the same variables as the flat, checkpoint-named record). */
 export interface ModelView {
   embed: T2;
   blocks: BlockWeights[];
   finalNorm: T1;
   head: T2;
+  /** The MTP modules, depth 1 first (empty when mtpDepth is 0). */
+  mtp: MtpWeights[];
 }
 
 /** Typed per-block views of the flat record: the one place that knows the checkpoint names' layout. */
@@ -76,7 +90,7 @@ export function modelView(w: ModelWeights, c: ResolvedModelConfig): ModelView {
     return t as unknown as T;
   };
   const maybe = <T extends tf.Tensor>(name: string): T | null => (w[name] as unknown as T | undefined) ?? null;
-  const blocks = Array.from({ length: c.nLayers }, (_, i): BlockWeights => {
+  const block = (i: number): BlockWeights => {
     const p = `blocks.${i}`;
     const a = `${p}.attn`;
     const attn: AttentionWeights = c.attention === 'mha'
@@ -90,11 +104,17 @@ export function modelView(w: ModelWeights, c: ResolvedModelConfig): ModelView {
       ? {
         routerKernel: get(`${p}.moe.routerKernel`), expertW1: get(`${p}.moe.expertW1`), expertW3: get(`${p}.moe.expertW3`),
         expertW2: get(`${p}.moe.expertW2`), sharedW1: maybe(`${p}.moe.sharedW1`), sharedW3: maybe(`${p}.moe.sharedW3`),
-        sharedW2: maybe(`${p}.moe.sharedW2`), expertBias: maybe(`${p}.moe.expertBias`),
+        sharedW2: maybe(`${p}.moe.sharedW2`), sharedGate: maybe<T2>(`${p}.moe.sharedGate`), expertBias: maybe(`${p}.moe.expertBias`),
       }
       : null;
     const ffn = moe ? null : { w1: get<T2>(`${p}.ffn.w1`), w3: get<T2>(`${p}.ffn.w3`), w2: get<T2>(`${p}.ffn.w2`) };
     return { attnNorm: get(`${p}.attnNorm`), attn, ffnNorm: get(`${p}.ffnNorm`), ffn, moe };
+  };
+  const blocks = Array.from({ length: c.nLayers }, (_, i) => block(i));
+  const mtp = Array.from({ length: c.mtpDepth }, (_, k): MtpWeights => {
+    const i = c.nLayers + k;
+    const p = `blocks.${i}`;
+    return { enorm: get(`${p}.enorm`), hnorm: get(`${p}.hnorm`), ehProj: get(`${p}.ehProj`), block: block(i), headNorm: get(`${p}.headNorm`) };
   });
-  return { embed: get('embed'), blocks, finalNorm: get('finalNorm'), head: get('head') };
+  return { embed: get('embed'), blocks, finalNorm: get('finalNorm'), head: get('head'), mtp };
 }

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import type { DeepSeekMoEConfig } from './config.js';
+import type { BiasUpdate, DeepSeekMoEConfig } from './config.js';
 import { affinityBalance, meanRouterEntropyOf } from './grouped.js';
 import { stopGradient } from '../ops.js';
+import type { BalanceLoad } from './moe.js';
 
 /** The auxiliary losses of one MoE call; each is 0 when its factor is 0. */
 export interface BalanceLosses {
@@ -50,7 +51,7 @@ export function meanAffinity(scores: tf.Tensor2D, nSequences: number, config: De
 
 /** sum_i f_i P_i with f_i = E / (K T) count_i and P_i = mean_t s'_(i,t); equals 1 at perfect balance. */
 function balanceTerm(counts: tf.Tensor, meanP: tf.Tensor, E: number, K: number, T: number): tf.Tensor {
-  const f = tf.mul(counts, E / (K * T));
+  const f = tf.mul(counts, E / (K * T)); // T: the tokens `counts` were counted over
   return tf.sum(tf.mul(f, meanP), -1);
 }
 
@@ -59,7 +60,9 @@ function balanceTerm(counts: tf.Tensor, meanP: tf.Tensor, E: number, K: number, 
  * sequence, [nSequences, E] (asked for only when seqAlpha > 0); both are off the tape, counts carry no gradient,
  * as in the papers. `scores` and `logits` [T, E] are on the tape. `fused` computes the expert, device and sequence
  * losses with the grouped path's affinityBalance kernel (one program forward and one backward each, instead of
- * about ten); the default is the stock ops, the reference it is tested against.
+ * about ten); the default is the stock ops, the reference it is tested against. `load` (balanceScope
+ * 'globalBatch' under gradient accumulation) gives the counts and token count f_i comes from instead of `counts`
+ * and this call's T: the expert- and device-level losses then equal this call's share of the global batch's loss.
  */
 export function balanceLosses(
   logits: tf.Tensor2D | null,
@@ -69,11 +72,12 @@ export function balanceLosses(
   nSequences: number,
   config: DeepSeekMoEConfig,
   fused = false,
+  load: BalanceLoad = { counts, tokens: scores.shape[0] },
 ): BalanceLosses {
   const zero = tf.scalar(0);
   const { expertBalance, deviceBalance, seqBalance } = fused
-    ? fusedBalance(scores, counts, sequenceCounts, nSequences, config, zero)
-    : stockBalance(scores, counts, sequenceCounts, nSequences, config, zero);
+    ? fusedBalance(scores, load, sequenceCounts, nSequences, config, zero)
+    : stockBalance(scores, load, sequenceCounts, nSequences, config, zero);
 
   if (config.zLossCoef > 0 && logits === null) {
     throw new Error('balanceLosses logits: expected the router logits for the z-loss, but got null.');
@@ -97,18 +101,19 @@ type BalanceTerms = Pick<BalanceLosses, 'expertBalance' | 'deviceBalance' | 'seq
 
 /** The three balance losses in stock ops, as the papers write them: f_i from the counts, P_i the mean affinity. */
 function stockBalance(
-  scores: tf.Tensor2D, counts: tf.Tensor1D, sequenceCounts: () => tf.Tensor2D, nSequences: number,
+  scores: tf.Tensor2D, load: BalanceLoad, sequenceCounts: () => tf.Tensor2D, nSequences: number,
   config: DeepSeekMoEConfig, zero: tf.Scalar,
 ): BalanceTerms {
   const { nRoutedExperts: E, topK: K, nExpertGroups: G } = config;
   const T = scores.shape[0];
   const meanP = config.alpha1 > 0 || config.alpha2 > 0 ? tf.reshape(meanAffinity(scores, 1, config), [E]) : zero; // [E]
+  const { counts, tokens } = load; // f_i's counts, over `tokens` tokens
 
-  const expertBalance = config.alpha1 > 0 ? tf.mul(config.alpha1, balanceTerm(counts, meanP, E, K, T)) : zero;
+  const expertBalance = config.alpha1 > 0 ? tf.mul(config.alpha1, balanceTerm(counts, meanP, E, K, tokens)) : zero;
 
   let deviceBalance: tf.Tensor = zero;
   if (config.alpha2 > 0) {
-    const f = tf.reshape(tf.mul(counts, E / (K * T)), [G, E / G]);
+    const f = tf.reshape(tf.mul(counts, E / (K * tokens)), [G, E / G]);
     const P = tf.reshape(meanP, [G, E / G]);
     deviceBalance = tf.mul(config.alpha2, tf.sum(tf.mul(tf.mean(f, 1), tf.sum(P, 1))));
   }
@@ -129,18 +134,19 @@ function stockBalance(
  * count_(b,i), with S = T / B tokens per sequence.
  */
 function fusedBalance(
-  scores: tf.Tensor2D, counts: tf.Tensor1D, sequenceCounts: () => tf.Tensor2D, nSequences: number,
+  scores: tf.Tensor2D, load: BalanceLoad, sequenceCounts: () => tf.Tensor2D, nSequences: number,
   config: DeepSeekMoEConfig, zero: tf.Scalar,
 ): BalanceTerms {
   const { nRoutedExperts: E, topK: K, nExpertGroups: G } = config;
   const T = scores.shape[0];
   const S = T / nSequences;
+  const { counts, tokens } = load; // f_i's counts over `tokens` tokens; P_i's mean is over this call's T
   const loss = (factor: number, weights: tf.Tensor) => affinityBalance(scores, weights as tf.Tensor2D, factor, config);
-  const expertBalance = config.alpha1 > 0 ? loss((config.alpha1 * E) / (K * T * T), tf.reshape(counts, [1, E])) : zero;
+  const expertBalance = config.alpha1 > 0 ? loss((config.alpha1 * E) / (K * tokens * T), tf.reshape(counts, [1, E])) : zero;
   let deviceBalance: tf.Scalar = zero;
   if (config.alpha2 > 0) {
     const groupMeans = tf.mean(tf.reshape(counts, [G, E / G]), 1, true); // [G, 1]
-    deviceBalance = loss((config.alpha2 * E) / (K * T * T), tf.reshape(tf.tile(groupMeans, [1, E / G]), [1, E]));
+    deviceBalance = loss((config.alpha2 * E) / (K * tokens * T), tf.reshape(tf.tile(groupMeans, [1, E / G]), [1, E]));
   }
   const seqFactor = (config.seqAlpha * E) / (nSequences * K * S * S);
   const seqBalance = config.seqAlpha > 0 ? loss(seqFactor, sequenceCounts()) : zero;
@@ -181,11 +187,13 @@ export function meanRouterEntropy(scores: tf.Tensor2D, config: DeepSeekMoEConfig
 
 /**
  * DeepSeek-V3's auxiliary-loss-free update, b_i += gamma * sign(meanLoad - load_i): underloaded experts become
- * more likely to be picked. `counts` [E] are the tokens each expert was chosen for during the step.
+ * more likely to be picked. `counts` [E] are the tokens each expert was chosen for during the step (the whole
+ * global batch's). 'signCentered' (torchtitan) subtracts the step's mean over experts, so sum_i b_i stays 0.
  */
-export function updateExpertBias(bias: tf.Variable, counts: tf.Tensor1D, gamma: number): void {
+export function updateExpertBias(bias: tf.Variable, counts: tf.Tensor1D, gamma: number, rule: BiasUpdate = 'sign'): void {
   if (gamma === 0) return;
   tf.tidy(() => {
-    bias.assign(tf.add(bias, tf.mul(gamma, tf.sign(tf.sub(tf.mean(counts), counts)))));
+    const step = tf.mul(gamma, tf.sign(tf.sub(tf.mean(counts), counts)));
+    bias.assign(tf.add(bias, rule === 'signCentered' ? tf.sub(step, tf.mean(step)) : step));
   });
 }

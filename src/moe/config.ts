@@ -12,6 +12,12 @@ export type GroupScoreFunc = 'max' | 'sumTop2';
 export type DispatchMode = 'dropless' | 'capacity' | 'dense';
 /** How 'dropless' and 'capacity' run the routed experts: grouped kernels, or the stock-op reference. */
 export type ExpertCompute = 'grouped' | 'reference';
+/** Which assignments an expert past its capacity keeps: the earliest tokens, or those of highest affinity. */
+export type DropPolicy = 'position' | 'probs';
+/** Over which tokens the balance losses count f_i: each micro-batch's, or the whole global batch's. */
+export type BalanceScope = 'microBatch' | 'globalBatch';
+/** The auxiliary-loss-free bias step: the paper's sign rule, or the same made zero-mean (torchtitan). */
+export type BiasUpdate = 'sign' | 'signCentered';
 
 /** A complete, validated layer config (what resolveMoEConfig returns); the fields are documented one by one. */
 export interface DeepSeekMoEConfig {
@@ -49,6 +55,19 @@ export interface DeepSeekMoEConfig {
   auxFreeBias: boolean;
   /** The bias update speed gamma: b_i += gamma * sign(meanLoad - load_i) after each step; 0 freezes the bias. */
   biasUpdateSpeed: number;
+  /**
+   * 'sign' (the Loss-Free Balancing paper, DeepSeek-V3): b_i += gamma * sign(meanLoad - load_i). 'signCentered'
+   * (torchtitan): the same step minus its mean over experts, so the biases keep summing to zero.
+   */
+  biasUpdate: BiasUpdate;
+  /**
+   * 'microBatch': the balance losses count f_i over the tokens of each forward call (a micro-batch).
+   * 'globalBatch': over the whole optimizer step's batch when the trainer accumulates gradients (Qwen's "Demons in
+   * the Detail", Megatron's global_aux_loss): f_i is the global batch's and each micro-batch's P_i is scaled by its
+   * share of the tokens, so the gradient does not depend on how the batch is split. Without accumulation, or
+   * outside the trainer, a call is its own global batch and both scopes agree.
+   */
+  balanceScope: BalanceScope;
   dispatch: DispatchMode;
   /**
    * 'grouped' (default): assignments sorted by expert into contiguous rows, each stage one kernel over all experts
@@ -57,8 +76,21 @@ export interface DeepSeekMoEConfig {
    * matmuls), kept to test the grouped path against.
    */
   expertCompute: ExpertCompute;
-  /** With dispatch 'capacity', each expert takes at most ceil(capacityFactor * T * K / E) tokens. */
+  /**
+   * With dispatch 'capacity', each expert takes at most ceil(capacityFactor * T * K / E) tokens of a training
+   * call. Evaluation and generation (training false) run dropless, as DeepSeek-V2 describes.
+   */
   capacityFactor: number;
+  /**
+   * Which tokens an expert past capacity keeps: 'position', its earliest ones; 'probs', those with the highest
+   * affinity s_(i,t) (Megatron's moe_token_drop_policy 'probs'; DeepSeek-V2 drops the lowest-affinity tokens).
+   */
+  dropPolicy: DropPolicy;
+  /**
+   * Qwen2-MoE's gated shared expert: the shared experts' output scaled per token by sigmoid(x w_g), w_g [d, 1].
+   * Off (false) in DeepSeekMoE.
+   */
+  sharedExpertGate: boolean;
   /**
    * Throw on NaN or infinite input. With 'dropless' this rides on the one read the dispatch already makes;
    * with 'capacity' and 'dense' it costs one GPU-to-CPU read per call, so set it false for sync-free steps.
@@ -88,9 +120,13 @@ export const moeConfigDefaults: Omit<DeepSeekMoEConfig, 'dModel' | 'nRoutedExper
   zLossCoef: 0,
   auxFreeBias: false,
   biasUpdateSpeed: 0.001,
+  biasUpdate: 'sign',
+  balanceScope: 'microBatch',
   dispatch: 'dropless',
   expertCompute: 'grouped',
   capacityFactor: 1.25,
+  dropPolicy: 'position',
+  sharedExpertGate: false,
   checkFinite: true,
   seed: null,
 };
@@ -118,13 +154,18 @@ export function resolveMoEConfig(input: MoEConfigInput): DeepSeekMoEConfig {
   check.require(c.routerJitter < 1, `expected routerJitter to be below 1, but got ${show(c.routerJitter)}.`);
   for (const name of ['alpha1', 'alpha2', 'seqAlpha', 'zLossCoef', 'biasUpdateSpeed'] as const) check.number(name, c[name], { min: 0 });
   check.bool('auxFreeBias', c.auxFreeBias);
+  check.oneOf('biasUpdate', c.biasUpdate, ['sign', 'signCentered']);
+  check.oneOf('balanceScope', c.balanceScope, ['microBatch', 'globalBatch']);
   check.oneOf('dispatch', c.dispatch, ['dropless', 'capacity', 'dense']);
   check.oneOf('expertCompute', c.expertCompute, ['grouped', 'reference']);
   check.number('capacityFactor', c.capacityFactor, { min: 0, minOpen: true });
+  check.oneOf('dropPolicy', c.dropPolicy, ['position', 'probs']);
+  check.bool('sharedExpertGate', c.sharedExpertGate);
   check.bool('checkFinite', c.checkFinite);
   if (c.seed !== null) check.int('seed', c.seed, 0);
 
   const fail = (message: string) => check.fail(message);
+  if (c.sharedExpertGate && c.nSharedExperts === 0) fail('expected nSharedExperts >= 1 for sharedExpertGate, but got 0.');
   if (c.topK > c.nRoutedExperts) fail(`expected topK (${c.topK}) to be at most nRoutedExperts (${c.nRoutedExperts}).`);
   if (c.nRoutedExperts % c.nExpertGroups !== 0) {
     fail(`expected nRoutedExperts (${c.nRoutedExperts}) to be divisible by nExpertGroups (${c.nExpertGroups}).`);

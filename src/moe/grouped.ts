@@ -42,6 +42,29 @@ export function routingPlan(ids: tf.Tensor2D, nExperts: number, capacity: number
   return { ids, plan: run('routingPlan', { ids }, { nExperts, capacity }) as tf.Tensor1D };
 }
 
+/**
+ * The plan when `keep` [T, K] (1 kept, 0 dropped; dropPolicy 'probs') says which assignments survive, in the
+ * layout every kernel reads (spec.ts: an expert's kept rows first, in assignment order). Built by the same kernel
+ * over 2 E virtual experts, kept assignments of e to 2 e and dropped ones to 2 e + 1, so segment 2 e + 1 sits right
+ * after 2 e; then the dropped entries become the sentinel A and the odd segments' starts are left out.
+ */
+export function keptRoutingPlan(ids: tf.Tensor2D, nExperts: number, keep: tf.Tensor2D): GroupedRoute {
+  const [T, K] = ids.shape;
+  const A = T * K;
+  const E = nExperts;
+  const keepFlat = tf.reshape(keep, [A]);
+  const kept = tf.greater(keepFlat, 0);
+  // From the float mask, not a bool cast (which webgpu gets wrong in TF.js 4.22, see ops.ts maskToFloat).
+  const virtual = tf.add(tf.mul(ids, tf.scalar(2, 'int32')), tf.cast(tf.sub(1, keep), 'int32')) as tf.Tensor2D;
+  const plan = run('routingPlan', { ids: virtual }, { nExperts: 2 * E, capacity: 0 }) as tf.Tensor1D;
+  const sentinel = tf.fill([A], A, 'int32');
+  const rowOf = tf.where(kept, tf.slice(plan, [0], [A]), sentinel); // [A]
+  const inRow = tf.slice(plan, [A], [A]); // every row holds an assignment (capacity 0)
+  const assignmentOf = tf.where(tf.greater(tf.gather(keepFlat, inRow), 0), inRow, sentinel); // [A]
+  const starts = tf.reshape(tf.slice(tf.reshape(tf.slice(plan, [2 * A], [2 * E]), [E, 2]), [0, 0], [E, 1]), [E]);
+  return { ids, plan: tf.concat([rowOf, assignmentOf, starts, tf.tensor1d([A], 'int32')]) as tf.Tensor1D };
+}
+
 /** The gate weights from the unbiased scores of the chosen experts: scores [T, E] -> [T, K]. */
 export function gateWeightsOf(scores: tf.Tensor2D, ids: tf.Tensor2D, config: DeepSeekMoEConfig): tf.Tensor2D {
   const attrs = { normTopK: config.normTopK, routeScale: config.routeScale };

@@ -95,11 +95,12 @@ export class DeepSeekMoE extends tf.layers.Layer {
     return this.auxLoss;
   }
 
-  /** Applies b_i += gamma * sign(meanLoad - load_i) for the load of the training calls since the last update. */
+  /** Applies the bias update (config.biasUpdate) b_i += gamma * sign(meanLoad - load_i) for the load of the training calls since the last update. */
   updateBias(): void {
     const bias = this.vars.get('expertBias');
     if (!bias || !this.pendingCounts) return;
-    updateExpertBias(bias.read() as tf.Variable, this.pendingCounts, this.moeConfig.biasUpdateSpeed);
+    const { biasUpdateSpeed, biasUpdate } = this.moeConfig;
+    updateExpertBias(bias.read() as tf.Variable, this.pendingCounts, biasUpdateSpeed, biasUpdate);
     this.pendingCounts.dispose();
     this.pendingCounts = null;
   }
@@ -131,6 +132,7 @@ export class DeepSeekMoE extends tf.layers.Layer {
       sharedW1: read('sharedW1'),
       sharedW3: read('sharedW3'),
       sharedW2: read('sharedW2'),
+      sharedGate: read<tf.Tensor2D>('sharedGate'),
       expertBias: read('expertBias'),
     };
   }

@@ -3,11 +3,11 @@ import { balanceLosses, meanRouterEntropy, routingStats, type BalanceLosses, typ
 import type { DeepSeekMoEConfig } from './config.js';
 import { combineExperts, dispatchTokens, gatherChoices } from './dispatch.js';
 import { expertsSwiGLU, routedExperts, swiGLU } from './experts.js';
-import { countExperts, gateWeightsOf, groupedExperts, routingPlan, sharedExperts } from './grouped.js';
+import { countExperts, gateWeightsOf, groupedExperts, keptRoutingPlan, routingPlan, sharedExperts } from './grouped.js';
 import { hasGroupedKernels } from './kernels/index.js';
-import { sumOverChoices } from '../kernels.js';
-import { buildRoutingPlan, capacityFor, choicesOf, droplessCapacity, type Choices } from './plan.js';
-import { maskToFloat } from '../ops.js';
+import { linear, sumOverChoices } from '../kernels.js';
+import { buildRoutingPlan, capacityFor, choicesOf, droplessCapacity, keepByAffinity, type Choices } from './plan.js';
+import { maskToFloat, oneHotFloat, stopGradient } from '../ops.js';
 import { gateWeights, route } from './router.js';
 
 /** The tensors of one DeepSeekMoE layer. */
@@ -22,6 +22,8 @@ export interface MoEWeights {
   sharedW1: tf.Tensor2D | null;
   sharedW3: tf.Tensor2D | null;
   sharedW2: tf.Tensor2D | null;
+  /** Qwen2-MoE's shared-expert gate w_g [d, 1] (sharedExpertGate); null or absent otherwise. */
+  sharedGate?: tf.Tensor2D | null;
   /** Auxiliary-loss-free selection bias [E]; null when auxFreeBias is off. */
   expertBias: tf.Tensor1D | null;
 }
@@ -60,6 +62,17 @@ export interface MoEForwardOptions {
    * generation). The reference path's 'dropless' still makes its one read, and checks there.
    */
   deferFiniteCheck?: boolean;
+  /**
+   * The load the balance losses count f_i from, when it is not this call's: balanceScope 'globalBatch' under
+   * gradient accumulation passes the whole global batch's expert counts [E] and its token count. Default: this call's.
+   */
+  balanceLoad?: BalanceLoad;
+}
+
+/** Expert counts [E] (tokens per expert, before drops) over `tokens` tokens: what f_i is computed from. */
+export interface BalanceLoad {
+  counts: tf.Tensor1D;
+  tokens: number;
 }
 
 /** Whether a call runs the grouped path: 'dropless' or 'capacity' with expertCompute 'grouped', on a backend with its kernels. */
@@ -120,8 +133,14 @@ const nonFiniteError = () => new Error('DeepSeekMoE input: expected finite value
  * slow (and loses the device on SwiftShader), so there set checkFinite false or pass `deferFiniteCheck` and read
  * `nonFiniteInputs` with your own values.
  */
-export function moeForward(x: tf.Tensor, weights: MoEWeights, config: DeepSeekMoEConfig, options: MoEForwardOptions = {}): MoEOutput {
-  checkInput(x, config);
+export function moeForward(
+  x: tf.Tensor, weights: MoEWeights, layerConfig: DeepSeekMoEConfig, options: MoEForwardOptions = {},
+): MoEOutput {
+  checkInput(x, layerConfig);
+  const training = options.training ?? false;
+  // Capacity is a training device: evaluation and generation run dropless (DeepSeek-V2), so the full and the
+  // KV-cached forward agree whatever the batch.
+  const config = training || layerConfig.dispatch !== 'capacity' ? layerConfig : { ...layerConfig, dispatch: 'dropless' as const };
   const { nRoutedExperts: E, topK: K, dModel: d } = config;
   const T = x.size / d;
   const nSequences = x.rank === 3 ? x.shape[0] : 1;
@@ -137,7 +156,6 @@ export function moeForward(x: tf.Tensor, weights: MoEWeights, config: DeepSeekMo
     } else if (check && tf.any(tf.logicalNot(tf.isFinite(tokens))).dataSync()[0]) {
       throw nonFiniteError();
     }
-    const training = options.training ?? false;
     const selection = grouped ? 'kernel' : 'stock';
     const { routerKernel, expertBias } = weights;
     const { logits, scores, topKIndices } = route(tokens, routerKernel, expertBias, config, training, selection, options.jitterSeed);
@@ -149,9 +167,11 @@ export function moeForward(x: tf.Tensor, weights: MoEWeights, config: DeepSeekMo
 
     const { sharedW1, sharedW3, sharedW2 } = weights;
     const sharedFFN = grouped ? sharedExperts : swiGLU;
-    const shared = sharedW1 && sharedW3 && sharedW2 ? sharedFFN(tokens, sharedW1, sharedW3, sharedW2) : null;
+    let shared = sharedW1 && sharedW3 && sharedW2 ? sharedFFN(tokens, sharedW1, sharedW3, sharedW2) : null;
+    // Qwen2-MoE: the shared output scaled per token by sigmoid(x w_g).
+    if (shared && weights.sharedGate) shared = <tf.Tensor2D>tf.mul(shared, tf.sigmoid(linear(tokens, weights.sharedGate)));
     const output = tf.reshape(shared ? tf.add(routed, shared) : routed, x.shape);
-    const losses = balanceLosses(logits, scores, counts, () => sequenceCounts(nSequences), nSequences, config, grouped);
+    const losses = balanceLosses(logits, scores, counts, () => sequenceCounts(nSequences), nSequences, config, grouped, options.balanceLoad);
     const stats = routingStats(counts, scores, droppedFraction, config, routerEntropy);
     return { output, losses, stats, expertCounts: counts, ...(nonFiniteInputs ? { nonFiniteInputs } : {}) };
   };
@@ -175,12 +195,20 @@ function groupedRouted(x: tf.Tensor2D, scores: tf.Tensor2D, ids: tf.Tensor2D, w:
   const T = x.shape[0];
   const capacity = config.dispatch === 'capacity' ? capacityFor(T, K, E, config.capacityFactor) : 0;
   const counts = tf.reshape(countExperts(ids, E), [E]) as tf.Tensor1D;
-  const route = routingPlan(ids, E, capacity);
+  const keep = capacity > 0 && config.dropPolicy === 'probs' ? probsKeep(scores, ids, E, capacity) : null;
+  const route = keep ? keptRoutingPlan(ids, E, keep) : routingPlan(ids, E, capacity);
   const routed = groupedExperts(x, w.expertW1, w.expertW3, w.expertW2, gateWeightsOf(scores, ids, config), route);
+  // Either policy drops max(0, count_e - C) of expert e's assignments.
   const droppedFraction = (capacity === 0 ? tf.scalar(0) : tf.div(tf.sum(tf.relu(tf.sub(counts, capacity))), T * K)) as tf.Scalar;
   // One sequence: its counts are the layer's, already counted (each count is a program on the GPU backends).
   const sequenceCounts = (n: number) => (n === 1 ? (tf.reshape(counts, [1, E]) as tf.Tensor2D) : countExperts(ids, E, n));
   return { routed, droppedFraction, counts, sequenceCounts };
+}
+
+/** dropPolicy 'probs' on the grouped path: which of the T K assignments survive capacity (keepByAffinity). */
+function probsKeep(scores: tf.Tensor2D, ids: tf.Tensor2D, E: number, capacity: number): tf.Tensor2D {
+  const membership = sumOverChoices(oneHotFloat(ids, E) as tf.Tensor3D); // [T, E]
+  return keepByAffinity(stopGradient(scores), ids, membership, capacity);
 }
 
 /** The reference path: tokens gathered into [E, C] slots, stock ops (plan.ts, dispatch.ts, experts.ts). */
@@ -209,7 +237,10 @@ function referenceRouted(
     rowsPerExpert = read.slice(0, E);
     capacity = droplessCapacity(Math.max(...rowsPerExpert), T);
   }
-  const plan = buildRoutingPlan(topKIndices, choices, capacity);
+  const keep = config.dispatch === 'capacity' && config.dropPolicy === 'probs'
+    ? keepByAffinity(stopGradient(scores), topKIndices, choices.membership, capacity)
+    : undefined;
+  const plan = buildRoutingPlan(topKIndices, choices, capacity, keep);
   const gates = gateWeights(gatherChoices(scores, plan, K), config); // [T, K]
   const xe = dispatchTokens(x, plan, E); // [E, C, d]
   const ye = routedExperts(xe, w.expertW1, w.expertW3, w.expertW2, rowsPerExpert);

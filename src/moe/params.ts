@@ -31,7 +31,7 @@ export function countLayerParams(input: MoEConfigInput): MoEParamCount {
   const d = c.dModel;
   const expert = 3 * d * c.expertHiddenDim;
   const router = d * c.nRoutedExperts;
-  const shared = c.nSharedExperts * expert;
+  const shared = c.nSharedExperts * expert + (c.sharedExpertGate ? d : 0); // + Qwen2-MoE's gate w_g [d, 1]
   const bias = c.auxFreeBias ? c.nRoutedExperts : 0;
   const totalParts = { router, routedExperts: c.nRoutedExperts * expert, sharedExperts: shared, bias };
   const activatedParts = { router, routedExperts: c.topK * expert, sharedExperts: shared, bias };

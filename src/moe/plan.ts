@@ -42,21 +42,47 @@ export function choicesOf(topKIndices: tf.Tensor2D, E: number): Choices {
 }
 
 /**
+ * dropPolicy 'probs': which assignments survive when each expert keeps only its `capacity` tokens of highest
+ * affinity (Megatron's topk over tokens per expert). Ties go to the earlier token, as tf.topk orders them. The
+ * affinities `scores` [T, E] must be off the tape; `membership` [T, E] is 1 where token t chose expert e.
+ * Returns keep [T, K]: 1 for a kept assignment (t, k), else 0.
+ */
+export function keepByAffinity(scores: tf.Tensor2D, topKIndices: tf.Tensor2D, membership: tf.Tensor2D, capacity: number): tf.Tensor2D {
+  const [T, E] = scores.shape;
+  const K = topKIndices.shape[1];
+  const C = Math.min(capacity, T);
+  const key = tf.where(tf.greater(membership, 0), scores, tf.fill([T, E], -1)); // affinities are >= 0
+  const best = tf.topk(tf.transpose(key), C); // [E, C], descending, ties by token order
+  const threshold = tf.slice(best.values, [0, C - 1], [E, 1]); // [E, 1]: the C-th best affinity (-1: room for all)
+  const tied = tf.equal(best.values, threshold);
+  const lastTied = tf.max(tf.where(tied, tf.cast(best.indices, 'float32'), tf.fill([E, C], -1)), 1); // [E]
+  const token = tf.reshape(tf.range(0, T, 1, 'float32'), [T, 1]);
+  const above = tf.greater(key, tf.reshape(threshold, [1, E]));
+  const tiedAndEarly = tf.logicalAnd(tf.equal(key, tf.reshape(threshold, [1, E])), tf.lessEqual(token, tf.reshape(lastTied, [1, E])));
+  const keptTE = tf.logicalAnd(tf.greater(membership, 0), tf.logicalOr(above, tiedAndEarly)); // [T, E]
+  const choiceToScore = tf.reshape(tf.add(tf.reshape(rangeInt(T, E), [T, 1]), topKIndices), [T * K]);
+  return tf.reshape(tf.gather(tf.reshape(maskToFloat(keptTE), [T * E]), choiceToScore), [T, K]) as tf.Tensor2D;
+}
+
+/**
  * Builds the slot maps for `capacity` slots per expert. Slots fill first-come in token order: slot c of expert e
  * holds its c-th earliest token, found with a per-expert top-C over the token order (no scatter, which webgl
- * runs as a loop over every update for every output element).
+ * runs as a loop over every update for every output element). With `keep` [T, K] (dropPolicy 'probs') only the
+ * kept assignments take slots, still in token order; without it an expert keeps its first `capacity` tokens.
  */
-export function buildRoutingPlan(topKIndices: tf.Tensor2D, choices: Choices, capacity: number): RoutingPlan {
+export function buildRoutingPlan(topKIndices: tf.Tensor2D, choices: Choices, capacity: number, keep?: tf.Tensor2D): RoutingPlan {
   const [T, K] = topKIndices.shape;
   const E = choices.membership.shape[1];
   const A = T * K;
   const C = capacity;
-  const { choiceMask, membership } = choices; // [T, K, E], [T, E]
+  const { choiceMask } = choices; // [T, K, E]
+  // Tokens that hold a slot of expert e: [T, E].
+  const membership = keep ? sumOverChoices(tf.mul(choiceMask, tf.expandDims(keep, 2)) as tf.Tensor3D) : choices.membership;
 
   // choiceIndex[t, e] = k if token t chose e as its k-th choice, else K.
   const kPlusOne = tf.reshape(tf.range(1, K + 1, 1, 'float32'), [1, K, 1]);
   const choiceIndex = tf.sub(sumOverChoices(tf.mul(choiceMask, kPlusOne) as tf.Tensor3D), 1); // [T, E], -1 where not chosen
-  const choiceOrSentinel = tf.where(tf.greater(membership, 0), choiceIndex, tf.fill([T, E], K)); // [T, E]
+  const choiceOrSentinel = tf.where(tf.greater(choices.membership, 0), choiceIndex, tf.fill([T, E], K)); // [T, E]
   const tokenRows = tf.reshape(tf.range(0, T, 1, 'float32'), [T, 1]);
   const scoreToChoice = tf.cast(tf.reshape(tf.add(tf.mul(tokenRows, K + 1), choiceOrSentinel), [T * E]), 'int32') as tf.Tensor1D;
 
@@ -76,7 +102,7 @@ export function buildRoutingPlan(topKIndices: tf.Tensor2D, choices: Choices, cap
   const position = tf.transpose(tf.cumsum(tf.transpose(membership), 1, true)); // [T, E]
   const positionOfChoice = tf.reshape(tf.gather(tf.reshape(position, [T * E]), choiceToScore), [T, K]);
   const expertOfChoice = tf.cast(topKIndices, 'float32');
-  const kept = tf.less(positionOfChoice, C);
+  const kept = keep ? tf.greater(keep, 0) : tf.less(positionOfChoice, C);
   const slot = tf.where(kept, tf.add(tf.mul(expertOfChoice, C), positionOfChoice), tf.fill([T, K], E * C));
   const assignmentToSlot = tf.cast(tf.reshape(slot, [A]), 'int32') as tf.Tensor1D;
   const droppedFraction = tf.sub(1, tf.mean(maskToFloat(kept))) as tf.Scalar;

@@ -19,7 +19,7 @@ export function initializerFor(spec: MoEWeightSpec, index: number, seed: number 
 export function createMoEWeights(config: DeepSeekMoEConfig): MoEWeights {
   const w: MoEWeights = {
     routerKernel: null!, expertW1: null!, expertW3: null!, expertW2: null!,
-    sharedW1: null, sharedW3: null, sharedW2: null, expertBias: null,
+    sharedW1: null, sharedW3: null, sharedW2: null, sharedGate: null, expertBias: null,
   };
   const specs = moeWeightSpecs(config);
   checkWeightSizes('DeepSeekMoE config', specs);

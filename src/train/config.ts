@@ -4,8 +4,13 @@ import { ConfigChecker } from '../validate.js';
 export interface TrainConfig {
   /** Optimizer steps of the whole run (the cosine schedule ends here). */
   steps: number;
-  /** Sequences per step. */
+  /** Sequences per optimizer step (the global batch). */
   batchSize: number;
+  /**
+   * Gradient accumulation: each optimizer step runs batchSize / gradAccumSteps sequences at a time and sums their
+   * gradients, so it equals one step on the whole batch in less memory. Must divide batchSize.
+   */
+  gradAccumSteps: number;
   /** Tokens per sequence; at most the model's maxSeqLen. */
   seqLen: number;
   /** Peak learning rate, reached after warmupSteps. */
@@ -37,6 +42,7 @@ export type TrainConfigInput = Partial<TrainConfig>;
 export const trainConfigDefaults: TrainConfig = {
   steps: 200,
   batchSize: 8,
+  gradAccumSteps: 1,
   seqLen: 64,
   learningRate: 3e-3,
   minLearningRateRatio: 0.1,
@@ -60,6 +66,9 @@ export function resolveTrainConfig(input: TrainConfigInput = {}): Readonly<Train
   const c: TrainConfig = { ...trainConfigDefaults, ...input };
   check.int('steps', c.steps, 1);
   check.int('batchSize', c.batchSize, 1);
+  check.int('gradAccumSteps', c.gradAccumSteps, 1);
+  check.require(c.batchSize % c.gradAccumSteps === 0,
+    `expected gradAccumSteps to divide batchSize (${c.batchSize}), but got ${c.gradAccumSteps}.`);
   check.int('seqLen', c.seqLen, 1);
   check.number('learningRate', c.learningRate, { min: 0, max: Number.MAX_VALUE, minOpen: true });
   check.number('minLearningRateRatio', c.minLearningRateRatio, { min: 0, max: 1 });

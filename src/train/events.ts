@@ -8,7 +8,7 @@ export interface LayerReport {
   expertLoad: number[];
   /** Share of assignments dropped for capacity. */
   droppedFraction: number;
-  /** max load / mean load - 1. */
+  /** MaxVio_batch (Loss-Free Balancing): max load / mean load - 1 over the step's whole (global) batch. */
   maxViolation: number;
   /** Mean routing entropy (nats). */
   routerEntropy: number;
@@ -25,6 +25,8 @@ export interface StepEvent {
   loss: number;
   /** The balance losses, summed over MoE blocks. */
   balanceLoss: number;
+  /** The MTP losses L_MTP^k per depth (cross-entropy of the token k + 1 ahead), depth 1 first; empty without MTP. */
+  mtpLosses: number[];
   learningRate: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;
@@ -41,6 +43,13 @@ export interface EvalEvent {
   valLoss: number;
   /** Validation cross-entropy per domain. */
   domainLoss: Record<string, number>;
+  /**
+   * MaxVio_global (Loss-Free Balancing): max load / mean load - 1 of each MoE block over the whole validation set,
+   * main blocks first (then the MTP modules').
+   */
+  layers: { block: number; maxVioGlobal: number }[];
+  /** The mean of the blocks' MaxVio_global (0 without MoE blocks). */
+  maxVioGlobal: number;
 }
 
 /** Every checkpointEvery steps: the checkpoint file. */

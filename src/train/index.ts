@@ -7,6 +7,9 @@ export { AdamW, variableOf } from './adamw.js';
 export { RunControl } from './run-control.js';
 export { gradientStep } from './step.js';
 export type { GradientStep, StepOutputs } from './step.js';
+export { accumulatedStep, batchLosses, moeBlockWeights } from './accumulate.js';
+export type { AccumulateOptions, BatchLosses } from './accumulate.js';
+export { maxViolation } from './trainer.js';
 export { resolveTrainConfig, trainConfigDefaults, learningRateAt } from './config.js';
 export type { TrainConfig, TrainConfigInput } from './config.js';
 export type {

@@ -28,47 +28,67 @@ export interface GradientStep {
   read(): Promise<Record<string, Float32Array>>;
 }
 
-/** Runs `f` under the tape and returns the gradients of its loss with respect to `weights` (by their keys). */
-export function gradientStep(weights: Record<string, tf.Variable>, f: () => StepOutputs): GradientStep {
+/**
+ * Runs `f` under the tape and returns the gradients of its loss with respect to `weights` (by their keys). Given
+ * several functions (gradient accumulation's micro-batches, each returning its share of the loss), it runs them
+ * one at a time and sums their gradients; a readout is averaged over the micro-batches that report it (they are
+ * of equal size), a kept tensor summed, and the gradient norm is the sum's.
+ */
+export function gradientStep(weights: Record<string, tf.Variable>, f: (() => StepOutputs) | (() => StepOutputs)[]): GradientStep {
   const names = Object.keys(weights);
   if (names.length === 0) throw new Error('gradientStep: expected at least one trainable weight, but got none.');
-  let readouts: Record<string, tf.Tensor> = {};
-  let kept: Record<string, tf.Tensor> = {};
-  const differentiate = () => {
+  const micro = Array.isArray(f) ? f : [f];
+  const readouts = new Map<string, tf.Tensor[]>();
+  const kept = new Map<string, tf.Tensor[]>();
+  const held = () => [...readouts.values(), ...kept.values()].flat();
+  let grads: Record<string, tf.Tensor> | null = null;
+  const differentiate = (g: () => StepOutputs) => {
+    let outputs: tf.Tensor[] = [];
     const { value, grads: byVariable } = tf.variableGrads(() => {
-      const out = f();
-      readouts = out.readouts ?? {};
-      kept = out.kept ?? {};
-      for (const t of [...Object.values(readouts), ...Object.values(kept)]) tf.keep(t);
+      const out = g();
+      for (const [into, from] of [[readouts, out.readouts], [kept, out.kept]] as const) {
+        for (const [name, t] of Object.entries(from ?? {})) into.set(name, [...(into.get(name) ?? []), tf.keep(t)]);
+      }
+      outputs = [...Object.values(out.readouts ?? {}), ...Object.values(out.kept ?? {})];
       return out.loss;
     }, names.map((n) => weights[n]!));
-    if (![...Object.values(readouts), ...Object.values(kept)].includes(value)) value.dispose(); // the loss may be a readout
-    const grads: Record<string, tf.Tensor> = {};
+    if (!outputs.includes(value)) value.dispose(); // the loss may be a readout
+    const next: Record<string, tf.Tensor> = {};
     for (const name of names) {
-      const g = byVariable[weights[name]!.name];
-      if (!g) throw new Error(`gradientStep: expected a gradient for weight '${name}', but the loss does not depend on it.`);
-      grads[name] = g;
+      const d = byVariable[weights[name]!.name];
+      if (!d) throw new Error(`gradientStep: expected a gradient for weight '${name}', but the loss does not depend on it.`);
+      next[name] = grads ? tf.add(grads[name]!, d) : d;
     }
-    // Chained adds: addN sums wrongly on webgpu (TF.js 4.22).
-    const gradNorm = tf.sqrt(names.reduce((acc: tf.Tensor, n) => tf.add(acc, tf.sum(tf.square(grads[n]!))), tf.scalar(0)));
-    const packed = tf.concat([gradNorm, ...Object.values(readouts)].map((t) => tf.reshape(t, [-1])));
-    return { packed, grads };
+    return next;
   };
-  let built: ReturnType<typeof differentiate>;
+  const sum = (ts: tf.Tensor[]) => ts.reduce((a, b) => tf.add(a, b)); // chained adds: addN sums wrongly on webgpu
+  let packed: tf.Tensor;
+  let summedKept: Record<string, tf.Tensor>;
   try {
-    built = tf.tidy(differentiate);
+    for (const g of micro) {
+      const next: Record<string, tf.Tensor> = tf.tidy(() => differentiate(g));
+      if (grads) tf.dispose(Object.values(grads));
+      grads = next;
+    }
+    const total = grads!;
+    packed = tf.tidy(() => {
+      const gradNorm = tf.sqrt(names.reduce((acc: tf.Tensor, n) => tf.add(acc, tf.sum(tf.square(total[n]!))), tf.scalar(0)));
+      const means = [...readouts.values()].map((ts) => (ts.length === 1 ? ts[0]! : tf.div(sum(ts), ts.length)));
+      return tf.concat([gradNorm, ...means].map((t) => tf.reshape(t, [-1])));
+    });
+    summedKept = Object.fromEntries([...kept].map(([name, ts]) => [name, ts.length === 1 ? ts[0]! : tf.tidy(() => sum(ts))]));
   } catch (e) {
-    tf.dispose(Object.values(kept)); // kept out of the tape's scope: freed here when the step fails
+    tf.dispose([...held(), ...Object.values(grads ?? {})]); // kept out of the tape's scope: freed here when the step fails
     throw e;
-  } finally {
-    tf.dispose(Object.values(readouts)); // packed (or given up)
   }
-  const { packed, grads } = built;
-  const layout = [['gradNorm', 1] as const, ...Object.entries(readouts).map(([n, t]) => [n, t.size] as const)];
+  tf.dispose([...readouts.values()].flat()); // packed
+  for (const ts of kept.values()) if (ts.length > 1) tf.dispose(ts); // summed
+  const layout = [['gradNorm', 1] as const, ...[...readouts].map(([n, ts]) => [n, ts[0]!.size] as const)];
   return {
-    grads,
-    kept,
+    grads: grads!,
+    kept: summedKept,
     async read() {
+
       try {
         const values = (await packed.data()) as Float32Array;
         const out: Record<string, Float32Array> = {};

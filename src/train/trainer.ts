@@ -8,12 +8,13 @@ import * as tf from '@tensorflow/tfjs';
 import { updateExpertBias } from '../moe/balance.js';
 import type { TextDataset } from '../data/dataset.js';
 import { generate, type SampleOptions } from '../model/generate.js';
-import { checkFiniteInputs, languageModelLoss, type DeepSeekLM } from '../model/model.js';
+import { checkFiniteInputs, languageModelLoss, mtpForward, type DeepSeekLM } from '../model/model.js';
+import { plainModelConfig, resolveModelConfig } from '../model/config.js';
 import { decode, encode } from '../model/tokenizer.js';
 import { modelWeightSpecs } from '../model/weights.js';
 import { mixSeeds, Rng } from '../rng.js';
 import { AdamW } from './adamw.js';
-import { gradientStep } from './step.js';
+import { accumulatedStep, moeBlockWeights } from './accumulate.js';
 import { canonicalJson, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { learningRateAt, resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 import { RunControl } from './run-control.js';
@@ -38,6 +39,11 @@ interface GoodState {
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
+/** MaxVio (Loss-Free Balancing): max load / mean load - 1, from the load shares (mean 1 / E). */
+export function maxViolation(load: ArrayLike<number>): number {
+  return load.length === 0 ? 0 : Math.max(...Array.from(load)) * load.length - 1;
+}
+
 /** Trains a DeepSeekLM on a TextDataset; see the file header. Events: step, eval, checkpoint, done, error. */
 export class Trainer {
   readonly config: Readonly<TrainConfig>;
@@ -59,6 +65,10 @@ export class Trainer {
     if (this.config.seqLen > model.config.maxSeqLen) {
       throw new Error(`train config: expected seqLen to be at most the model's maxSeqLen ` +
         `(${model.config.maxSeqLen}), but got ${this.config.seqLen}.`);
+    }
+    if (this.config.seqLen <= model.config.mtpDepth) {
+      throw new Error(`train config: expected seqLen to exceed the model's mtpDepth (${model.config.mtpDepth}), ` +
+        `but got ${this.config.seqLen}.`);
     }
     if (this.config.seqLen > dataset.seqLen) {
       throw new Error(`train config: expected seqLen to be at most the dataset's seqLen (${dataset.seqLen}), but ` +
@@ -145,25 +155,21 @@ export class Trainer {
     this.stepRngState = rngState;
     const batch = this.dataset.sampleBatch(B, S, this.rng);
     const blocks: number[] = [];
-    const step = gradientStep(this.trainable, () => {
-      const ids = tf.tensor2d(batch.ids, [B, S], 'int32');
-      const targets = tf.tensor2d(batch.targets, [B, S], 'int32');
-      // Router jitter's noise follows the seed and the step, so a resumed run draws what an unbroken one would.
-      const out = this.model.forward(ids, { training: true, jitterSeed: mixSeeds(c.seed, this.step) });
-      const lmLoss = languageModelLoss(out.logits, targets);
-      const readouts: Record<string, tf.Tensor> = { loss: lmLoss, balanceLoss: out.balanceLoss };
-      const kept: Record<string, tf.Tensor> = {};
-      for (const m of out.moe) {
-        blocks.push(m.block);
-        const bias = this.model.view.blocks[m.block]!.moe!.expertBias;
+    // Router jitter's noise follows the seed and the step, so a resumed run draws what an unbroken one would.
+    const options = { microBatches: c.gradAccumSteps, jitterSeed: mixSeeds(c.seed, this.step) };
+    const step = accumulatedStep(this.model, this.trainable, batch, S, options, (out, m) => {
+      const readouts: Record<string, tf.Tensor> = { loss: out.lmLoss, balanceLoss: out.balanceLoss };
+      if (out.mtpLosses.length > 0) readouts.mtpLosses = tf.stack(out.mtpLosses);
+      for (const r of out.moe) {
+        if (m === 0) blocks.push(r.block);
+        const bias = moeBlockWeights(this.model.view, r.block).expertBias;
         Object.assign(readouts, {
-          [`${m.block}.expertLoad`]: m.stats.expertLoad, [`${m.block}.droppedFraction`]: m.stats.droppedFraction,
-          [`${m.block}.maxViolation`]: m.stats.maxViolation, [`${m.block}.routerEntropy`]: m.stats.routerEntropy,
-          [`${m.block}.nonFiniteInputs`]: m.nonFiniteInputs, [`${m.block}.bias`]: bias ? tf.clone(bias) : tf.zeros([0]),
+          [`${r.block}.expertLoad`]: r.stats.expertLoad, [`${r.block}.droppedFraction`]: r.stats.droppedFraction,
+          [`${r.block}.routerEntropy`]: r.stats.routerEntropy, [`${r.block}.nonFiniteInputs`]: r.nonFiniteInputs,
+          ...(m === 0 ? { [`${r.block}.bias`]: bias ? tf.clone(bias) : tf.zeros([0]) } : {}),
         });
-        kept[m.block] = m.expertCounts;
       }
-      return { loss: tf.add(lmLoss, out.balanceLoss) as tf.Scalar, readouts, kept };
+      return readouts;
     });
     const discard = () => tf.dispose([...Object.values(step.grads), ...Object.values(step.kept)]);
     const values = await step.read().catch((e: unknown) => {
@@ -192,22 +198,24 @@ export class Trainer {
     const scale = c.gradClip > 0 && gradNorm > c.gradClip ? c.gradClip / gradNorm : 1;
     this.optimizer.apply(this.trainable, step.grads, lr, c.weightDecay, scale);
     tf.dispose(Object.values(step.grads));
+    const { biasUpdateSpeed, biasUpdate } = this.model.config.moeConfig;
     const layers: LayerReport[] = blocks.map((b) => {
-      const bias = this.model.view.blocks[b]!.moe!.expertBias as tf.Variable | null;
-      const counts = step.kept[b] as tf.Tensor1D;
-      if (bias) updateExpertBias(bias, counts, this.model.config.moeConfig.biasUpdateSpeed);
+      const bias = moeBlockWeights(this.model.view, b).expertBias as tf.Variable | null;
+      const counts = step.kept[b] as tf.Tensor1D; // the whole global batch's load
+      if (bias) updateExpertBias(bias, counts, biasUpdateSpeed, biasUpdate);
       counts.dispose();
       const value = (name: string) => values[`${b}.${name}`]!;
+      const expertLoad = Array.from(value('expertLoad'));
       return {
-        block: b, expertLoad: Array.from(value('expertLoad')), droppedFraction: value('droppedFraction')[0]!,
-        maxViolation: value('maxViolation')[0]!, routerEntropy: value('routerEntropy')[0]!, bias: Array.from(value('bias')),
+        block: b, expertLoad, droppedFraction: value('droppedFraction')[0]!, maxViolation: maxViolation(expertLoad),
+        routerEntropy: value('routerEntropy')[0]!, bias: Array.from(value('bias')),
       };
     });
     this.step += 1;
     this.stepRngState = null;
     const ms = now() - start;
     this.emit({
-      type: 'step', step: this.step, loss, balanceLoss, learningRate: lr, gradNorm,
+      type: 'step', step: this.step, loss, balanceLoss, mtpLosses: Array.from(values.mtpLosses ?? []), learningRate: lr, gradNorm,
       tokensPerSecond: (B * S * 1000) / ms, msPerStep: ms, layers,
     });
     return true;
@@ -261,25 +269,39 @@ export class Trainer {
     const { evalWindows, seqLen } = this.config;
     const D = this.dataset.domains.length;
     let blocks: number[] = [];
-    // One read: each domain's loss, then each domain's non-finite MoE input counts per block.
+    const E = this.model.config.moeConfig.nRoutedExperts;
+    // One read: each domain's loss, each domain's non-finite MoE input counts per block, then each block's expert
+    // counts over the whole validation set (MaxVio_global). Evaluation runs dropless.
     const read = tf.tidy(() => {
       const losses: tf.Tensor[] = [];
       const nonFinite: tf.Tensor[] = [];
+      let counts: tf.Tensor[] = [];
       for (let i = 0; i < D; i++) {
         const b = this.dataset.validationBatch(i, evalWindows, seqLen);
+        const targets = tf.tensor2d(b.targets, [b.batchSize, seqLen], 'int32');
         const out = this.model.forward(tf.tensor2d(b.ids, [b.batchSize, seqLen], 'int32'));
-        losses.push(languageModelLoss(out.logits, tf.tensor2d(b.targets, [b.batchSize, seqLen], 'int32')));
-        nonFinite.push(...out.moe.map((m) => m.nonFiniteInputs));
-        blocks = out.moe.map((m) => m.block);
+        losses.push(languageModelLoss(out.logits, targets));
+        const moe = this.model.config.mtpDepth > 0 ? [...out.moe, ...mtpForward(this.model.view, this.model.config, out.hidden, targets).moe] : out.moe;
+        nonFinite.push(...moe.map((m) => m.nonFiniteInputs));
+        counts = moe.map((m, j) => (counts[j] ? tf.add(counts[j]!, m.expertCounts) : m.expertCounts));
+        blocks = moe.map((m) => m.block);
       }
-      return tf.stack([...losses, ...nonFinite]);
+      return tf.concat([tf.stack([...losses, ...nonFinite]), ...counts.map((c) => tf.reshape(c, [E]))]);
     });
     const all = (await read.data()) as Float32Array;
     read.dispose();
-    for (let i = 0; i < D; i++) checkFiniteInputs(blocks, all.subarray(D + i * blocks.length, D + (i + 1) * blocks.length));
+    const nb = blocks.length;
+    for (let i = 0; i < D; i++) checkFiniteInputs(blocks, all.subarray(D + i * nb, D + (i + 1) * nb));
     const values = Array.from(all.subarray(0, D));
     const domainLoss = Object.fromEntries(this.dataset.domains.map((d, i) => [d, values[i]!]));
-    const event: EvalEvent = { type: 'eval', step: this.step, valLoss: values.reduce((a, b) => a + b, 0) / values.length, domainLoss };
+    const layers = blocks.map((block, j) => {
+      const counts = all.subarray(D + D * nb + j * E, D + D * nb + (j + 1) * E);
+      const total = counts.reduce((a, b) => a + b, 0);
+      return { block, maxVioGlobal: maxViolation(counts.map((n) => n / total)) };
+    });
+    const maxVioGlobal = nb === 0 ? 0 : layers.reduce((a, l) => a + l.maxVioGlobal, 0) / nb;
+    const valLoss = values.reduce((a, b) => a + b, 0) / values.length;
+    const event: EvalEvent = { type: 'eval', step: this.step, valLoss, domainLoss, layers, maxVioGlobal };
     this.emit(event);
     return event;
   }
@@ -342,9 +364,14 @@ export class Trainer {
     // The seed only chose the initial weights, which the checkpoint replaces; every other field must match.
     const shape = (c: object) => canonicalJson({ ...c, seed: undefined });
     const mine = shape(this.model.plainConfig);
-    if (shape(header.modelConfig ?? {}) !== mine) {
-      throw new Error(`checkpoint: expected a checkpoint of model config ${mine}, but got one of ${shape(header.modelConfig ?? {})}.`);
+    // Resolved, so fields added since the file was written (with defaults that keep its model) compare equal.
+    let theirs = canonicalJson(header.modelConfig ?? {});
+    try {
+      theirs = shape(plainModelConfig(resolveModelConfig(header.modelConfig)));
+    } catch {
+      // an invalid config: reported as it stands below
     }
+    if (theirs !== mine) throw new Error(`checkpoint: expected a checkpoint of model config ${mine}, but got one of ${theirs}.`);
     const targets: [string, tf.Variable][] = [
       ...modelWeightSpecs(this.model.config).map((s) => [s.name, this.model.weights[s.name]!] as [string, tf.Variable]),
       ...Object.keys(this.trainable).flatMap((n) => [[`adam.m/${n}`, this.optimizer.m[n]!], [`adam.v/${n}`, this.optimizer.v[n]!]] as [string, tf.Variable][]),

@@ -92,6 +92,32 @@ describe('Hugging Face export', () => {
     model.dispose();
   });
 
+  it("writes an MTP module under DeepSeek-V3's keys: model.layers.{n}.enorm, hnorm, eh_proj, shared_head, the block", async () => {
+    const model = randomModel({ ...full, mtpDepth: 1 });
+    const { files } = await exportHuggingFace(model);
+    const entries = parseSafetensors(files['model.safetensors']!).entries;
+    const shape = (k: string) => entries.get(k)?.shape;
+    const l = 'model.layers.3';
+    expect(shape(`${l}.enorm.weight`)).toEqual([32]);
+    expect(shape(`${l}.hnorm.weight`)).toEqual([32]);
+    expect(shape(`${l}.eh_proj.weight`)).toEqual([32, 64]); // [out, in]: its input is [enorm(embedding); hnorm(hidden)]
+    expect(shape(`${l}.shared_head.norm.weight`)).toEqual([32]);
+    expect(shape(`${l}.shared_head.head.weight`)).toEqual([256, 32]);
+    expect(shape(`${l}.embed_tokens.weight`)).toEqual([256, 32]);
+    expect(shape(`${l}.mlp.gate.e_score_correction_bias`)).toEqual([8]); // the module's block is a MoE block
+    expect(shape(`${l}.mlp.experts.7.down_proj.weight`)).toEqual([32, 16]);
+    expect(shape(`${l}.self_attn.kv_b_proj.weight`)).toEqual([2 * 32, 16]);
+    expect([...entries.keys()].filter((k) => k.startsWith('model.layers.4'))).toEqual([]);
+    const { readFloat32 } = await import('deepseek-moe-tfjs/hf');
+    const file = parseSafetensors(files['model.safetensors']!);
+    expect(readFloat32(file, `${l}.shared_head.head.weight`)).toEqual(readFloat32(file, 'lm_head.weight')); // shared
+    const ehProj = readFloat32(file, `${l}.eh_proj.weight`);
+    const ours = await model.weights['blocks.3.ehProj']!.data(); // [64, 32]
+    expect(ehProj[5 * 64 + 40]).toBe(ours[40 * 32 + 5]);
+    expect(JSON.parse(new TextDecoder().decode(files['config.json'])).num_nextn_predict_layers).toBe(1);
+    model.dispose();
+  });
+
   it('stores the rotary rows in interleaved pairs and [out, in] orientation (one head worked by hand)', async () => {
     const model = randomModel(preset('tiny'));
     const { files } = await exportHuggingFace(model);
@@ -112,7 +138,7 @@ describe('Hugging Face export', () => {
   });
 
   it('round-trips through the folder bit for bit (float32) and within bfloat16 rounding', async () => {
-    for (const input of [full, preset('tiny'), preset('small')]) {
+    for (const input of [full, preset('tiny'), preset('small'), { ...full, mtpDepth: 1 }]) {
       const model = randomModel(input);
       const back = await fromHuggingFace(source((await exportHuggingFace(model)).files));
       // Everything the forward pass depends on comes back (training-only fields such as the bias speed do not travel).
@@ -234,12 +260,13 @@ describe('Hugging Face import', () => {
       .rejects.toThrow("expected tensor 'lm_head.weight' in the folder, but no file holds it");
   });
 
-  it('reports and skips multi-token-prediction layers', async () => {
+  it('imports without MTP modules, and says so, when the folder lacks some MTP tensors', async () => {
     const all = tensorsOf(files['model.safetensors']!);
     const mtp = [{ name: 'model.layers.3.eh_proj.weight', shape: [32, 64], values: new Float32Array(32 * 64) }];
     const read = await fromHuggingFace(source({ ...withConfig({ num_nextn_predict_layers: 1 }),
       'model.safetensors': writeSafetensors([...all, ...mtp]) }));
-    const mtpNote = /Multi-token prediction: 1 layer\(s\) in config.json, 1 tensor\(s\) after the main model; skipped/;
+    expect(read.modelConfig.mtpDepth).toBe(0);
+    const mtpNote = /config.json has 1 MTP layer\(s\), but the folder lacks \d+ of their tensors \(e.g. 'model.layers.3.enorm.weight'\)/;
     expect(read.notes.join(' ')).toMatch(mtpNote);
   });
 

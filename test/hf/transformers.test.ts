@@ -6,12 +6,13 @@
  * DEEPSEEK_MOE_REQUIRE_TRANSFORMERS=1, so there these tests cannot skip; elsewhere they run when Python has both.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from 'deepseek-moe-tfjs';
-import { DeepSeekLM, evaluateText, preset } from 'deepseek-moe-tfjs/model';
+import { DeepSeekLM, evaluateText, exportHuggingFace, mtpCached, preset } from 'deepseek-moe-tfjs/model';
 import { TextDataset, Trainer, loadModel } from 'deepseek-moe-tfjs/train';
 import { bundledCorpus } from '../../tools/corpus.js';
 
@@ -83,6 +84,32 @@ describe.runIf(available || required)('transformers loads what we export and we 
     const theirs = pythonJson('score', folder, textFile, '40');
     expect(theirs.predicted).toBe(ours.predicted);
     expect(Math.abs((theirs.nll as number) - ours.nll)).toBeLessThan(1e-4);
+  });
+
+  it("an exported MTP module drafts in transformers' MtpModel what it drafts here (logits within 1e-4)", async () => {
+    await initBackend('cpu');
+    const model = new DeepSeekLM({ ...preset('tiny'), qLoraRank: 8, mtpDepth: 1 });
+    Object.values(model.weights).forEach((v, i) => tf.tidy(() => v.assign(tf.randomNormal(v.shape, v.shape.length === 1 ? 1 : 0,
+      v.shape.length === 1 ? 0.1 : 0.3, 'float32', 7000 + i)))); // wide weights: a misplaced row shows
+    const folder = join(dir, 'mtp-hf');
+    mkdirSync(folder);
+    for (const [name, bytes] of Object.entries((await exportHuggingFace(model)).files)) writeFileSync(join(folder, name), bytes);
+    const ids = Array.from(new TextEncoder().encode('MTP drafts the token after the next one.')).slice(0, 24);
+    writeFileSync(join(dir, 'mtp-ids.json'), JSON.stringify(ids));
+    // Position i: the main model's state at i and the embedding of token i + 1 predict token i + 2.
+    const S = ids.length;
+    const out = model.forward(tf.tensor2d(ids, [1, S], 'int32'));
+    const ours = mtpCached(model.view, model.config, tf.slice(out.hidden, 0, S - 1), tf.tensor1d(ids.slice(1), 'int32'), null);
+    const mine = await ours.logits.data();
+    const theirs = pythonJson('mtp', folder, join(dir, 'mtp-ids.json')) as { logits: number[]; missing: string[]; unexpected: string[] };
+    expect(theirs.missing).toEqual([]);
+    // The main model leaves the MTP layer to MtpModel: every key it skips is that layer's.
+    expect(theirs.unexpected.length).toBeGreaterThan(0);
+    expect(theirs.unexpected.every((k) => k.startsWith('model.layers.2.'))).toBe(true);
+    expect(theirs.logits).toHaveLength(mine.length);
+    expect(Math.max(...theirs.logits.map((v, i) => Math.abs(v - mine[i]!)))).toBeLessThan(1e-4);
+    model.dispose();
+    await initBackend('wasm');
   });
 
   it('npm run import refuses a malformed folder with a clear error and writes nothing', () => {

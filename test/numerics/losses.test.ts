@@ -37,6 +37,19 @@ describe.each(variants)('balance losses against hand-worked values on %s, %s', (
     expect(await value(l.total)).toBeCloseTo(0.105, 6);
   });
 
+  it("with the global batch's load: f from its counts and tokens, P from this call's tokens", async () => {
+    const withLoad = (counts: number[], tokens: number, extra: object) => balanceLosses(
+      tf.zeros([4, 4]), tf.tensor2d(scores), tf.sum(tf.tensor2d(membership), 0), () => tf.zeros([1, 4]), 1,
+      config({ ...base, ...extra }), ops === 'fused', { counts: tf.tensor1d(counts), tokens },
+    );
+    // Counts [6,4,4,2] over 8 tokens give this call's f = [1.5,1,1,0.5]: the same 1.05.
+    expect(await value(withLoad([6, 4, 4, 2], 8, { alpha1: 0.1 }).expertBalance)).toBeCloseTo(0.105, 6);
+    // A balanced global batch, [4,4,4,4] over 8 tokens: f = 1 for all, sum f P = sum P = 1.
+    expect(await value(withLoad([4, 4, 4, 4], 8, { alpha1: 0.1 }).expertBalance)).toBeCloseTo(0.1, 6);
+    // Device level, groups {0,1},{2,3}: f' = [1, 1], P' = [0.55, 0.45]: 1.0.
+    expect(await value(withLoad([4, 4, 4, 4], 8, { alpha2: 0.1, nExpertGroups: 2 }).deviceBalance)).toBeCloseTo(0.1, 6);
+  });
+
   it('expert-level equals alpha1 at perfect balance', async () => {
     const uniform = Array.from({ length: 4 }, () => [0.25, 0.25, 0.25, 0.25]);
     const balanced = [[1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0], [0, 1, 0, 1]];

@@ -94,9 +94,9 @@ describe.each(backendsUnderTest)('routing on %s', (backend) => {
     // Every token prefers expert 0: capacity ceil(0.5 * 8 * 1 / 2) = 2 slots, so 6 of 8 are dropped.
     const routerKernel = tf.tensor2d([[5, -5], [5, -5], [5, -5], [5, -5]]);
     const x = tf.abs(tf.randomNormal([8, 4], 0, 1, 'float32', 6));
-    const { output, stats } = moeForward(x, { ...w, routerKernel }, c);
+    const { output, stats } = moeForward(x, { ...w, routerKernel }, c, { training: true }); // capacity: training only
     expect((await stats.droppedFraction.data())[0]!).toBeCloseTo(0.75, 6);
-    const sharedOnly = moeForward(x, { ...w, routerKernel, expertW2: tf.zerosLike(w.expertW2) }, c).output;
+    const sharedOnly = moeForward(x, { ...w, routerKernel, expertW2: tf.zerosLike(w.expertW2) }, c, { training: true }).output;
     const rows = (await tf.sub(output, sharedOnly).abs().sum(1).array()) as number[];
     expect(rows.slice(0, 2).every((r) => r > 1e-4)).toBe(true); // first come, first served
     expect(rows.slice(2)).toEqual([0, 0, 0, 0, 0, 0]);
