@@ -3,13 +3,13 @@ import type { BlockSpecialisation, LayerReport } from 'deepseek-moe-tfjs/train';
 
 const pct = (x: number) => (100 * x).toFixed(1).padStart(5);
 
-/** One row per MoE block: load per expert in %, max violation, dropped share. */
+/** One row per MoE block: load per expert in %, MaxVio_batch (the step's max violation), dropped share. */
 export function loadTable(layers: LayerReport[]): string {
   if (layers.length === 0) return '(no MoE blocks)';
   const E = layers[0]!.expertLoad.length;
-  const head = `load %  ${Array.from({ length: E }, (_, e) => `e${e}`.padStart(5)).join('')}   maxVio  dropped`;
+  const head = `load %  ${Array.from({ length: E }, (_, e) => `e${e}`.padStart(5)).join('')}   MaxVio_batch  dropped`;
   const rows = layers.map((l) => `block ${l.block} ${l.expertLoad.map(pct).join('')}   ` +
-    `${l.maxViolation.toFixed(2).padStart(6)}  ${pct(l.droppedFraction)}%`);
+    `${l.maxViolation.toFixed(2).padStart(12)}  ${pct(l.droppedFraction)}%`);
   return [head, ...rows].join('\n');
 }
 

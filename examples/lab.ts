@@ -32,10 +32,12 @@ const lossChart = new LineChart($('loss'), [
 
 const state = exposeState({
   state: 'idle' as string, losses: [] as number[], valLosses: [] as number[], tokensPerSecond: 0, sample: '',
-  checkpoints: 0, error: '', loadedStep: -1,
+  checkpoints: 0, error: '', loadedStep: -1, maxVioGlobal: -1, acceptanceRate: -1,
 });
 
 let history: LayerReport[][] = [];
+/** Main-model blocks of the running job: MoE blocks from here on are its MTP modules'. */
+let blocksInModel = 0;
 let drawPending = false;
 let lastStep = 0;
 
@@ -45,12 +47,25 @@ let lastStep = 0;
  */
 function modelConfig(): ModelConfig {
   const p = presets[$<HTMLSelectElement>('preset').value]!;
-  return { ...p, moe: { ...p.moe, checkFinite: false, expertCompute: 'grouped' } };
+  const pick = <T extends string>(id: string) => $<HTMLSelectElement>(id).value as T;
+  const moe = {
+    ...p.moe, checkFinite: false, expertCompute: 'grouped' as const,
+    alpha1: Number($<HTMLInputElement>('alpha1').value),
+    balanceScope: pick<'microBatch' | 'globalBatch'>('balance-scope'),
+    biasUpdate: pick<'sign' | 'signCentered'>('bias-update'),
+    dispatch: pick<'dropless' | 'capacity'>('dispatch'), capacityFactor: 1,
+    dropPolicy: pick<'position' | 'probs'>('drop-policy'),
+    sharedExpertGate: $<HTMLInputElement>('shared-gate').checked,
+  };
+  return { ...p, mtpDepth: Number(pick('mtp')), moe };
 }
 
 function trainConfig(): TrainConfigInput {
   const num = (id: string) => Number($<HTMLInputElement>(id).value);
-  return { steps: num('steps'), batchSize: num('batch'), seqLen: num('seqlen'), learningRate: num('lr'), evalEvery: 50, evalWindows: 4, warmupSteps: 20 };
+  return {
+    steps: num('steps'), batchSize: num('batch'), gradAccumSteps: num('accum'), seqLen: num('seqlen'),
+    learningRate: num('lr'), evalEvery: 50, evalWindows: 4, warmupSteps: 20,
+  };
 }
 
 function showParams(): void {
@@ -59,7 +74,10 @@ function showParams(): void {
   $('params').textContent = `${$<HTMLSelectElement>('preset').value}: ${k(c.total)} parameters in total, ` +
     `${k(c.activated)} activated per token ` +
     `(${(100 * c.activatedRatio).toFixed(0)}%); routed experts hold ${k(c.totalParts.routedExperts)} of them, of ` +
-      `which a token uses ${k(c.activatedParts.routedExperts)}.`;
+      `which a token uses ${k(c.activatedParts.routedExperts)}.` +
+    (c.mtp
+      ? ` The ${c.mtp.modules} MTP module(s) add ${k(c.mtp.total)} (${k(c.mtp.activated)} activated), counted apart.`
+      : '');
 }
 
 async function corpus(): Promise<Record<string, string>> {
@@ -100,9 +118,13 @@ function draw(): void {
       const limit = Math.max(1e-6, ...biases.flat().map(Math.abs));
       drawHeatmap($<HTMLCanvasElement>(`bias-${r.block}`), biases, (v) => signedColour(v, limit));
     }
-    $(`layer-note-${r.block}`).textContent = `max violation ${r.maxViolation.toFixed(2)} · dropped ` +
+    const kind = r.block >= blocksInModel ? ' (MTP module)' : '';
+    $(`layer-note-${r.block}`).textContent = `MaxVio_batch ${r.maxViolation.toFixed(2)}${kind} · dropped ` +
       `${(100 * r.droppedFraction).toFixed(2)}% · ` +
-      `router entropy ${r.routerEntropy.toFixed(2)} nats` + (r.bias.length ? ` · bias range ${Math.min(...r.bias).toFixed(3)} to ${Math.max(...r.bias).toFixed(3)}` : '');
+      `router entropy ${r.routerEntropy.toFixed(2)} nats` +
+      (r.bias.length
+        ? ` · bias range ${Math.min(...r.bias).toFixed(3)} to ${Math.max(...r.bias).toFixed(3)}`
+        : '');
   });
 }
 
@@ -149,12 +171,17 @@ function onEvent(event: WorkerEvent): void {
     state.tokensPerSecond = event.tokensPerSecond;
     $('numbers').textContent = `step ${event.step} · loss ${event.loss.toFixed(3)} · ${Math.round(event.tokensPerSecond)} tokens/s · ` +
       `${event.msPerStep.toFixed(0)} ms/step · learning rate ${event.learningRate.toExponential(2)} · gradient norm ` +
-        `${event.gradNorm.toFixed(2)}`;
+        `${event.gradNorm.toFixed(2)}` +
+      (event.mtpLosses.length ? ` · MTP loss ${event.mtpLosses.map((l) => l.toFixed(3)).join(', ')}` : '');
     if (state.state === 'running') status.textContent = `training on ${picker.active}: step ${event.step}`;
     scheduleDraw();
   } else if (event.type === 'eval') {
     lossChart.push(event.step, [null, event.valLoss]);
     state.valLosses.push(event.valLoss);
+    state.maxVioGlobal = event.maxVioGlobal;
+    $('eval-numbers').textContent = `validation at step ${event.step}: ${event.valLoss.toFixed(3)} · MaxVio_global ` +
+      `(the load over the whole validation set) ` +
+      `${event.layers.map((l) => `block ${l.block} ${l.maxVioGlobal.toFixed(2)}`).join(', ')}`;
     void showSpecialisation();
   } else if (event.type === 'done' || event.type === 'error') {
     setRunning('finished');
@@ -183,6 +210,7 @@ async function start(model: ModelConfig, train: TrainConfigInput, paused = false
     history = [];
     lossChart.clear();
     Object.assign(state, { losses: [], valLosses: [], error: '' });
+    blocksInModel = model.nLayers;
     await client.api.start({ kind: 'lab', model, train, corpus: text }, Comlink.proxy(onEvent));
     if (paused) await client.api.pause();
     if (state.state === 'starting') setRunning(paused ? 'paused' : 'running'); // unless its events already ended it
@@ -247,7 +275,8 @@ const reportCheckpoint = (message: string) => {
 
 /** A short name for a checkpoint's model: its preset's, or its width and depth. */
 function modelName(c: ModelConfig): string {
-  const match = Object.entries(presets).find(([, p]) => p.dModel === c.dModel && p.nLayers === c.nLayers && p.moe?.nRoutedExperts === c.moe?.nRoutedExperts);
+  const match = Object.entries(presets).find(([, p]) => p.dModel === c.dModel && p.nLayers === c.nLayers &&
+    p.moe?.nRoutedExperts === c.moe?.nRoutedExperts);
   return match ? match[0] : `d ${c.dModel}, ${c.nLayers} layers`;
 }
 
@@ -265,13 +294,25 @@ onClick('pause', async () => {
 onClick('stop', () => client.api.stop(), reportStatus);
 onClick('generate', async () => {
   const prompt = $<HTMLInputElement>('prompt').value;
-  const temperature = Number($<HTMLInputElement>('temperature').value);
+  const speculative = $<HTMLInputElement>('speculative').checked;
+  // drafts are verified greedily
+  const temperature = speculative ? 0 : Number($<HTMLInputElement>('temperature').value);
   const maxNewTokens = Number($<HTMLInputElement>('sample-tokens').value);
   $('sample').textContent = 'generating…';
+  $('speculation').textContent = '';
   try {
-    const text = await client.api.sample(prompt, { maxNewTokens, temperature, topK: 0, rng: 1 });
+    const { text, stats } = await client.api.sampleWithStats(prompt, {
+      maxNewTokens, temperature, topK: 0, rng: 1, speculative,
+    });
     state.sample = text;
     $('sample').textContent = prompt + text;
+    if (stats) {
+      state.acceptanceRate = stats.acceptanceRate;
+      $('speculation').textContent = `Speculative decoding (greedy): the MTP module's draft of the token after next ` +
+        `was accepted ${stats.accepted} of ${stats.drafted} times (${(100 * stats.acceptanceRate).toFixed(0)}%; ` +
+        `DeepSeek-V3 reports 85-90%), ${stats.tokensPerStep.toFixed(2)} tokens per main-model step; the text is ` +
+        `exactly plain greedy decoding's.`;
+    }
   } catch (e) {
     $('sample').textContent = `could not sample: ${(e as Error).message}`;
   }
@@ -335,7 +376,7 @@ drop.addEventListener('drop', async (e) => {
     (document.querySelector('input[name=corpus][value=mine]') as HTMLInputElement).checked = true;
   }
 });
-$('preset').addEventListener('change', showParams);
+for (const id of ['preset', 'mtp', 'shared-gate']) $(id).addEventListener('change', showParams);
 wireRestart(client, picker, () => setRunning('idle'));
 
 setRunning('idle');

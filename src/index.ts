@@ -7,7 +7,8 @@
  */
 export { resolveMoEConfig, moeConfigDefaults } from './moe/config.js';
 export type {
-  DeepSeekMoEConfig, MoEConfigInput, ScoreFunc, GroupScoreFunc, DispatchMode, ExpertCompute, DropPolicy, BalanceScope, BiasUpdate,
+  DeepSeekMoEConfig, MoEConfigInput, ScoreFunc, GroupScoreFunc, DispatchMode, ExpertCompute, DropPolicy, BalanceScope,
+  BiasUpdate,
 } from './moe/config.js';
 export { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf } from './moe/layer.js';
 export type { DeepSeekMoELayerArgs } from './moe/layer.js';

@@ -48,7 +48,9 @@ type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
  * tf.customGrad with typed tensor inputs, `save` second. Tensors the gradient needs must go through `save`:
  * a closure-captured tensor is disposed before backprop runs.
  */
-export function customOp(f: (inputs: tf.Tensor[], save: Save) => { value: tf.Tensor; gradFunc: GradFunc }): (...inputs: tf.Tensor[]) => tf.Tensor {
+export function customOp(
+  f: (inputs: tf.Tensor[], save: Save) => { value: tf.Tensor; gradFunc: GradFunc },
+): (...inputs: tf.Tensor[]) => tf.Tensor {
   return tf.customGrad(((...args: unknown[]) => {
     const save = args.pop() as Save;
     return f(args as tf.Tensor[], save);

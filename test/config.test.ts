@@ -26,6 +26,11 @@ describe('config validation', () => {
     ['unknown dispatch', { dispatch: 'sparse' }, /expected dispatch to be one of 'dropless', 'capacity', 'dense', but got 'sparse'/],
     ['non-boolean normTopK', { normTopK: 1 }, /expected normTopK to be a boolean, but got 1/],
     ['a misspelt field', { topk: 2 }, /unknown field 'topk'/],
+    ['unknown dropPolicy', { dropPolicy: 'random' }, /expected dropPolicy to be one of 'position', 'probs', but got 'random'/],
+    ['unknown balanceScope', { balanceScope: 'sequence' }, /expected balanceScope to be one of 'microBatch', 'globalBatch', but got 'sequence'/],
+    ['unknown biasUpdate', { biasUpdate: 'adam' }, /expected biasUpdate to be one of 'sign', 'signCentered', but got 'adam'/],
+    ['a shared-expert gate without shared experts', { sharedExpertGate: true }, /expected nSharedExperts >= 1 for sharedExpertGate, but got 0/],
+    ['non-boolean sharedExpertGate', { sharedExpertGate: 'yes' }, /expected sharedExpertGate to be a boolean, but got 'yes'/],
   ])('rejects %s', (_, extra, message) => {
     expect(() => resolveMoEConfig({ ...ok, ...extra } as MoEConfigInput)).toThrow(message);
     expect(() => deepSeekMoE({ ...ok, ...extra } as MoEConfigInput)).toThrow(message);

@@ -47,6 +47,7 @@ export class LabRun {
     this.trainer.stop();
   };
   sample = (prompt: string, options: SampleOptions) => this.trainer.sample(prompt, options);
+  sampleWithStats = (prompt: string, options: SampleOptions) => this.trainer.sampleWithStats(prompt, options);
   save = () => this.trainer.checkpoint();
   specialisation = () => this.trainer.specialisation();
 

@@ -6,7 +6,7 @@ import type { BackendAvailability, BackendName, InitBackendOptions } from 'deeps
 import type {
   BlockSpecialisation, DoneEvent, ErrorEvent, EvalEvent, ModelConfigInput, StepEvent, TrainConfigInput,
 } from 'deepseek-moe-tfjs/config';
-import type { SampleOptions } from 'deepseek-moe-tfjs/model';
+import type { SampleOptions, SpeculationStats } from 'deepseek-moe-tfjs/model';
 import type { BenchMode, BenchProgress } from '../tools/bench-suite/index.js';
 import type { BenchResult } from '../tools/bench-suite/schema.js';
 import type { PlaneClassifierConfigInput, PlaneStepReport, RoutingMap } from './playground/classifier.js';
@@ -64,6 +64,8 @@ export interface TrainingWorkerApi {
   state(): Promise<JobState>;
   /** Text from the lab's model (any state but idle). */
   sample(prompt: string, options: SampleOptions): Promise<string>;
+  /** The same, and with `speculative` (a model with MTP modules, temperature 0) how the drafts fared. */
+  sampleWithStats(prompt: string, options: SampleOptions): Promise<{ text: string; stats: SpeculationStats | null }>;
   /** Where each domain's validation tokens are routed, per MoE block (the lab; any state but idle). */
   specialisation(): Promise<BlockSpecialisation[]>;
   /** The lab's checkpoint file (transferred). */

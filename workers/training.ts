@@ -104,6 +104,9 @@ export function createTrainingWorker(): TrainingWorkerApi {
     async sample(prompt: string, options: SampleOptions) {
       return lab('sample').sample(prompt, options);
     },
+    async sampleWithStats(prompt: string, options: SampleOptions) {
+      return lab('sampleWithStats').sampleWithStats(prompt, options);
+    },
     async specialisation() {
       return lab('specialisation').specialisation();
     },

@@ -68,7 +68,8 @@ export function exportConfig(input: ModelConfig | ResolvedModelConfig): HfExport
         ' with softmax scores (DeepSeek-V2 has no selection bias; V3 needs sigmoid scores)');
     }
     if (m.sharedExpertGate) {
-      refuse('moe.sharedExpertGate', 'false', true, " (DeepSeek-V2/V3 files have no shared-expert gate; it is Qwen2-MoE's)");
+      refuse('moe.sharedExpertGate', 'false', true,
+        " (DeepSeek-V2/V3 files have no shared-expert gate; it is Qwen2-MoE's)");
     }
     if (m.dispatch === 'capacity') {
       notes.push("moe.dispatch is 'capacity': drops apply in training only; transformers, like this library's " +

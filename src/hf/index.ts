@@ -118,7 +118,8 @@ export async function fromHuggingFace(source: HfSource): Promise<HfImport> {
   };
   if (!names.has('config.json')) fail('expected a config.json in the folder, but there is none.');
   const plan = importConfig(await readJson('config.json'));
-  checkWeightSizes('Hugging Face import', modelWeightSpecs(resolveModelConfig(plan.modelConfig))); // before any shard is read
+  // before any shard is read
+  checkWeightSizes('Hugging Face import', modelWeightSpecs(resolveModelConfig(plan.modelConfig)));
 
   // Where each tensor lives: one file, or the shards an index names.
   const fileOf = new Map<string, string>();
@@ -153,25 +154,33 @@ export async function fromHuggingFace(source: HfSource): Promise<HfImport> {
   const selectionBias = plan.modelType === 'deepseek_v3';
   const layoutOf = (config: ModelConfig) => {
     const resolved = resolveModelConfig(config);
-    return { c: resolved, layout: hfLayout(resolved, { ropeInterleaved: plan.ropeInterleaved, denseWidth: resolved.interDim, selectionBias }) };
+    return {
+      c: resolved,
+      layout: hfLayout(resolved, {
+        ropeInterleaved: plan.ropeInterleaved, denseWidth: resolved.interDim, selectionBias,
+      }),
+    };
   };
   const notes = [...plan.notes];
   // MTP layers (model.layers.{n} for n >= num_hidden_layers) become MTP modules when the folder holds all of them.
   let modelConfig = plan.modelConfig;
-  const mtp = [...fileOf.keys()].filter((k) => Number(/^model\.layers\.(\d+)\./.exec(k)?.[1] ?? -1) >= modelConfig.nLayers);
+  const mtp = [...fileOf.keys()]
+    .filter((k) => Number(/^model\.layers\.(\d+)\./.exec(k)?.[1] ?? -1) >= modelConfig.nLayers);
   if (plan.mtpLayers > 0) {
     const withMtp = { ...modelConfig, mtpDepth: plan.mtpLayers };
     const missing = layoutOf(withMtp).layout.filter((l) => !fileOf.has(l.name));
     if (missing.length === 0) {
       modelConfig = withMtp;
       checkWeightSizes('Hugging Face import', modelWeightSpecs(resolveModelConfig(modelConfig)));
-      notes.push(`Multi-token prediction: ${plan.mtpLayers} MTP layer(s) imported as MTP modules (mtpDepth ${plan.mtpLayers}).`);
+      notes.push(`Multi-token prediction: ${plan.mtpLayers} MTP layer(s) imported as MTP modules ` +
+        `(mtpDepth ${plan.mtpLayers}).`);
     } else {
       notes.push(`Multi-token prediction: config.json has ${plan.mtpLayers} MTP layer(s), but the folder lacks ` +
         `${missing.length} of their tensors (e.g. '${missing[0]!.name}'); imported without MTP modules.`);
     }
   } else if (mtp.length > 0) {
-    notes.push(`Multi-token prediction: ${mtp.length} tensor(s) after the main model, but num_nextn_predict_layers is 0; skipped.`);
+    notes.push(`Multi-token prediction: ${mtp.length} tensor(s) after the main model, but ` +
+      `num_nextn_predict_layers is 0; skipped.`);
   }
   const { c, layout } = layoutOf(modelConfig);
   const specs = modelWeightSpecs(c);

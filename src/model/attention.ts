@@ -101,10 +101,15 @@ export function attentionStep(
   const { kvLoraRank: dc, qkNopeHeadDim: nope, qkRopeHeadDim: rope, vHeadDim: dv } = c;
   const query = mlaQuery(x, w, c);
   const qNope = tf.transpose(tf.reshape(query.qNope, [S, H, nope]), [1, 0, 2]); // [H, S, nope]
-  const qRope = tf.reshape(tf.transpose(applyRope(tf.reshape(linear(query.qIn, w.wQr), [1, S, H, rope]), c.ropeTheta, offset), [0, 2, 1, 3]), [H * S, rope]);
+  const qRope = tf.reshape(
+    tf.transpose(applyRope(tf.reshape(linear(query.qIn, w.wQr), [1, S, H, rope]), c.ropeTheta, offset), [0, 2, 1, 3]),
+    [H * S, rope],
+  );
   const old = cache?.kind === 'mla' ? cache : null;
   const cKv = grow(old?.cKv, rmsNorm(linear(x, w.wDkv), w.kvNorm, latentNormEps), 0) as tf.Tensor2D; // [L, dc]
-  const kRope = grow(old?.kRope, tf.reshape(applyRope(tf.reshape(linear(x, w.wKr), [1, S, 1, rope]), c.ropeTheta, offset), [S, rope]), 0) as tf.Tensor2D;
+  const kRope = grow(
+    old?.kRope, tf.reshape(applyRope(tf.reshape(linear(x, w.wKr), [1, S, 1, rope]), c.ropeTheta, offset), [S, rope]), 0,
+  ) as tf.Tensor2D;
   const L = cKv.shape[0];
   // Absorb W^UK: q^C_h = q_h W^UK_h^T, so q_h . k_h = q^C_h . c^KV for every past token at once.
   const wUk = tf.transpose(tf.reshape(w.wUk, [dc, H, nope]), [1, 2, 0]); // [H, nope, dc]

@@ -64,12 +64,16 @@ function checkArguments(model: DeepSeekLM, prompt: ArrayLike<number>, options: S
     throw new Error(`generate: expected temperature to be a finite number >= 0, but got ${show(temperature)}.`);
   }
   if (!Number.isInteger(topK) || topK < 0) throw new Error(`generate: expected topK to be a non-negative integer, but got ${show(topK)}.`);
-  if (typeof speculative !== 'boolean') throw new Error(`generate: expected speculative to be a boolean, but got ${show(speculative)}.`);
+  if (typeof speculative !== 'boolean') {
+    throw new Error(`generate: expected speculative to be a boolean, but got ${show(speculative)}.`);
+  }
   if (speculative && model.config.mtpDepth === 0) {
-    throw new Error('generate: expected a model with MTP modules (mtpDepth >= 1) for speculative decoding, but mtpDepth is 0.');
+    throw new Error('generate: expected a model with MTP modules (mtpDepth >= 1) for speculative decoding, ' +
+      'but mtpDepth is 0.');
   }
   if (speculative && temperature !== 0) {
-    throw new Error(`generate: expected temperature 0 with speculative (drafts are verified greedily), but got ${show(temperature)}.`);
+    throw new Error(`generate: expected temperature 0 with speculative (drafts are verified greedily), ` +
+      `but got ${show(temperature)}.`);
   }
   const V = model.config.vocabSize;
   for (const t of Array.from(prompt)) {
@@ -82,7 +86,9 @@ function checkArguments(model: DeepSeekLM, prompt: ArrayLike<number>, options: S
  * token. When the cache reaches maxSeqLen, the last half of the context is re-read into a fresh cache.
  * Returns the new tokens only.
  */
-export async function generate(model: DeepSeekLM, prompt: ArrayLike<number>, options: SampleOptions): Promise<number[]> {
+export async function generate(
+  model: DeepSeekLM, prompt: ArrayLike<number>, options: SampleOptions,
+): Promise<number[]> {
   return (await generateWithStats(model, prompt, options)).tokens;
 }
 
@@ -106,7 +112,10 @@ export async function generateWithStats(
   }
   const { mainSteps, drafted, accepted } = run;
   const stats = speculative
-    ? { mainSteps, drafted, accepted, acceptanceRate: drafted ? accepted / drafted : 0, tokensPerStep: run.out.length / Math.max(1, mainSteps) }
+    ? {
+      mainSteps, drafted, accepted, acceptanceRate: drafted ? accepted / drafted : 0,
+      tokensPerStep: run.out.length / Math.max(1, mainSteps),
+    }
     : null;
   return { tokens: run.out, stats };
 }
@@ -132,7 +141,9 @@ class Decoder {
   private readonly maxLen: number;
   private readonly V: number;
 
-  constructor(private readonly model: DeepSeekLM, private readonly context: number[], private readonly speculative: boolean) {
+  constructor(
+    private readonly model: DeepSeekLM, private readonly context: number[], private readonly speculative: boolean,
+  ) {
     this.maxLen = model.config.maxSeqLen;
     this.V = model.config.vocabSize;
     this.pending = context.slice(-this.maxLen);
@@ -164,11 +175,14 @@ class Decoder {
       tf.reshape(step.moe.reduce((s: tf.Tensor, m) => tf.add(s, m.nonFiniteInputs), tf.scalar(0)), [1]),
     ]));
     if (this.speculative) this.mtpHidden.push(tf.keep(tf.slice(step.hidden, 0, n + rows - 1)));
-    tf.dispose([step.logits, step.hidden, step.balanceLoss, step.moe] as unknown as tf.TensorContainer); // all but the cache
+    // all but the cache
+    tf.dispose([step.logits, step.hidden, step.balanceLoss, step.moe] as unknown as tf.TensorContainer);
     const read = (await last.data()) as Float32Array;
     last.dispose();
     const nonFinite = read[rows * this.V]!;
-    if (nonFinite > 0) throw new Error(`generate: expected finite MoE inputs, but got ${nonFinite} NaN or infinite values.`);
+    if (nonFinite > 0) {
+      throw new Error(`generate: expected finite MoE inputs, but got ${nonFinite} NaN or infinite values.`);
+    }
     return read.subarray(0, rows * this.V);
   }
 

@@ -3,7 +3,8 @@
  * DeepSeekMoE blocks), its forward passes, loss and generation, byte-level tokenizer, weights and configs.
  */
 export {
-  DeepSeekLM, forward, forwardCached, languageModelLoss, disposeCache, checkFiniteInputs, mtpForward, mtpCached, truncateCache,
+  DeepSeekLM, forward, forwardCached, languageModelLoss, disposeCache, checkFiniteInputs, mtpForward, mtpCached,
+  truncateCache,
 } from './model.js';
 export type { ForwardOutput, ForwardOptions, MoEBlockReport, KVCache, MtpOutput } from './model.js';
 export { crossEntropy } from './layers.js';
@@ -14,7 +15,9 @@ export type { EvaluateOptions, TextScore } from './evaluate.js';
 export type { SampleOptions, SpeculationStats } from './generate.js';
 export { encode, decode } from './tokenizer.js';
 export { modelWeightSpecs, modelView } from './weights.js';
-export type { ModelWeightSpec, ModelWeights, ModelView, BlockWeights, AttentionWeights, FfnWeights, MtpWeights } from './weights.js';
+export type {
+  ModelWeightSpec, ModelWeights, ModelView, BlockWeights, AttentionWeights, FfnWeights, MtpWeights,
+} from './weights.js';
 export { resolveModelConfig, denseTwin, plainModelConfig, modelConfigDefaults } from './config.js';
 export type { ModelConfig, ModelConfigInput, ResolvedModelConfig, AttentionKind } from './config.js';
 export { presets, preset } from './presets.js';

@@ -13,7 +13,8 @@ import { plainModelConfig, resolveModelConfig, type ModelConfig, type ModelConfi
 import { crossEntropy, embed, rmsNorm } from './layers.js';
 import type { BalanceLoad } from '../moe/moe.js';
 import {
-  createModelWeights, modelView, modelWeightSpecs, type AttentionWeights, type BlockWeights, type ModelView, type ModelWeights,
+  createModelWeights, modelView, modelWeightSpecs, type AttentionWeights, type BlockWeights, type ModelView,
+  type ModelWeights,
 } from './weights.js';
 
 /** What one MoE block reports from a forward pass (tensors; nothing is read back). */
@@ -83,7 +84,8 @@ type Attend = (i: number, a: tf.Tensor2D, w: AttentionWeights) => tf.Tensor2D;
  * deferred). Returns the new h and, for a MoE block, its balance loss and report.
  */
 function applyBlock(
-  w: BlockWeights, i: number, c: ResolvedModelConfig, h: tf.Tensor2D, B: number, attend: Attend, options: ForwardOptions,
+  w: BlockWeights, i: number, c: ResolvedModelConfig, h: tf.Tensor2D, B: number, attend: Attend,
+  options: ForwardOptions,
 ): { h: tf.Tensor2D; balanceLoss: tf.Scalar | null; report: MoEBlockReport | null } {
   const d = c.dModel;
   const S = h.shape[0] / B;
@@ -99,7 +101,9 @@ function applyBlock(
 }
 
 /** The main model's blocks, the final norm and the head (see applyBlock). */
-function runBlocks(view: ModelView, c: ResolvedModelConfig, h: tf.Tensor2D, B: number, attend: Attend, options: ForwardOptions) {
+function runBlocks(
+  view: ModelView, c: ResolvedModelConfig, h: tf.Tensor2D, B: number, attend: Attend, options: ForwardOptions,
+) {
   let balanceLoss: tf.Scalar = tf.scalar(0);
   const moe: MoEBlockReport[] = [];
   view.blocks.forEach((w, i) => {
@@ -119,8 +123,8 @@ function runBlocks(view: ModelView, c: ResolvedModelConfig, h: tf.Tensor2D, B: n
  * and the shared head.
  */
 function applyMtp(
-  view: ModelView, c: ResolvedModelConfig, m: number, hidden: tf.Tensor2D, ahead: tf.Tensor1D, B: number, attend: Attend,
-  options: ForwardOptions,
+  view: ModelView, c: ResolvedModelConfig, m: number, hidden: tf.Tensor2D, ahead: tf.Tensor1D, B: number,
+  attend: Attend, options: ForwardOptions,
 ) {
   const w = view.mtp[m]!;
   const e = rmsNorm(embed(view.embed, ahead), w.enorm, c.normEps);
@@ -148,7 +152,8 @@ export interface MtpOutput {
  * forward's [B S, d]; `targets` [B, S] are the next tokens (targets[i] = t_(i+1)), so t_(i+k) = targets[i + k - 1].
  */
 export function mtpForward(
-  w: ModelWeights | ModelView, c: ResolvedModelConfig, hidden: tf.Tensor2D, targets: tf.Tensor2D, options: ForwardOptions = {},
+  w: ModelWeights | ModelView, c: ResolvedModelConfig, hidden: tf.Tensor2D, targets: tf.Tensor2D,
+  options: ForwardOptions = {},
 ): MtpOutput {
   const view = viewOf(w, c);
   const D = c.mtpDepth;
@@ -260,8 +265,12 @@ export function mtpCached(
 export function truncateCache(cache: KVCache, length: number): KVCache {
   if (length === cache.length) return cache;
   const layers = cache.layers.map((layer): LayerCache => (layer.kind === 'mha'
-    ? { kind: 'mha', k: tf.slice(layer.k, [0, 0, 0], [-1, length, -1]), v: tf.slice(layer.v, [0, 0, 0], [-1, length, -1]) }
-    : { kind: 'mla', cKv: tf.slice(layer.cKv, [0, 0], [length, -1]), kRope: tf.slice(layer.kRope, [0, 0], [length, -1]) }));
+    ? {
+      kind: 'mha', k: tf.slice(layer.k, [0, 0, 0], [-1, length, -1]), v: tf.slice(layer.v, [0, 0, 0], [-1, length, -1]),
+    }
+    : {
+      kind: 'mla', cKv: tf.slice(layer.cKv, [0, 0], [length, -1]), kRope: tf.slice(layer.kRope, [0, 0], [length, -1]),
+    }));
   disposeCache(cache);
   return { layers, length };
 }

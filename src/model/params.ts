@@ -118,11 +118,14 @@ function fromModelConfig(input: ModelConfigInput): Architecture {
     vocabSize: c.vocabSize, dModel: c.dModel, nLayers: c.nLayers, nDenseLayers: c.nDenseLayers, interDim: c.interDim, nHeads: c.nHeads,
     attention: c.attention === 'mha'
       ? { kind: 'mha', headDim: c.headDim }
-      : { kind: 'mla', qLoraRank: c.qLoraRank, kvLoraRank: c.kvLoraRank, qkNopeHeadDim: c.qkNopeHeadDim, qkRopeHeadDim: c.qkRopeHeadDim, vHeadDim: c.vHeadDim },
+      : {
+        kind: 'mla', qLoraRank: c.qLoraRank, kvLoraRank: c.kvLoraRank, qkNopeHeadDim: c.qkNopeHeadDim,
+        qkRopeHeadDim: c.qkRopeHeadDim, vHeadDim: c.vHeadDim,
+      },
     moe: c.ffn === 'moe'
       ? {
-        nRoutedExperts: m.nRoutedExperts, nSharedExperts: m.nSharedExperts, topK: m.topK, expertHiddenDim: m.expertHiddenDim,
-        selectionBias: m.auxFreeBias, sharedGate: m.sharedExpertGate,
+        nRoutedExperts: m.nRoutedExperts, nSharedExperts: m.nSharedExperts, topK: m.topK,
+        expertHiddenDim: m.expertHiddenDim, selectionBias: m.auxFreeBias, sharedGate: m.sharedExpertGate,
       }
       : null,
     twinInterDim: c.twinInterDim, tieEmbeddings: false, mtpModules: c.mtpDepth,
@@ -139,7 +142,9 @@ export function architectureOf(config: ModelConfigInput | Json): Architecture {
     `(Hugging Face), but got fields ${Object.keys(config).join(', ')}.`);
 }
 
-const zeroParts = (): ModelParamParts => ({ embeddings: 0, attention: 0, denseFfn: 0, routedExperts: 0, sharedExperts: 0, router: 0, norms: 0, head: 0 });
+const zeroParts = (): ModelParamParts => ({
+  embeddings: 0, attention: 0, denseFfn: 0, routedExperts: 0, sharedExperts: 0, router: 0, norms: 0, head: 0,
+});
 const sumParts = (p: ModelParamParts) => Object.values(p).reduce((a, b) => a + b, 0);
 
 function attentionParams(a: Architecture): { params: number; norms: number; cache: number } {

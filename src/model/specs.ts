@@ -14,7 +14,9 @@ export interface ModelWeightSpec {
   decay: boolean;
 }
 
-const matrix = (name: string, shape: number[], std: number): ModelWeightSpec => ({ name, shape, init: 'normal', std, trainable: true, decay: true });
+const matrix = (name: string, shape: number[], std: number): ModelWeightSpec => ({
+  name, shape, init: 'normal', std, trainable: true, decay: true,
+});
 const norm = (name: string, n: number): ModelWeightSpec => ({ name, shape: [n], init: 'ones', std: 0, trainable: true, decay: false });
 
 /** The attention weights of block i, in the DeepSeek-V2 paper's names (W^DQ, W^UQ, W^QR, W^DKV, W^UK, W^UV, W^KR, W^O). */
@@ -64,11 +66,14 @@ function blockSpecs(c: ResolvedModelConfig, i: number): ModelWeightSpec[] {
   const d = c.dModel;
   const p = `blocks.${i}`;
   const specs = [norm(`${p}.attnNorm`, d), ...attentionSpecs(c, `${p}.attn`), norm(`${p}.ffnNorm`, d)];
-  if (!isMoEBlock(c, i)) return [...specs, ...ffnSpecs(c, `${p}.ffn`, i < c.nDenseLayers ? c.interDim : c.twinInterDim)];
+  if (!isMoEBlock(c, i)) {
+    return [...specs, ...ffnSpecs(c, `${p}.ffn`, i < c.nDenseLayers ? c.interDim : c.twinInterDim)];
+  }
   for (const s of moeWeightSpecs(c.moeConfig)) {
     const std = s.name === 'expertW2' || s.name === 'sharedW2' ? s.initStd / Math.sqrt(2 * c.nLayers) : s.initStd;
     specs.push({
-      name: `${p}.moe.${s.name}`, shape: s.shape, std, trainable: s.trainable, init: s.initStd === 0 ? 'zeros' : 'normal', decay: s.trainable,
+      name: `${p}.moe.${s.name}`, shape: s.shape, std, trainable: s.trainable,
+      init: s.initStd === 0 ? 'zeros' : 'normal', decay: s.trainable,
     });
   }
   return specs;

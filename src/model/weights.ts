@@ -104,7 +104,8 @@ export function modelView(w: ModelWeights, c: ResolvedModelConfig): ModelView {
       ? {
         routerKernel: get(`${p}.moe.routerKernel`), expertW1: get(`${p}.moe.expertW1`), expertW3: get(`${p}.moe.expertW3`),
         expertW2: get(`${p}.moe.expertW2`), sharedW1: maybe(`${p}.moe.sharedW1`), sharedW3: maybe(`${p}.moe.sharedW3`),
-        sharedW2: maybe(`${p}.moe.sharedW2`), sharedGate: maybe<T2>(`${p}.moe.sharedGate`), expertBias: maybe(`${p}.moe.expertBias`),
+        sharedW2: maybe(`${p}.moe.sharedW2`), sharedGate: maybe<T2>(`${p}.moe.sharedGate`),
+        expertBias: maybe(`${p}.moe.expertBias`),
       }
       : null;
     const ffn = moe ? null : { w1: get<T2>(`${p}.ffn.w1`), w3: get<T2>(`${p}.ffn.w3`), w2: get<T2>(`${p}.ffn.w2`) };
@@ -114,7 +115,10 @@ export function modelView(w: ModelWeights, c: ResolvedModelConfig): ModelView {
   const mtp = Array.from({ length: c.mtpDepth }, (_, k): MtpWeights => {
     const i = c.nLayers + k;
     const p = `blocks.${i}`;
-    return { enorm: get(`${p}.enorm`), hnorm: get(`${p}.hnorm`), ehProj: get(`${p}.ehProj`), block: block(i), headNorm: get(`${p}.headNorm`) };
+    return {
+      enorm: get(`${p}.enorm`), hnorm: get(`${p}.hnorm`), ehProj: get(`${p}.ehProj`), block: block(i),
+      headNorm: get(`${p}.headNorm`),
+    };
   });
   return { embed: get('embed'), blocks, finalNorm: get('finalNorm'), head: get('head'), mtp };
 }

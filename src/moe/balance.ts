@@ -142,7 +142,9 @@ function fusedBalance(
   const S = T / nSequences;
   const { counts, tokens } = load; // f_i's counts over `tokens` tokens; P_i's mean is over this call's T
   const loss = (factor: number, weights: tf.Tensor) => affinityBalance(scores, weights as tf.Tensor2D, factor, config);
-  const expertBalance = config.alpha1 > 0 ? loss((config.alpha1 * E) / (K * tokens * T), tf.reshape(counts, [1, E])) : zero;
+  const expertBalance = config.alpha1 > 0
+    ? loss((config.alpha1 * E) / (K * tokens * T), tf.reshape(counts, [1, E]))
+    : zero;
   let deviceBalance: tf.Scalar = zero;
   if (config.alpha2 > 0) {
     const groupMeans = tf.mean(tf.reshape(counts, [G, E / G]), 1, true); // [G, 1]
@@ -190,7 +192,9 @@ export function meanRouterEntropy(scores: tf.Tensor2D, config: DeepSeekMoEConfig
  * more likely to be picked. `counts` [E] are the tokens each expert was chosen for during the step (the whole
  * global batch's). 'signCentered' (torchtitan) subtracts the step's mean over experts, so sum_i b_i stays 0.
  */
-export function updateExpertBias(bias: tf.Variable, counts: tf.Tensor1D, gamma: number, rule: BiasUpdate = 'sign'): void {
+export function updateExpertBias(
+  bias: tf.Variable, counts: tf.Tensor1D, gamma: number, rule: BiasUpdate = 'sign',
+): void {
   if (gamma === 0) return;
   tf.tidy(() => {
     const step = tf.mul(gamma, tf.sign(tf.sub(tf.mean(counts), counts)));

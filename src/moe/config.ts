@@ -165,7 +165,9 @@ export function resolveMoEConfig(input: MoEConfigInput): DeepSeekMoEConfig {
   if (c.seed !== null) check.int('seed', c.seed, 0);
 
   const fail = (message: string) => check.fail(message);
-  if (c.sharedExpertGate && c.nSharedExperts === 0) fail('expected nSharedExperts >= 1 for sharedExpertGate, but got 0.');
+  if (c.sharedExpertGate && c.nSharedExperts === 0) {
+    fail('expected nSharedExperts >= 1 for sharedExpertGate, but got 0.');
+  }
   if (c.topK > c.nRoutedExperts) fail(`expected topK (${c.topK}) to be at most nRoutedExperts (${c.nRoutedExperts}).`);
   if (c.nRoutedExperts % c.nExpertGroups !== 0) {
     fail(`expected nRoutedExperts (${c.nRoutedExperts}) to be divisible by nExpertGroups (${c.nExpertGroups}).`);

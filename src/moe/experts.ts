@@ -116,6 +116,8 @@ function expertsSwiGLULooped(xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D, 
  * The routed experts' compute for the fast dispatch paths: looped 2-D matmuls on wasm, batched elsewhere.
  * `rows` (tokens per expert, when known on the CPU) lets the looped path skip padding.
  */
-export function routedExperts(xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D, w2: tf.Tensor3D, rows: number[] | null = null): tf.Tensor3D {
+export function routedExperts(
+  xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D, w2: tf.Tensor3D, rows: number[] | null = null,
+): tf.Tensor3D {
   return tf.getBackend() === 'wasm' ? expertsSwiGLULooped(xe, w1, w3, w2, rows) : expertsSwiGLU(xe, w1, w3, w2);
 }

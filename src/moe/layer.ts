@@ -95,7 +95,10 @@ export class DeepSeekMoE extends tf.layers.Layer {
     return this.auxLoss;
   }
 
-  /** Applies the bias update (config.biasUpdate) b_i += gamma * sign(meanLoad - load_i) for the load of the training calls since the last update. */
+  /**
+   * Applies the bias update (config.biasUpdate) b_i += gamma * sign(meanLoad - load_i) for the load of the training
+   * calls since the last update.
+   */
   updateBias(): void {
     const bias = this.vars.get('expertBias');
     if (!bias || !this.pendingCounts) return;

@@ -140,7 +140,9 @@ export function moeForward(
   const training = options.training ?? false;
   // Capacity is a training device: evaluation and generation run dropless (DeepSeek-V2), so the full and the
   // KV-cached forward agree whatever the batch.
-  const config = training || layerConfig.dispatch !== 'capacity' ? layerConfig : { ...layerConfig, dispatch: 'dropless' as const };
+  const config = training || layerConfig.dispatch !== 'capacity'
+    ? layerConfig
+    : { ...layerConfig, dispatch: 'dropless' as const };
   const { nRoutedExperts: E, topK: K, dModel: d } = config;
   const T = x.size / d;
   const nSequences = x.rank === 3 ? x.shape[0] : 1;
@@ -169,9 +171,13 @@ export function moeForward(
     const sharedFFN = grouped ? sharedExperts : swiGLU;
     let shared = sharedW1 && sharedW3 && sharedW2 ? sharedFFN(tokens, sharedW1, sharedW3, sharedW2) : null;
     // Qwen2-MoE: the shared output scaled per token by sigmoid(x w_g).
-    if (shared && weights.sharedGate) shared = <tf.Tensor2D>tf.mul(shared, tf.sigmoid(linear(tokens, weights.sharedGate)));
+    if (shared && weights.sharedGate) {
+      shared = <tf.Tensor2D>tf.mul(shared, tf.sigmoid(linear(tokens, weights.sharedGate)));
+    }
     const output = tf.reshape(shared ? tf.add(routed, shared) : routed, x.shape);
-    const losses = balanceLosses(logits, scores, counts, () => sequenceCounts(nSequences), nSequences, config, grouped, options.balanceLoad);
+    const losses = balanceLosses(
+      logits, scores, counts, () => sequenceCounts(nSequences), nSequences, config, grouped, options.balanceLoad,
+    );
     const stats = routingStats(counts, scores, droppedFraction, config, routerEntropy);
     return { output, losses, stats, expertCounts: counts, ...(nonFiniteInputs ? { nonFiniteInputs } : {}) };
   };

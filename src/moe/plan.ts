@@ -47,7 +47,9 @@ export function choicesOf(topKIndices: tf.Tensor2D, E: number): Choices {
  * affinities `scores` [T, E] must be off the tape; `membership` [T, E] is 1 where token t chose expert e.
  * Returns keep [T, K]: 1 for a kept assignment (t, k), else 0.
  */
-export function keepByAffinity(scores: tf.Tensor2D, topKIndices: tf.Tensor2D, membership: tf.Tensor2D, capacity: number): tf.Tensor2D {
+export function keepByAffinity(
+  scores: tf.Tensor2D, topKIndices: tf.Tensor2D, membership: tf.Tensor2D, capacity: number,
+): tf.Tensor2D {
   const [T, E] = scores.shape;
   const K = topKIndices.shape[1];
   const C = Math.min(capacity, T);
@@ -58,7 +60,9 @@ export function keepByAffinity(scores: tf.Tensor2D, topKIndices: tf.Tensor2D, me
   const lastTied = tf.max(tf.where(tied, tf.cast(best.indices, 'float32'), tf.fill([E, C], -1)), 1); // [E]
   const token = tf.reshape(tf.range(0, T, 1, 'float32'), [T, 1]);
   const above = tf.greater(key, tf.reshape(threshold, [1, E]));
-  const tiedAndEarly = tf.logicalAnd(tf.equal(key, tf.reshape(threshold, [1, E])), tf.lessEqual(token, tf.reshape(lastTied, [1, E])));
+  const tiedAndEarly = tf.logicalAnd(
+    tf.equal(key, tf.reshape(threshold, [1, E])), tf.lessEqual(token, tf.reshape(lastTied, [1, E])),
+  );
   const keptTE = tf.logicalAnd(tf.greater(membership, 0), tf.logicalOr(above, tiedAndEarly)); // [T, E]
   const choiceToScore = tf.reshape(tf.add(tf.reshape(rangeInt(T, E), [T, 1]), topKIndices), [T * K]);
   return tf.reshape(tf.gather(tf.reshape(maskToFloat(keptTE), [T * E]), choiceToScore), [T, K]) as tf.Tensor2D;
@@ -70,14 +74,18 @@ export function keepByAffinity(scores: tf.Tensor2D, topKIndices: tf.Tensor2D, me
  * runs as a loop over every update for every output element). With `keep` [T, K] (dropPolicy 'probs') only the
  * kept assignments take slots, still in token order; without it an expert keeps its first `capacity` tokens.
  */
-export function buildRoutingPlan(topKIndices: tf.Tensor2D, choices: Choices, capacity: number, keep?: tf.Tensor2D): RoutingPlan {
+export function buildRoutingPlan(
+  topKIndices: tf.Tensor2D, choices: Choices, capacity: number, keep?: tf.Tensor2D,
+): RoutingPlan {
   const [T, K] = topKIndices.shape;
   const E = choices.membership.shape[1];
   const A = T * K;
   const C = capacity;
   const { choiceMask } = choices; // [T, K, E]
   // Tokens that hold a slot of expert e: [T, E].
-  const membership = keep ? sumOverChoices(tf.mul(choiceMask, tf.expandDims(keep, 2)) as tf.Tensor3D) : choices.membership;
+  const membership = keep
+    ? sumOverChoices(tf.mul(choiceMask, tf.expandDims(keep, 2)) as tf.Tensor3D)
+    : choices.membership;
 
   // choiceIndex[t, e] = k if token t chose e as its k-th choice, else K.
   const kPlusOne = tf.reshape(tf.range(1, K + 1, 1, 'float32'), [1, K, 1]);

@@ -30,7 +30,9 @@ export function moeWeightSpecs(config: DeepSeekMoEConfig): MoEWeightSpec[] {
       { name: 'sharedW2', shape: [hs, d], initStd: 1 / Math.sqrt(hs), trainable: true },
     );
   }
-  if (config.sharedExpertGate) specs.push({ name: 'sharedGate', shape: [d, 1], initStd: 1 / Math.sqrt(d), trainable: true });
+  if (config.sharedExpertGate) {
+    specs.push({ name: 'sharedGate', shape: [d, 1], initStd: 1 / Math.sqrt(d), trainable: true });
+  }
   if (config.auxFreeBias) specs.push({ name: 'expertBias', shape: [E], initStd: 0, trainable: false });
   return specs;
 }

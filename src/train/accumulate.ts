@@ -5,7 +5,9 @@
  * the concatenated batch however it is split (Megatron shipped this 1 / dp too small, PR #3769; tested here).
  */
 import * as tf from '@tensorflow/tfjs';
-import { languageModelLoss, mtpForward, type DeepSeekLM, type ForwardOptions, type MoEBlockReport } from '../model/model.js';
+import {
+  languageModelLoss, mtpForward, type DeepSeekLM, type ForwardOptions, type MoEBlockReport,
+} from '../model/model.js';
 import type { ResolvedModelConfig } from '../model/config.js';
 import type { ModelView } from '../model/weights.js';
 import type { BalanceLoad, MoEWeights } from '../moe/moe.js';
@@ -40,13 +42,17 @@ export function moeBlockWeights(view: ModelView, block: number): MoEWeights {
 }
 
 /** The forward pass and every loss of B sequences of S tokens. */
-export function batchLosses(model: DeepSeekLM, batch: Batch, B: number, S: number, options: ForwardOptions): BatchLosses {
+export function batchLosses(
+  model: DeepSeekLM, batch: Batch, B: number, S: number, options: ForwardOptions,
+): BatchLosses {
   const ids = tf.tensor2d(batch.ids, [B, S], 'int32');
   const targets = tf.tensor2d(batch.targets, [B, S], 'int32');
   const out = model.forward(ids, options);
   const lmLoss = languageModelLoss(out.logits, targets);
   if (model.config.mtpDepth === 0) {
-    return { lmLoss, balanceLoss: out.balanceLoss, mtpLosses: [], total: tf.add(lmLoss, out.balanceLoss), moe: out.moe };
+    return {
+      lmLoss, balanceLoss: out.balanceLoss, mtpLosses: [], total: tf.add(lmLoss, out.balanceLoss), moe: out.moe,
+    };
   }
   const mtp = mtpForward(model.view, model.config, out.hidden, targets, options);
   const balanceLoss = tf.add(out.balanceLoss, mtp.balanceLoss) as tf.Scalar;
@@ -86,7 +92,9 @@ export function accumulatedStep(
   const loads = globalBalanceLoads(model, micro, b, S, jitterSeed);
   try {
     return gradientStep(trainable, micro.map((mb, m) => () => {
-      const losses = batchLosses(model, mb, b, S, { training: true, jitterSeed: jitterSeed(m), ...(loads ? { balanceLoads: loads } : {}) });
+      const losses = batchLosses(model, mb, b, S, {
+        training: true, jitterSeed: jitterSeed(m), ...(loads ? { balanceLoads: loads } : {}),
+      });
       const kept = Object.fromEntries(losses.moe.map((r) => [String(r.block), r.expertCounts]));
       // Each micro-batch's share of the global batch's mean loss.
       const loss = (N === 1 ? losses.total : tf.mul(losses.total, 1 / N)) as tf.Scalar;

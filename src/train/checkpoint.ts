@@ -57,7 +57,10 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** Writes the checkpoint file of a header and named float32 tensors (layout in the file header). */
-export function writeCheckpoint(header: Omit<CheckpointHeader, 'format' | 'version' | 'tensors' | 'checksum'>, tensors: { name: string; shape: number[]; values: Float32Array }[]): Uint8Array {
+export function writeCheckpoint(
+  header: Omit<CheckpointHeader, 'format' | 'version' | 'tensors' | 'checksum'>,
+  tensors: { name: string; shape: number[]; values: Float32Array }[],
+): Uint8Array {
   const dataBytes = tensors.reduce((n, t) => n + t.values.byteLength, 0);
   const data = new Uint8Array(dataBytes);
   let offset = 0;

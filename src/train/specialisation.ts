@@ -15,7 +15,9 @@ export interface BlockSpecialisation {
  * block, where each domain's tokens were routed. A balanced but specialised model shows each domain
  * concentrated on a few experts, and different experts for different domains.
  */
-export async function specialisationReport(model: DeepSeekLM, dataset: TextDataset, windows: number, seqLen: number): Promise<BlockSpecialisation[]> {
+export async function specialisationReport(
+  model: DeepSeekLM, dataset: TextDataset, windows: number, seqLen: number,
+): Promise<BlockSpecialisation[]> {
   const perDomain: number[][][] = []; // [domain][block][expert]
   for (let i = 0; i < dataset.domains.length; i++) {
     const batch = dataset.validationBatch(i, windows, seqLen);

@@ -34,7 +34,9 @@ export interface GradientStep {
  * one at a time and sums their gradients; a readout is averaged over the micro-batches that report it (they are
  * of equal size), a kept tensor summed, and the gradient norm is the sum's.
  */
-export function gradientStep(weights: Record<string, tf.Variable>, f: (() => StepOutputs) | (() => StepOutputs)[]): GradientStep {
+export function gradientStep(
+  weights: Record<string, tf.Variable>, f: (() => StepOutputs) | (() => StepOutputs)[],
+): GradientStep {
   const names = Object.keys(weights);
   if (names.length === 0) throw new Error('gradientStep: expected at least one trainable weight, but got none.');
   const micro = Array.isArray(f) ? f : [f];
@@ -56,7 +58,9 @@ export function gradientStep(weights: Record<string, tf.Variable>, f: (() => Ste
     const next: Record<string, tf.Tensor> = {};
     for (const name of names) {
       const d = byVariable[weights[name]!.name];
-      if (!d) throw new Error(`gradientStep: expected a gradient for weight '${name}', but the loss does not depend on it.`);
+      if (!d) {
+        throw new Error(`gradientStep: expected a gradient for weight '${name}', but the loss does not depend on it.`);
+      }
       next[name] = grads ? tf.add(grads[name]!, d) : d;
     }
     return next;
@@ -72,13 +76,18 @@ export function gradientStep(weights: Record<string, tf.Variable>, f: (() => Ste
     }
     const total = grads!;
     packed = tf.tidy(() => {
-      const gradNorm = tf.sqrt(names.reduce((acc: tf.Tensor, n) => tf.add(acc, tf.sum(tf.square(total[n]!))), tf.scalar(0)));
+      const gradNorm = tf.sqrt(
+        names.reduce((acc: tf.Tensor, n) => tf.add(acc, tf.sum(tf.square(total[n]!))), tf.scalar(0)),
+      );
       const means = [...readouts.values()].map((ts) => (ts.length === 1 ? ts[0]! : tf.div(sum(ts), ts.length)));
       return tf.concat([gradNorm, ...means].map((t) => tf.reshape(t, [-1])));
     });
-    summedKept = Object.fromEntries([...kept].map(([name, ts]) => [name, ts.length === 1 ? ts[0]! : tf.tidy(() => sum(ts))]));
+    summedKept = Object.fromEntries(
+      [...kept].map(([name, ts]) => [name, ts.length === 1 ? ts[0]! : tf.tidy(() => sum(ts))]),
+    );
   } catch (e) {
-    tf.dispose([...held(), ...Object.values(grads ?? {})]); // kept out of the tape's scope: freed here when the step fails
+    // kept out of the tape's scope: freed here when the step fails
+    tf.dispose([...held(), ...Object.values(grads ?? {})]);
     throw e;
   }
   tf.dispose([...readouts.values()].flat()); // packed

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { updateExpertBias } from '../moe/balance.js';
 import type { TextDataset } from '../data/dataset.js';
-import { generate, type SampleOptions } from '../model/generate.js';
+import { generateWithStats, type SampleOptions, type SpeculationStats } from '../model/generate.js';
 import { checkFiniteInputs, languageModelLoss, mtpForward, type DeepSeekLM } from '../model/model.js';
 import { plainModelConfig, resolveModelConfig } from '../model/config.js';
 import { decode, encode } from '../model/tokenizer.js';
@@ -215,8 +215,8 @@ export class Trainer {
     this.stepRngState = null;
     const ms = now() - start;
     this.emit({
-      type: 'step', step: this.step, loss, balanceLoss, mtpLosses: Array.from(values.mtpLosses ?? []), learningRate: lr, gradNorm,
-      tokensPerSecond: (B * S * 1000) / ms, msPerStep: ms, layers,
+      type: 'step', step: this.step, loss, balanceLoss, mtpLosses: Array.from(values.mtpLosses ?? []),
+      learningRate: lr, gradNorm, tokensPerSecond: (B * S * 1000) / ms, msPerStep: ms, layers,
     });
     return true;
   }
@@ -254,7 +254,11 @@ export class Trainer {
   }
 
   private dropGoodState(): void {
-    if (this.lastGood) tf.dispose([...Object.values(this.lastGood.weights), ...Object.values(this.lastGood.m), ...Object.values(this.lastGood.v)]);
+    if (this.lastGood) {
+      tf.dispose([
+        ...Object.values(this.lastGood.weights), ...Object.values(this.lastGood.m), ...Object.values(this.lastGood.v),
+      ]);
+    }
     this.lastGood = null;
   }
 
@@ -281,7 +285,9 @@ export class Trainer {
         const targets = tf.tensor2d(b.targets, [b.batchSize, seqLen], 'int32');
         const out = this.model.forward(tf.tensor2d(b.ids, [b.batchSize, seqLen], 'int32'));
         losses.push(languageModelLoss(out.logits, targets));
-        const moe = this.model.config.mtpDepth > 0 ? [...out.moe, ...mtpForward(this.model.view, this.model.config, out.hidden, targets).moe] : out.moe;
+        const moe = this.model.config.mtpDepth > 0
+          ? [...out.moe, ...mtpForward(this.model.view, this.model.config, out.hidden, targets).moe]
+          : out.moe;
         nonFinite.push(...moe.map((m) => m.nonFiniteInputs));
         counts = moe.map((m, j) => (counts[j] ? tf.add(counts[j]!, m.expertCounts) : m.expertCounts));
         blocks = moe.map((m) => m.block);
@@ -313,8 +319,16 @@ export class Trainer {
 
   /** Text continuing `prompt`. */
   async sample(prompt: string, options: SampleOptions): Promise<string> {
+    return (await this.sampleWithStats(prompt, options)).text;
+  }
+
+  /** Text continuing `prompt` and, with `speculative`, how the MTP module's drafts fared (else stats is null). */
+  async sampleWithStats(
+    prompt: string, options: SampleOptions,
+  ): Promise<{ text: string; stats: SpeculationStats | null }> {
     if (typeof prompt !== 'string') throw new Error(`trainer.sample: expected prompt to be a string, but got ${typeof prompt}.`);
-    return decode(await generate(this.model, encode(prompt), options));
+    const { tokens, stats } = await generateWithStats(this.model, encode(prompt), options);
+    return { text: decode(tokens), stats };
   }
 
   /**
@@ -371,10 +385,14 @@ export class Trainer {
     } catch {
       // an invalid config: reported as it stands below
     }
-    if (theirs !== mine) throw new Error(`checkpoint: expected a checkpoint of model config ${mine}, but got one of ${theirs}.`);
+    if (theirs !== mine) {
+      throw new Error(`checkpoint: expected a checkpoint of model config ${mine}, but got one of ${theirs}.`);
+    }
     const targets: [string, tf.Variable][] = [
       ...modelWeightSpecs(this.model.config).map((s) => [s.name, this.model.weights[s.name]!] as [string, tf.Variable]),
-      ...Object.keys(this.trainable).flatMap((n) => [[`adam.m/${n}`, this.optimizer.m[n]!], [`adam.v/${n}`, this.optimizer.v[n]!]] as [string, tf.Variable][]),
+      ...Object.keys(this.trainable).flatMap((n) => [
+        [`adam.m/${n}`, this.optimizer.m[n]!], [`adam.v/${n}`, this.optimizer.v[n]!],
+      ] as [string, tf.Variable][]),
     ];
     const shapes = new Map(header.tensors.map((t) => [t.name, t.shape]));
     for (const [name, variable] of targets) {

@@ -6,12 +6,16 @@ import { describe, expect, it } from 'vitest';
 import { readCheckpoint } from 'deepseek-moe-tfjs/train';
 
 const root = new URL('../../', import.meta.url).pathname;
-const train = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'cli/train.ts', ...args], { cwd: root, encoding: 'utf8' });
+const train = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'cli/train.ts', ...args], { cwd: root, encoding: 'utf8' });
 
 describe('npm run train', () => {
   it('trains, prints loads, a sample and the specialisation report, and resumes from its checkpoint', () => {
     const checkpoint = join(mkdtempSync(join(tmpdir(), 'train-')), 'tiny.ckpt');
-    const common = ['--preset', 'tiny', '--batch-size', '2', '--eval-every', '2', '--backend', 'wasm', '--checkpoint', checkpoint, '--sample-tokens', '8'];
+    const common = [
+      '--preset', 'tiny', '--batch-size', '2', '--eval-every', '2', '--backend', 'wasm', '--checkpoint', checkpoint,
+      '--sample-tokens', '8',
+    ];
     const first = train(...common, '--steps', '3');
     expect(first.status, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/tiny on wasm: .*M parameters, .*M activated per token/);
@@ -26,7 +30,32 @@ describe('npm run train', () => {
     expect(readCheckpoint(new Uint8Array(readFileSync(checkpoint))).header.step).toBe(5);
   });
 
+  it("takes the reference stacks' options: MTP, accumulation, global-batch balance, drops by affinity, " +
+    'a gated shared expert', () => {
+    const checkpoint = join(mkdtempSync(join(tmpdir(), 'train-')), 'options.ckpt');
+    const r = train('--preset', 'tiny', '--batch-size', '4', '--grad-accum', '2', '--steps', '2', '--eval-every', '2',
+      '--backend', 'wasm', '--checkpoint', checkpoint, '--sample-tokens', '8', '--mtp-depth', '1', '--alpha1', '0.01',
+      '--balance-scope', 'globalBatch', '--bias-update', 'signCentered', '--dispatch', 'capacity',
+      '--drop-policy', 'probs', '--shared-expert-gate');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/1 MTP module\(s\), 0\.\d\dM parameters apart/);
+    expect(r.stdout).toMatch(
+      /step 2: validation loss \d\.\d{3} .*; MaxVio_global block 1 \d\.\d{3}, block 2 \d\.\d{3}; MTP loss \d\.\d{3}/,
+    );
+    expect(r.stdout).toMatch(/MaxVio_batch/);
+    expect(r.stdout).toMatch(/drafts accepted \d+ of \d+ \(\d+\.\d%\), \d\.\d\d tokens per main-model step/);
+    const { modelConfig, trainConfig } = readCheckpoint(new Uint8Array(readFileSync(checkpoint))).header;
+    expect(modelConfig.mtpDepth).toBe(1);
+    expect(modelConfig.moe).toMatchObject({
+      alpha1: 0.01, balanceScope: 'globalBatch', biasUpdate: 'signCentered', dispatch: 'capacity', dropPolicy: 'probs',
+      sharedExpertGate: true,
+    });
+    expect(trainConfig.gradAccumSteps).toBe(2);
+  });
+
   it.each([
+    [['--grad-accum', '3'], /expected gradAccumSteps to divide batchSize \(16\), but got 3/],
+    [['--drop-policy', 'random'], /expected --drop-policy to be one of position, probs, but got 'random'/],
     [['--steps', 'ten'], /expected --steps to be an integer >= 1, but got 'ten'/],
     [['--preset', 'huge'], /expected --preset to be one of tiny, small, but got 'huge'/],
     [['--dense-twin', 'half'], /expected --dense-twin to be one of activated, total, but got 'half'/],

@@ -8,7 +8,10 @@ import { validateBenchResult } from '../../tools/bench-suite/validate.js';
 import type { BenchResult } from '../../tools/bench-suite/schema.js';
 
 interface PlaygroundState { state: string; losses: number[]; accuracy: number[]; violations: number[]; maps: number; expertsOnPlane: number; error: string }
-interface LabState { state: string; losses: number[]; valLosses: number[]; sample: string; checkpoints: number; error: string; loadedStep: number }
+interface LabState {
+  state: string; losses: number[]; valLosses: number[]; sample: string; checkpoints: number; error: string; loadedStep: number;
+  maxVioGlobal: number; acceptanceRate: number;
+}
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
@@ -130,6 +133,33 @@ describe('the demo site, built, in headless Chromium', () => {
     await waitForState(page, `s.losses.length >= ${held + 5}`);
     await page.click('#stop');
     await waitForState(page, `s.state === 'finished'`);
+    expect(demo.errors).toEqual([]);
+    await page.close();
+  });
+
+  it("trains with the reference stacks' options (MTP, accumulation, global-batch balance, drops by affinity, a gated " +
+    'shared expert) and decodes speculatively, showing MaxVio_global and the acceptance rate', async () => {
+    const demo = await openPage(site, 'lab.html?backend=wasm');
+    const { page } = demo;
+    await page.selectOption('#mtp', '1');
+    await page.fill('#batch', '4');
+    await page.fill('#accum', '2');
+    await page.fill('#alpha1', '0.01');
+    await page.selectOption('#balance-scope', 'globalBatch');
+    await page.selectOption('#bias-update', 'signCentered');
+    await page.selectOption('#dispatch', 'capacity');
+    await page.selectOption('#drop-policy', 'probs');
+    await page.check('#shared-gate');
+    expect(await page.textContent('#params')).toMatch(/The 1 MTP module\(s\) add/);
+    await trainBriefly(page);
+    expect((await demoState<LabState>(page)).maxVioGlobal).toBeGreaterThanOrEqual(0); // the starting evaluation's
+    expect(await page.textContent('#eval-numbers')).toMatch(/MaxVio_global .*block 1 \d\.\d\d, block 2 \d\.\d\d/);
+    expect(await page.textContent('#numbers')).toMatch(/MTP loss \d\.\d{3}/);
+    await page.check('#speculative');
+    await page.fill('#sample-tokens', '30');
+    await page.click('#generate');
+    await waitForState(page, `s.acceptanceRate >= 0`);
+    expect(await page.textContent('#speculation')).toMatch(/accepted \d+ of \d+ times \(\d+%; DeepSeek-V3 reports 85-90%\), \d\.\d\d tokens per main-model step/);
     expect(demo.errors).toEqual([]);
     await page.close();
   });

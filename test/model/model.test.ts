@@ -93,6 +93,9 @@ describe('model config', () => {
     [{ ...tiny, moe: { ...tiny.moe, dModel: 3 } }, /expected moe not to set dModel/],
     [{ ...tiny, depth: 3 }, /unknown field 'depth'/],
     [{ ...tiny, ffn: 'dense' }, /expected twinInterDim to be set \(a positive integer\) when ffn is 'dense', but got 0/],
+    [{ ...tiny, mtpDepth: -1 }, /expected mtpDepth to be a non-negative integer, but got -1/],
+    [{ ...tiny, mtpDepth: 32 }, /expected mtpDepth \(32\) to be below maxSeqLen \(32\)/],
+    [{ ...tiny, mtpLambda: -0.1 }, /expected mtpLambda to be a finite number >= 0, but got -0\.1/],
   ])('rejects %#', (input, message) => {
     expect(() => resolveModelConfig(input as ModelConfigInput)).toThrow(message);
   });

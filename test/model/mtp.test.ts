@@ -30,9 +30,12 @@ describe.each(['cpu', 'wasm'] as const)('multi-token prediction on %s', (backend
     const out = model.forward(ids);
     const mtp = mtpForward(model.view, model.config, out.hidden, targets);
     // Depth 1 at position i: the state at i and the embedding of t_(i+1) = targets[i] predict t_(i+2) = targets[i + 1].
-    const cached = mtpCached(model.view, model.config, tf.slice(out.hidden, 0, S - 1), tf.tensor1d(batch.targets.slice(0, S - 1), 'int32'), null);
+    const cached = mtpCached(model.view, model.config, tf.slice(out.hidden, 0, S - 1),
+      tf.tensor1d(batch.targets.slice(0, S - 1), 'int32'), null);
     const expected = crossEntropy(cached.logits, tf.tensor1d(batch.targets.slice(1), 'int32'));
-    const [depth1, depth2, want, loss] = await Promise.all([mtp.depthLosses[0]!, mtp.depthLosses[1]!, expected, mtp.loss].map((t) => t.data()));
+    const [depth1, depth2, want, loss] = await Promise.all(
+      [mtp.depthLosses[0]!, mtp.depthLosses[1]!, expected, mtp.loss].map((t) => t.data()),
+    );
     expect(depth1![0]).toBeCloseTo(want![0]!, 4);
     expect(depth2![0]).toBeGreaterThan(4); // an untrained module: about ln 256
     expect(loss![0]).toBeCloseTo((0.3 / 2) * (depth1![0]! + depth2![0]!), 5); // lambda / D * sum_k L^k
@@ -43,7 +46,8 @@ describe.each(['cpu', 'wasm'] as const)('multi-token prediction on %s', (backend
   it('counts the MTP modules apart, as their weights are', () => {
     const c = new DeepSeekLM(withMtp(2));
     const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-    const mtpWeights = modelWeightSpecs(c.config).filter((s) => Number(/^blocks\.(\d+)\./.exec(s.name)?.[1] ?? -1) >= 2);
+    const mtpWeights = modelWeightSpecs(c.config)
+      .filter((s) => Number(/^blocks\.(\d+)\./.exec(s.name)?.[1] ?? -1) >= 2);
     const count = countModelParams(withMtp(2));
     expect(count.mtp!.modules).toBe(2);
     expect(count.mtp!.total).toBe(mtpWeights.reduce((n, s) => n + size(s.shape), 0));
@@ -51,9 +55,12 @@ describe.each(['cpu', 'wasm'] as const)('multi-token prediction on %s', (backend
     c.dispose();
   });
 
-  it('trains with MTP: the depth losses fall, every figure is reported, no tensor leaks; eval reports MaxVio_global', async () => {
+  it('trains with MTP: the depth losses fall, every figure is reported, no tensor leaks; ' +
+    'eval reports MaxVio_global', async () => {
     const model = new DeepSeekLM(withMtp(1));
-    const trainer = new Trainer(model, dataset, { batchSize: 4, seqLen: 32, steps: 40, evalEvery: 0, evalWindows: 2, warmupSteps: 3 });
+    const trainer = new Trainer(model, dataset, {
+      batchSize: 4, seqLen: 32, steps: 40, evalEvery: 0, evalWindows: 2, warmupSteps: 3,
+    });
     const steps: StepEvent[] = [];
     const evals: EvalEvent[] = [];
     const counts: number[] = [];
@@ -84,7 +91,9 @@ describe.each(['cpu', 'wasm'] as const)('multi-token prediction on %s', (backend
     for (const prompt of ['The ', 'def f(x):\n    return', '', 'Über']) {
       const ids = Array.from(new TextEncoder().encode(prompt));
       const greedy = await generate(model, ids, { maxNewTokens: 90, temperature: 0 });
-      const { tokens, stats } = await generateWithStats(model, ids, { maxNewTokens: 90, temperature: 0, speculative: true });
+      const { tokens, stats } = await generateWithStats(model, ids, {
+        maxNewTokens: 90, temperature: 0, speculative: true,
+      });
       expect(tokens, JSON.stringify(prompt)).toEqual(greedy);
       expect(stats!.drafted).toBeGreaterThan(20);
       expect(stats!.acceptanceRate).toBeCloseTo(stats!.accepted / stats!.drafted, 9);
@@ -100,16 +109,20 @@ describe.each(['cpu', 'wasm'] as const)('multi-token prediction on %s', (backend
 
   it('refuses speculation without MTP modules or with sampling', async () => {
     const plain = new DeepSeekLM(tiny);
-    await expect(generate(plain, [1], { maxNewTokens: 2, temperature: 0, speculative: true })).rejects.toThrow(/mtpDepth >= 1/);
+    await expect(generate(plain, [1], { maxNewTokens: 2, temperature: 0, speculative: true }))
+      .rejects.toThrow(/mtpDepth >= 1/);
     const mtp = new DeepSeekLM(withMtp(1));
-    await expect(generate(mtp, [1], { maxNewTokens: 2, temperature: 1, speculative: true })).rejects.toThrow(/temperature 0/);
+    await expect(generate(mtp, [1], { maxNewTokens: 2, temperature: 1, speculative: true }))
+      .rejects.toThrow(/temperature 0/);
     plain.dispose();
     mtp.dispose();
   });
 
-  it('capacity drops apply in training only: the full and the KV-cached forward agree with capacity factor 1', async () => {
+  it('capacity drops apply in training only: the full and the KV-cached forward agree with ' +
+    'capacity factor 1', async () => {
     const model = new DeepSeekLM({ ...tiny, moe: { ...tiny.moe, dispatch: 'capacity', capacityFactor: 1 } });
-    const text = Array.from(new TextEncoder().encode('Capacity is a training device; the cache never drops.')).slice(0, 32);
+    const text = Array.from(new TextEncoder().encode('Capacity is a training device; the cache never drops.'))
+      .slice(0, 32);
     const full = model.forward(tf.tensor2d(text, [1, text.length], 'int32'));
     const cached = forwardCached(model.view, model.config, tf.tensor1d(text.slice(0, 10), 'int32'), null);
     const rest = forwardCached(model.view, model.config, tf.tensor1d(text.slice(10), 'int32'), cached.cache);

@@ -17,7 +17,8 @@ import { backendsUnderTest, config, maxAbsDiff, relDiff, seededWeights, syncRead
  */
 const x = tf.tensor2d([[1, 0], [3, 0], [2, 0], [0, 1]]);
 const base: MoEConfigInput = {
-  dModel: 2, nRoutedExperts: 2, topK: 1, expertHiddenDim: 3, dispatch: 'capacity', capacityFactor: 1, checkFinite: false,
+  dModel: 2, nRoutedExperts: 2, topK: 1, expertHiddenDim: 3, dispatch: 'capacity', capacityFactor: 1,
+  checkFinite: false,
 };
 
 function weights(): MoEWeights {
@@ -37,7 +38,8 @@ const paths = ['grouped', 'reference'] as const;
 describe.each(backendsUnderTest)('token dropping on %s', (backend) => {
   beforeAll(() => useBackend(backend));
 
-  it.each(paths)("'position' keeps each expert's earliest tokens, 'probs' its highest-affinity ones (%s)", async (path) => {
+  it.each(paths)("'position' keeps each expert's earliest tokens, " +
+    "'probs' its highest-affinity ones (%s)", async (path) => {
     const w = weights();
     for (const [policy, dropped] of [['position', [2]], ['probs', [0]]] as const) {
       const out = moeForward(x, w, config({ ...base, expertCompute: path, dropPolicy: policy }), { training: true });
@@ -65,7 +67,9 @@ describe.each(backendsUnderTest)('token dropping on %s', (backend) => {
     const run = (expertCompute: 'grouped' | 'reference') => {
       const c = config({ ...input, expertCompute });
       const f = (xIn: tf.Tensor, w1: tf.Tensor, router: tf.Tensor) => {
-        const out = moeForward(xIn, { ...w, expertW1: w1 as tf.Tensor3D, routerKernel: router as tf.Tensor2D }, c, { training: true });
+        const out = moeForward(
+          xIn, { ...w, expertW1: w1 as tf.Tensor3D, routerKernel: router as tf.Tensor2D }, c, { training: true },
+        );
         return tf.add(tf.sum(tf.mul(out.output, probe)), out.losses.total) as tf.Scalar;
       };
       const out = moeForward(xs, w, c, { training: true });
@@ -91,14 +95,18 @@ describe.each(backendsUnderTest)('token dropping on %s', (backend) => {
   });
 
   it.each(paths)('the shared-expert gate scales the shared output by sigmoid(x w_g) (%s)', async (path) => {
-    const input: MoEConfigInput = { dModel: 6, nRoutedExperts: 4, topK: 2, expertHiddenDim: 3, nSharedExperts: 2, checkFinite: false };
+    const input: MoEConfigInput = {
+      dModel: 6, nRoutedExperts: 4, topK: 2, expertHiddenDim: 3, nSharedExperts: 2, checkFinite: false,
+    };
     const gated = config({ ...input, sharedExpertGate: true, expertCompute: path });
     const w = seededWeights(gated, 4);
     expect(w.sharedGate!.shape).toEqual([6, 1]);
     const xs = tf.randomNormal([5, 6], 0, 1, 'float32', 5);
     const options = syncReads(backend) ? {} : { capacity: await measureDroplessCapacity(xs, w, gated) };
     const withGate = moeForward(xs, w, gated, options).output;
-    const withoutGate = moeForward(xs, { ...w, sharedGate: null }, config({ ...input, expertCompute: path }), options).output;
+    const withoutGate = moeForward(
+      xs, { ...w, sharedGate: null }, config({ ...input, expertCompute: path }), options,
+    ).output;
     const shared = swiGLU(xs as tf.Tensor2D, w.sharedW1!, w.sharedW3!, w.sharedW2!);
     // gated - ungated = (sigmoid(x w_g) - 1) * shared
     const expected = tf.mul(tf.sub(tf.sigmoid(tf.matMul(xs, w.sharedGate!)), 1), shared);

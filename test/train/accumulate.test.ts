@@ -17,19 +17,27 @@ const dataset = new TextDataset(bundledCorpus(), { seqLen: S });
 /** Every balance loss on, strongly enough that a wrong f_i shows in the router's gradient. */
 const balanced = (scope: 'microBatch' | 'globalBatch', extra: Partial<ModelConfigInput> = {}): ModelConfigInput => ({
   ...tiny, ...extra,
-  moe: { ...tiny.moe, alpha1: 0.1, alpha2: 0.05, nExpertGroups: 2, topKGroups: 2, seqAlpha: 0.01, zLossCoef: 0.001, balanceScope: scope },
+  moe: {
+    ...tiny.moe, alpha1: 0.1, alpha2: 0.05, nExpertGroups: 2, topKGroups: 2, seqAlpha: 0.01, zLossCoef: 0.001,
+    balanceScope: scope,
+  },
 });
 
 /** The gradients and summed expert counts of one step on `batch`, split into `n` micro-batches. */
 async function gradients(model: DeepSeekLM, batch: { ids: Int32Array; targets: Int32Array }, n: number) {
   const names = modelWeightSpecs(model.config).filter((s) => s.trainable).map((s) => s.name);
   const trainable = Object.fromEntries(names.map((name) => [name, model.weights[name]!]));
-  const step = accumulatedStep(model, trainable, batch, S, { microBatches: n }, (l) => ({ loss: l.lmLoss, total: l.total }));
+  const step = accumulatedStep(
+    model, trainable, batch, S, { microBatches: n }, (l) => ({ loss: l.lmLoss, total: l.total }),
+  );
   const values = await step.read();
   const counts = Object.fromEntries(await Promise.all(
     Object.entries(step.kept).map(async ([block, t]) => [block, Array.from(await t.data())] as const),
   ));
-  return { grads: step.grads, counts, values, dispose: () => tf.dispose([...Object.values(step.grads), ...Object.values(step.kept)]) };
+  return {
+    grads: step.grads, counts, values,
+    dispose: () => tf.dispose([...Object.values(step.grads), ...Object.values(step.kept)]),
+  };
 }
 
 describe.each(['cpu', 'wasm'] as const)('gradient accumulation on %s', (backend) => {
@@ -56,19 +64,22 @@ describe.each(['cpu', 'wasm'] as const)('gradient accumulation on %s', (backend)
     model.dispose();
   });
 
-  it("with balanceScope microBatch a split changes the balance loss's gradient (each micro-batch counts its own f_i)", async () => {
+  it("with balanceScope microBatch a split changes the balance loss's gradient " +
+    '(each micro-batch counts its own f_i)', async () => {
     const model = new DeepSeekLM(balanced('microBatch'));
     const whole = await gradients(model, batch, 1);
     const split = await gradients(model, batch, 2);
     const router = 'blocks.1.moe.routerKernel';
     expect(await relDiff(split.grads[router]!, whole.grads[router]!)).toBeGreaterThan(1e-3);
-    expect(await relDiff(split.grads['embed']!, whole.grads['embed']!)).toBeLessThan(1e-3); // the next-token part agrees
+    // the next-token part agrees
+    expect(await relDiff(split.grads['embed']!, whole.grads['embed']!)).toBeLessThan(1e-3);
     whole.dispose();
     split.dispose();
     model.dispose();
   });
 
-  it('an accumulated trainer step equals one step on the whole batch: weights, bias, loss, gradient norm, load', async () => {
+  it('an accumulated trainer step equals one step on the whole batch: ' +
+    'weights, bias, loss, gradient norm, load', async () => {
     const run = async (gradAccumSteps: number) => {
       const model = new DeepSeekLM(balanced('globalBatch'));
       const trainer = new Trainer(model, dataset, {

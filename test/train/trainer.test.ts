@@ -249,6 +249,12 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     expect(await weightValues(run.model)).toEqual(before);
     expect(run.trainer.step).toBe(2);
     expect(readCheckpoint(bytes).header.step).toBe(2);
+    // A checkpoint written before the MTP fields existed (no mtpDepth, mtpLambda) restores: its defaults keep its model.
+    const { mtpDepth: _d, mtpLambda: _l, ...older } = header.modelConfig;
+    const written = list.map((t) => (t.name === 'head' ? { ...t, shape: [...t.shape].reverse() } : t));
+    const old = writeCheckpoint({ modelConfig: older as typeof header.modelConfig, trainConfig: header.trainConfig, step: 2, rngState: header.rngState }, written);
+    run.trainer.restore(old);
+    expect(await weightValues(run.model)).toEqual(before);
     run.done();
   });
 
@@ -279,6 +285,8 @@ describe('train config', () => {
     [{ learningRate: -1 }, /expected learningRate to be a number in \(0/],
     [{ beta2: 1 }, /expected beta2 to be a number in \[0, 0.999999\], but got 1/],
     [{ epochs: 3 } as TrainConfigInput, /unknown field 'epochs'/],
+    [{ gradAccumSteps: 0 }, /expected gradAccumSteps to be a positive integer, but got 0/],
+    [{ batchSize: 8, gradAccumSteps: 3 }, /expected gradAccumSteps to divide batchSize \(8\), but got 3/],
   ])('rejects %j', (input, message) => {
     expect(() => resolveTrainConfig(input)).toThrow(message);
   });
