@@ -20,6 +20,7 @@ export default defineConfig({
         playground: `${root}playground.html`,
         lab: `${root}lab.html`,
         bench: `${root}bench.html`,
+        claims: `${root}claims.html`,
       },
     },
   },

@@ -9,6 +9,9 @@ import type {
 import type { SampleOptions, SpeculationStats } from 'deepseek-moe-tfjs/model';
 import type { BenchMode, BenchProgress } from '../tools/bench-suite/index.js';
 import type { BenchResult } from '../tools/bench-suite/schema.js';
+import type { ClaimProgress } from '../tools/claims/run.js';
+import type { ClaimResult } from '../tools/claims/schema.js';
+import type { ClaimName } from '../tools/claims/tables.js';
 import type { PlaneClassifierConfigInput, PlaneStepReport, RoutingMap } from './playground/classifier.js';
 
 /** Train the DeepSeek-style language model on a text corpus (domain name to text). */
@@ -47,7 +50,7 @@ export type WorkerEvent = StepEvent | EvalEvent | DoneEvent | ErrorEvent | Plane
 
 export type JobState = 'idle' | 'running' | 'paused' | 'finished';
 
-export type { BenchMode, BenchProgress, BenchResult };
+export type { BenchMode, BenchProgress, BenchResult, ClaimName, ClaimProgress, ClaimResult };
 
 /** The worker's commands. Every method rejects with a readable message on bad input, before changing anything. */
 export interface TrainingWorkerApi {
@@ -84,4 +87,10 @@ export interface TrainingWorkerApi {
    * finished job first; every progress tick reaches onProgress before the result. Refused while a job runs.
    */
   bench(mode: BenchMode, onProgress: (p: BenchProgress) => void): Promise<BenchResult>;
+  /**
+   * Runs the small (--quick) version of one claim table of `npm run bench:claims` on the current backend, on
+   * `corpus` (domain name to text), ending a paused or finished job first; progress reaches onProgress as each
+   * step ends. Refused while a job runs.
+   */
+  claims(name: ClaimName, corpus: Record<string, string>, onProgress: (p: ClaimProgress) => void): Promise<ClaimResult>;
 }

@@ -6,6 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import * as Comlink from 'comlink';
 import { browserEnvironment } from '../tools/bench-suite/environment.js';
 import { runBenchSuite } from '../tools/bench-suite/index.js';
+import { runClaim, runSettings, type ClaimProgress } from '../tools/claims/run.js';
+import type { ClaimResult } from '../tools/claims/schema.js';
+import { claimNames, claimTables, type ClaimName } from '../tools/claims/tables.js';
 import {
   backendAvailability, backendNames, initBackend, type BackendName, type InitBackendOptions,
 } from 'deepseek-moe-tfjs';
@@ -136,6 +139,23 @@ export function createTrainingWorker(): TrainingWorkerApi {
           ? { runtime: 'node' as const, description: `Node v${runtime.process.versions.node} (worker thread)`, cores: null, device: null, tfjsVersion: tf.version_core }
           : await browserEnvironment();
         const result = await runBenchSuite({ mode, environment, onProgress: (p) => void (lastDelivery = onProgress(p)) });
+        await delivered();
+        return result;
+      } finally {
+        benchRunning = false;
+      }
+    },
+
+    async claims(
+      name: ClaimName, corpus: Record<string, string>, onProgress: (p: ClaimProgress) => void,
+    ): Promise<ClaimResult> {
+      if (busy()) throw new Error('claims: a job is running; stop it first.');
+      const table = claimTables(true).find((t) => t.name === name);
+      if (!table) throw new Error(`claims: expected one of ${claimNames.join(', ')}, but got ${JSON.stringify(name)}.`);
+      benchRunning = true;
+      try {
+        await endRun();
+        const result = await runClaim(table, runSettings(true, 2), corpus, (p) => void (lastDelivery = onProgress(p)));
         await delivered();
         return result;
       } finally {

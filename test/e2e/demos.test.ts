@@ -41,7 +41,9 @@ describe('the demo site, built, in headless Chromium', () => {
     await site?.close();
   });
 
-  it.each(['index.html', 'playground.html', 'lab.html', 'bench.html'])('%s loads without console errors', async (path) => {
+  it.each([
+    'index.html', 'playground.html', 'lab.html', 'bench.html', 'claims.html',
+  ])('%s loads without console errors', async (path) => {
     const demo = await openPage(site, path);
     if (path !== 'index.html') expect(await demo.page.textContent('#backend-note')).toMatch(/^active: (webgpu|webgl|wasm|cpu)/);
     await demo.page.screenshot({ path: `${screenshotDir}${path.replace('.html', '')}-loaded.png`, fullPage: true });
@@ -160,6 +162,28 @@ describe('the demo site, built, in headless Chromium', () => {
     await page.click('#generate');
     await waitForState(page, `s.acceptanceRate >= 0`);
     expect(await page.textContent('#speculation')).toMatch(/accepted \d+ of \d+ times \(\d+%; DeepSeek-V3 reports 85-90%\), \d\.\d\d tokens per main-model step/);
+    expect(demo.errors).toEqual([]);
+    await page.close();
+  });
+
+  it('the Claims page shows each table and reruns the small MTP table in the worker, with progress', async () => {
+    const demo = await openPage(site, 'claims.html?backend=wasm');
+    const { page } = demo;
+    expect(await page.textContent('#committed'))
+      .toMatch(/^(Committed run: |No full run of npm run bench:claims is committed yet)/);
+    for (const name of ['fineGrained', 'lossFree', 'globalBatch', 'mtp']) {
+      expect(await page.isVisible(`#run-${name}`)).toBe(true);
+    }
+    await page.click('#run-mtp');
+    await page.waitForFunction(
+      () => (document.getElementById('progress') as HTMLProgressElement).value > 0, undefined, { timeout: 60_000 },
+    );
+    await waitForState(page, `s.reruns.includes('mtp')`);
+    const rerun = await page.textContent('#rerun-mtp');
+    expect(rerun).toMatch(/one MTP module, lambda 0.3/);
+    expect(rerun).toMatch(/\d+\.\d%/); // the acceptance rate of the module's drafts
+    expect(rerun).toMatch(/Largest seed spread in this table/);
+    await page.screenshot({ path: `${screenshotDir}claims-rerun.png`, fullPage: true });
     expect(demo.errors).toEqual([]);
     await page.close();
   });

@@ -1,0 +1,124 @@
+/**
+ * The Claims page: the committed `npm run bench:claims` result (bench/results/claims-<date>.json, the newest full
+ * run) as tables and charts beside the papers' figures, and a button per claim that reruns its small version in
+ * the worker, with progress.
+ */
+import * as Comlink from 'comlink';
+import englishUrl from '../data/corpus/english.txt?url';
+import chineseUrl from '../data/corpus/chinese.txt?url';
+import codeUrl from '../data/corpus/code.txt?url';
+import arithmeticUrl from '../data/corpus/arithmetic.txt?url';
+import { claimMarkdown, claimsCharts } from '../tools/claims/report.js';
+import { validateClaimsResult, type ClaimResult, type ClaimsResult } from '../tools/claims/schema.js';
+import { claimTables, type ClaimName } from '../tools/claims/tables.js';
+import { runSettings } from '../tools/claims/run.js';
+import { BackendPicker, wireRestart } from './common/backend-picker.js';
+import { $, exposeState, showFailure } from './common/page.js';
+import { WorkerClient } from './common/worker-client.js';
+
+const client = new WorkerClient(showFailure);
+const picker = new BackendPicker(client, $<HTMLSelectElement>('backend'), $('backend-note'));
+const state = exposeState({ state: 'idle' as string, reruns: [] as string[], error: '' });
+const status = $('status');
+const progress = $<HTMLProgressElement>('progress');
+
+// Every committed claims result; the newest full run is shown.
+const files = import.meta.glob('../bench/results/claims-*.json', {
+  eager: true, import: 'default',
+}) as Record<string, unknown>;
+const committed: ClaimsResult | null = Object.entries(files)
+  .filter(([path]) => !path.includes('-quick'))
+  .sort(([a], [b]) => (a < b ? 1 : -1))
+  .map(([, json]) => validateClaimsResult(json))[0] ?? null;
+
+/** Markdown tables as HTML: our generated text only (labels come from tables.ts and the paper list). */
+function markdownToHtml(markdown: string): string {
+  const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const out: string[] = [];
+  let list = false;
+  for (const line of markdown.split('\n')) {
+    if (line.startsWith('|---')) continue;
+    if (!line.startsWith('- ') && list) (out.push('</ul>'), (list = false));
+    if (line.startsWith('#### ')) out.push(`<h3>${escape(line.slice(5))}</h3>`);
+    else if (line.startsWith('| model')) out.push(`<table><thead><tr>${cells(line, 'th')}</tr></thead><tbody>`);
+    else if (line.startsWith('| ')) out.push(`<tr>${cells(line, 'td')}</tr>`);
+    else if (line.startsWith('- ')) {
+      (list || (out.push('<ul>'), (list = true)), out.push(`<li>${escape(line.slice(2))}</li>`));
+    } else if (line.trim() !== '') {
+      out.push(`${out.at(-1)?.startsWith('<tr>') ? '</tbody></table>' : ''}<p class="note">${escape(line)}</p>`);
+    }
+  }
+  if (list) out.push('</ul>');
+  return out.join('');
+  function cells(line: string, tag: string): string {
+    return line.split('|').slice(1, -1).map((c) => `<${tag}>${escape(c.trim())}</${tag}>`).join('');
+  }
+}
+
+/** One claim's section: its committed table and charts, and the rerun button. */
+function section(name: ClaimName, title: string): HTMLElement {
+  const div = document.createElement('section');
+  div.className = 'claim';
+  div.id = `claim-${name}`;
+  const claim = committed?.claims.find((c) => c.name === name);
+  const charts = committed ? Object.entries(claimsCharts({ ...committed, claims: claim ? [claim] : [] })) : [];
+  div.innerHTML = claim
+    ? markdownToHtml(claimMarkdown(claim, committed!.settings.seeds)) +
+      charts.map(([file, svg]) => `<figure class="chart" data-chart="${file}">${svg}</figure>`).join('')
+    : `<h3>${title}</h3><p class="note">No full run of this table is committed yet.</p>`;
+  const s = runSettings(true, 2);
+  const button = Object.assign(document.createElement('button'), {
+    id: `run-${name}`,
+    textContent: `Run a small version here (${s.steps} steps of ${s.batchSize} x ${s.seqLen}, 2 seeds)`,
+  });
+  const rerun = Object.assign(document.createElement('div'), { id: `rerun-${name}` });
+  button.addEventListener('click', () => void rerunClaim(name, button, rerun));
+  div.append(button, rerun);
+  return div;
+}
+
+async function corpus(): Promise<Record<string, string>> {
+  const urls = { english: englishUrl, chinese: chineseUrl, code: codeUrl, arithmetic: arithmeticUrl };
+  const texts = await Promise.all(Object.values(urls).map(async (u) => (await fetch(u)).text()));
+  return Object.fromEntries(Object.keys(urls).map((k, i) => [k, texts[i]!]));
+}
+
+async function rerunClaim(name: ClaimName, button: HTMLButtonElement, target: HTMLElement): Promise<void> {
+  const table = claimTables(true).find((t) => t.name === name)!;
+  const runs = table.variants.length * 2;
+  const s = runSettings(true, 2);
+  let done = 0;
+  let current = '';
+  document.querySelectorAll<HTMLButtonElement>('[id^=run-]').forEach((b) => (b.disabled = true));
+  state.state = 'running';
+  status.textContent = `running ${name} on ${picker.active}…`;
+  try {
+    const result: ClaimResult = await client.api.claims(name, await corpus(), Comlink.proxy((p) => {
+      const id = `${p.variant}/${p.seed}`;
+      if (id !== current) (current = id), (done += 1);
+      progress.value = (done - 1 + p.step / p.steps) / runs;
+      status.textContent = `${name}: ${p.variant}, seed ${p.seed}, step ${p.step}/${p.steps}`;
+    }));
+    target.innerHTML = `<h4>Small version, run here on ${picker.active} (${s.steps} steps; a check that the table ` +
+      'runs, not a measurement)</h4>' + markdownToHtml(claimMarkdown(result, 2));
+    state.reruns.push(name);
+    status.textContent = `${name} done`;
+    progress.value = 1;
+  } catch (e) {
+    state.error = (e as Error).message;
+    status.textContent = `failed: ${(e as Error).message}`;
+  } finally {
+    state.state = 'idle';
+    document.querySelectorAll<HTMLButtonElement>('[id^=run-]').forEach((b) => (b.disabled = false));
+    button.focus();
+  }
+}
+
+$('committed').textContent = committed
+  ? `Committed run: ${committed.date}, ${committed.backend}, ` +
+    `${committed.settings.steps} steps of ${committed.settings.batchSize} x ` +
+    `${committed.settings.seqLen} bytes per model and seed, ${committed.settings.seeds} seeds.`
+  : 'No full run of npm run bench:claims is committed yet; the buttons below run the small version here.';
+$('claims').append(...claimTables(false).map((t) => section(t.name, t.title)));
+wireRestart(client, picker, () => (state.state = 'idle'));
+await picker.init();

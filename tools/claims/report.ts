@@ -1,0 +1,149 @@
+/** Markdown tables and SVG charts of a claims result (schema.ts): what the bench writes and the README shows. */
+import type { ClaimResult, ClaimsResult, VariantResult } from './schema.js';
+
+const k = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
+const f3 = (x: number) => x.toFixed(3);
+
+/** The widest seed-to-seed spread of the final validation loss in a table: smaller differences are no difference. */
+export function spread(claim: ClaimResult): number {
+  return Math.max(...claim.variants.map((v) => v.valLoss.max - v.valLoss.min));
+}
+
+function row(v: VariantResult, claim: ClaimResult): string {
+  const loss = `${f3(v.valLoss.mean)} (${f3(v.valLoss.min)}-${f3(v.valLoss.max)})`;
+  const extra = claim.name === 'mtp'
+    ? ` ${v.acceptanceRate === undefined ? '-' : `${(100 * v.acceptanceRate).toFixed(1)}%`} |`
+    : '';
+  return `| ${v.label} | ${k(v.params.total)} | ${k(v.params.activated)} | ${loss} | ` +
+    `${v.maxVioGlobal.toFixed(3)} |${extra}`;
+}
+
+/** One claim as markdown: our table (means over seeds, min-max in brackets), the probes, the paper's figures. */
+export function claimMarkdown(claim: ClaimResult, seeds: number): string {
+  const mtp = claim.name === 'mtp';
+  const lines = [
+    `#### ${claim.title}`, '',
+    `| model | total | activated | validation loss, nats/byte (${seeds} seeds: mean (min-max)) | MaxVio_global |` +
+      (mtp ? ' drafts accepted |' : ''),
+    `|---|---|---|---|---|${mtp ? '---|' : ''}`,
+    ...claim.variants.map((v) => row(v, claim)),
+    '',
+    `Largest seed spread in this table: ${f3(spread(claim))} nats/byte.`,
+  ];
+  const probe = claim.probes.m4SharedWithoutShared;
+  if (probe && probe.length > 0) {
+    const trained = claim.variants.find((v) => v.key === 'm4Shared')!.valLoss.mean;
+    const mean = probe.reduce((a, b) => a + b, 0) / probe.length;
+    lines.push('', `The m = 4 + shared model evaluated with its shared expert disabled and one more routed expert ` +
+      `(DeepSeekMoE section 4.5): ${f3(mean)} against ${f3(trained)} with it.`);
+  }
+  lines.push('', `Paper (${claim.source}):`, '', ...claim.paper.map((p) => `- ${p.label}: ${p.value}`));
+  return lines.join('\n');
+}
+
+export function claimsMarkdown(result: ClaimsResult): string {
+  const s = result.settings;
+  const head = `${result.date}, ${result.backend}, ${s.quick ? 'quick' : 'full'} run: ` +
+    `${s.steps} steps of ${s.batchSize} x ` +
+    `${s.seqLen} bytes per model and seed, ${s.seeds} seeds, ${(result.seconds / 60).toFixed(1)} minutes in all.`;
+  return [head, ...result.claims.map((c) => claimMarkdown(c, s.seeds))].join('\n\n');
+}
+
+const palette = ['#0969da', '#cf222e', '#1a7f37', '#8250df', '#bf8700', '#57606a', '#e16f24'];
+
+/** A line chart as an SVG string: one polyline per series of [x, y] points. */
+export function lineChartSvg(
+  title: string,
+  yLabel: string,
+  series: { label: string; points: [number, number][] }[],
+): string {
+  const W = 640;
+  const H = 300;
+  const pad = { l: 56, r: 170, t: 28, b: 36 };
+  const all = series.flatMap((s) => s.points);
+  if (all.length === 0) return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"></svg>`;
+  const [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
+  const [y0, y1] = [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
+  const sx = (x: number) => pad.l + ((x - x0) / (x1 - x0 || 1)) * (W - pad.l - pad.r);
+  const sy = (y: number) => H - pad.b - ((y - y0) / (y1 - y0 || 1)) * (H - pad.t - pad.b);
+  const lines = series.map((s, i) => {
+    const colour = palette[i % palette.length];
+    const d = s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
+    const legend = `<text x="${W - pad.r + 8}" y="${pad.t + 14 * i + 10}" fill="${colour}" font-size="11">` +
+      `${escape(s.label)}</text>`;
+    return `<polyline fill="none" stroke="${colour}" stroke-width="1.5" points="${d}"/>${legend}`;
+  });
+  const axis = `<line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" stroke="#888"/>` +
+    `<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${H - pad.b}" stroke="#888"/>` +
+    `<text x="${pad.l - 4}" y="${sy(y1) + 4}" text-anchor="end" font-size="10">${y1.toFixed(2)}</text>` +
+    `<text x="${pad.l - 4}" y="${sy(y0) + 4}" text-anchor="end" font-size="10">${y0.toFixed(2)}</text>` +
+    `<text x="${pad.l}" y="${H - pad.b + 14}" font-size="10">${x0}</text>` +
+    `<text x="${W - pad.r}" y="${H - pad.b + 14}" text-anchor="end" font-size="10">step ${x1}</text>` +
+    `<text x="12" y="${pad.t - 10}" font-size="12">${escape(title)} (${escape(yLabel)})</text>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">` +
+    `<rect width="${W}" height="${H}" fill="white"/>${axis}${lines.join('')}</svg>`;
+}
+
+/** A heat map as an SVG string: rows x columns of values, 0 white to `max` blue. */
+export function heatmapSvg(title: string, rows: string[], values: number[][], max: number): string {
+  const cell = 16;
+  const left = 90;
+  const top = 24;
+  const W = left + (values[0]?.length ?? 0) * cell + 10;
+  const H = top + rows.length * cell + 10;
+  const cells = values.flatMap((r, i) => r.map((v, j) => {
+    const t = Math.min(1, v / max);
+    const c = `rgb(${Math.round(255 - 246 * t)},${Math.round(255 - 150 * t)},${Math.round(255 - 37 * t)})`;
+    return `<rect x="${left + j * cell}" y="${top + i * cell}" width="${cell - 1}" height="${cell - 1}" fill="${c}"/>`;
+  }));
+  const labels = rows.map(
+    (r, i) => `<text x="${left - 6}" y="${top + i * cell + 12}" text-anchor="end" font-size="11">${escape(r)}</text>`,
+  );
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">` +
+    `<rect width="${W}" height="${H}" fill="white"/><text x="4" y="14" font-size="12">${escape(title)}</text>` +
+    `${labels.join('')}${cells.join('')}</svg>`;
+}
+
+const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+const meanCurve = (curves: [number, number][][]): [number, number][] =>
+  (curves[0] ?? []).map(([step], i) => [step, curves.reduce((a, c) => a + (c[i]?.[1] ?? 0), 0) / curves.length]);
+
+/** The charts of a claims result by file name suffix: validation curves, MaxVio_batch, specialisation maps. */
+export function claimsCharts(result: ClaimsResult): Record<string, string> {
+  const charts: Record<string, string> = {};
+  for (const c of result.claims) {
+    charts[`${c.name}-validation.svg`] = lineChartSvg(`${c.title}: validation loss`, 'nats/byte',
+      c.variants.map((v) => ({ label: v.key, points: meanCurve(v.seeds.map((s) => s.curve)) })));
+    if (c.name === 'lossFree') {
+      charts[`${c.name}-maxvio-batch.svg`] = lineChartSvg(
+        'MaxVio_batch over training (seed 0, mean over blocks)',
+        'max/mean - 1',
+        c.variants.map((v) => ({ label: v.key, points: smooth(v.seeds[0]?.maxVioBatch ?? []) })),
+      );
+    }
+    if (c.name === 'globalBatch') {
+      for (const v of c.variants) {
+        const map = v.seeds[0]?.specialisation?.[0];
+        if (!map) continue;
+        const E = map[0]?.length ?? 1;
+        const domains = Object.keys(v.seeds[0]!.domainLoss);
+        charts[`${c.name}-${v.key}-specialisation.svg`] = heatmapSvg(
+          `${v.key}: share of each domain per expert (first MoE block; ` + 'white 0, blue 3x uniform)',
+          domains,
+          map.map((r) => r.map((x) => x * E)),
+          3,
+        );
+      }
+    }
+  }
+  return charts;
+}
+
+/** A moving mean over 10 steps, as [step, value] points. */
+function smooth(values: number[]): [number, number][] {
+  return values.map((_, i) => {
+    const w = values.slice(Math.max(0, i - 9), i + 1);
+    return [i + 1, w.reduce((a, b) => a + b, 0) / w.length];
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * Trains and measures the models of a claim table (tables.ts), seed by seed, with the library's own trainer: the
+ * same code in `npm run bench:claims` (Node, wasm) and the Claims page (the training worker).
+ */
+import {
+  countModelParams, DeepSeekLM, generateWithStats, plainModelConfig, resolveModelConfig,
+} from '../../src/model/index.js';
+import { specialisationReport, TextDataset, Trainer } from '../../src/train/index.js';
+import type { ClaimTable, ClaimVariant } from './tables.js';
+import type { ClaimResult, RunSettings, SeedResult, VariantResult } from './schema.js';
+
+/** How long a run trains: --quick or the full run. */
+export function runSettings(quick: boolean, seeds: number): RunSettings {
+  return quick
+    ? {
+      quick, seeds, steps: 25, batchSize: 8, seqLen: 32, evalEvery: 25, evalWindows: 2, finalWindows: 4,
+      decodeTokens: 16,
+    }
+    : {
+      quick, seeds, steps: 300, batchSize: 8, seqLen: 64, evalEvery: 50, evalWindows: 8, finalWindows: 32,
+      decodeTokens: 100,
+    };
+}
+
+/** Progress of a run: which table, model and seed, and the step. */
+export interface ClaimProgress {
+  claim: string;
+  variant: string;
+  seed: number;
+  step: number;
+  steps: number;
+}
+
+const prompts = ['The ', '子曰：', 'function ', '12 + 7 = '];
+
+/** Trains one model of a table with one seed and measures it. */
+async function runSeed(
+  variant: ClaimVariant, seed: number, s: RunSettings, corpus: Record<string, string>, table: ClaimTable,
+  onProgress: (p: ClaimProgress) => void,
+): Promise<{ result: SeedResult; model: DeepSeekLM }> {
+  const dataset = new TextDataset(corpus, { seqLen: s.seqLen });
+  const model = new DeepSeekLM({ ...variant.model, seed });
+  const trainer = new Trainer(model, dataset, {
+    steps: s.steps, batchSize: s.batchSize, seqLen: s.seqLen, evalEvery: s.evalEvery, evalWindows: s.evalWindows,
+    warmupSteps: Math.min(20, Math.floor(s.steps / 10)), gradAccumSteps: variant.gradAccumSteps ?? 1, seed,
+  });
+  const curve: [number, number][] = [];
+  const maxVioBatch: number[] = [];
+  let failure: string | null = null;
+  trainer.on('step', (e) => {
+    if (e.layers.length > 0) maxVioBatch.push(e.layers.reduce((a, l) => a + l.maxViolation, 0) / e.layers.length);
+    onProgress({ claim: table.name, variant: variant.key, seed, step: e.step, steps: s.steps });
+  });
+  trainer.on('eval', (e) => curve.push([e.step, e.valLoss]));
+  trainer.on('error', (e) => (failure = e.message));
+  await trainer.run();
+  if (failure) throw new Error(`${table.name}/${variant.key}, seed ${seed}: ${failure}`);
+  // The final figures on more validation windows than the periodic evaluations.
+  const final = await new Trainer(model, dataset, {
+    seqLen: s.seqLen, evalWindows: s.finalWindows, steps: 1,
+  }).evaluate();
+  const result: SeedResult = {
+    seed, valLoss: final.valLoss, domainLoss: final.domainLoss, maxVioGlobal: final.maxVioGlobal, curve, maxVioBatch,
+  };
+  if (table.name === 'globalBatch') {
+    result.specialisation = (await specialisationReport(model, dataset, s.finalWindows, s.seqLen)).map((b) => b.shares);
+  }
+  if (table.name === 'mtp') {
+    let drafted = 0;
+    let accepted = 0;
+    for (const prompt of prompts) {
+      const options = { maxNewTokens: s.decodeTokens, temperature: 0, speculative: model.config.mtpDepth > 0 };
+      const { stats } = await generateWithStats(model, Array.from(new TextEncoder().encode(prompt)), options);
+      drafted += stats?.drafted ?? 0;
+      accepted += stats?.accepted ?? 0;
+    }
+    if (drafted > 0) result.acceptanceRate = accepted / drafted;
+  }
+  trainer.dispose();
+  return { result, model };
+}
+
+/**
+ * DeepSeekMoE section 4.5's probe: the trained model with a shared expert, evaluated with the shared expert
+ * disabled and one more routed expert chosen instead (the same activated compute).
+ */
+async function withoutShared(model: DeepSeekLM, s: RunSettings, corpus: Record<string, string>): Promise<number> {
+  const c = model.plainConfig;
+  const moe = { ...c.moe, nSharedExperts: 0, topK: (c.moe.topK ?? 1) + 1 };
+  const probe = new DeepSeekLM(plainModelConfig(resolveModelConfig({ ...c, moe })));
+  const values = new Map<string, Float32Array>();
+  for (const name of probe.weightNames) values.set(name, (await model.weights[name]!.data()) as Float32Array);
+  probe.setWeights(values);
+  const dataset = new TextDataset(corpus, { seqLen: s.seqLen });
+  const trainer = new Trainer(probe, dataset, { seqLen: s.seqLen, evalWindows: s.finalWindows, steps: 1 });
+  const { valLoss } = await trainer.evaluate();
+  trainer.dispose();
+  probe.dispose();
+  return valLoss;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Every model of `table`, every seed: results with their means and spreads. */
+export async function runClaim(
+  table: ClaimTable, s: RunSettings, corpus: Record<string, string>, onProgress: (p: ClaimProgress) => void = () => {},
+): Promise<ClaimResult> {
+  const variants: VariantResult[] = [];
+  const probes: Record<string, number[]> = {};
+  for (const variant of table.variants) {
+    const seeds: SeedResult[] = [];
+    for (let seed = 0; seed < s.seeds; seed++) {
+      const { result, model } = await runSeed(variant, seed, s, corpus, table, onProgress);
+      if (table.name === 'fineGrained' && variant.key === 'm4Shared') {
+        (probes.m4SharedWithoutShared ??= []).push(await withoutShared(model, s, corpus));
+      }
+      model.dispose();
+      seeds.push(result);
+    }
+    const losses = seeds.map((r) => r.valLoss);
+    const accept = seeds.flatMap((r) => (r.acceptanceRate === undefined ? [] : [r.acceptanceRate]));
+    const params = countModelParams(variant.model);
+    variants.push({
+      key: variant.key, label: variant.label, params: { total: params.total, activated: params.activated }, seeds,
+      valLoss: { mean: mean(losses), min: Math.min(...losses), max: Math.max(...losses) },
+      maxVioGlobal: mean(seeds.map((r) => r.maxVioGlobal)),
+      ...(accept.length > 0 ? { acceptanceRate: mean(accept) } : {}),
+    });
+  }
+  return { name: table.name, title: table.title, source: table.source, paper: table.paper, variants, probes };
+}

@@ -1,0 +1,177 @@
+/**
+ * The four DeepSeek claims `npm run bench:claims` reproduces at toy scale: for each, the models to train side by
+ * side and the paper's own figures to print beside ours. TF.js-free (the demos' Claims page reads it too).
+ *
+ * Full runs use the `small` shape (d 128, 4 layers, the first dense, MLA); --quick the `tiny` shape. Within a
+ * table every MoE model has the same total and activated parameters (within 2%: only the router, d E, differs).
+ */
+import type { ModelConfig, ModelConfigInput } from '../../src/model/config.js';
+import { denseTwin, plainModelConfig, resolveModelConfig } from '../../src/model/config.js';
+import { preset } from '../../src/model/presets.js';
+
+export type ClaimName = 'fineGrained' | 'lossFree' | 'globalBatch' | 'mtp';
+export const claimNames: ClaimName[] = ['fineGrained', 'lossFree', 'globalBatch', 'mtp'];
+
+/** One model of a table. */
+export interface ClaimVariant {
+  key: string;
+  label: string;
+  model: ModelConfig;
+  /** Micro-batches per optimizer step (the global-batch claim). */
+  gradAccumSteps?: number;
+}
+
+/** A figure from the paper, to print beside ours. */
+export interface PaperFigure {
+  label: string;
+  value: string;
+}
+
+export interface ClaimTable {
+  name: ClaimName;
+  title: string;
+  /** Where the paper's figures are from. */
+  source: string;
+  paper: PaperFigure[];
+  variants: ClaimVariant[];
+}
+
+type Moe = ModelConfigInput['moe'];
+
+/** The shape of every table: `small` (full) or `tiny` (--quick), with one MoE setting swapped in. */
+function shape(quick: boolean, moe: Moe, extra: Partial<ModelConfig> = {}): ModelConfig {
+  const base = preset(quick ? 'tiny' : 'small');
+  return plainModelConfig(resolveModelConfig({ ...base, ...extra, moe: { ...moe } }));
+}
+
+/** DeepSeekMoE's gate for table 1: softmax, no renormalisation, the expert-level loss only. */
+const softmaxGate = { scoreFunc: 'softmax', normTopK: false, routeScale: 1, auxFreeBias: false, alpha1: 0.01 } as const;
+
+/**
+ * 1. DeepSeekMoE (2024): GShard's few large experts (top-2), the same parameters cut into m = 2 and m = 4 times as
+ * many experts m times narrower (top-2m), and m = 4 with one of them an isolated shared expert (one routed
+ * choice fewer); against dense models of the activated and of the total size.
+ */
+function fineGrained(quick: boolean): ClaimTable {
+  const h = quick ? 16 : 96; // GShard's expert width; E 8 (full) or 4 (quick), top-2
+  const E = quick ? 4 : 8;
+  const moe = (experts: number, shared: number, topK: number, width: number): Moe =>
+    ({ ...softmaxGate, nRoutedExperts: experts, nSharedExperts: shared, topK, expertHiddenDim: width });
+  const gshard = shape(quick, moe(E, 0, 2, h));
+  return {
+    name: 'fineGrained',
+    title: 'Fine-grained experts and shared-expert isolation (DeepSeekMoE)',
+    source: 'DeepSeekMoE (Dai et al., 2024), Table 1 (2B models, 100B tokens, Pile loss) and section 4.5',
+    paper: [
+      { label: 'Dense (activated size of a top-1 MoE)', value: '2.060' },
+      { label: 'GShard (16 experts, top-2)', value: '1.867' },
+      { label: 'DeepSeekMoE (1 shared + 63 routed, top-7)', value: '1.808' },
+      { label: 'DeepSeekMoE with its shared expert disabled at evaluation (one more routed expert)', value: '2.414' },
+    ],
+    variants: [
+      {
+        key: 'denseActivated', label: 'dense, activated size',
+        model: plainModelConfig(denseTwin(gshard, 'activated')),
+      },
+      { key: 'gshard', label: `GShard: ${E} experts of h ${h}, top-2`, model: gshard },
+      {
+        key: 'm2', label: `fine-grained m = 2: ${2 * E} of h ${h / 2}, top-4`,
+        model: shape(quick, moe(2 * E, 0, 4, h / 2)),
+      },
+      {
+        key: 'm4', label: `fine-grained m = 4: ${4 * E} of h ${h / 4}, top-8`,
+        model: shape(quick, moe(4 * E, 0, 8, h / 4)),
+      },
+      {
+        key: 'm4Shared', label: `m = 4 + 1 shared: 1 + ${4 * E - 1} of h ${h / 4}, top-7`,
+        model: shape(quick, moe(4 * E - 1, 1, 7, h / 4)),
+      },
+      {
+        key: 'denseTotal', label: 'dense, total size (the ceiling)',
+        model: plainModelConfig(denseTwin(gshard, 'total')),
+      },
+    ],
+  };
+}
+
+/**
+ * 2. Auxiliary-loss-free balancing (Wang et al., 2024): sigmoid gate; no balancing, the balance loss at
+ * alpha 0.001, the bias at u = 0.001, and u = 0.0001 and 0.01.
+ */
+function lossFree(quick: boolean): ClaimTable {
+  const base = preset(quick ? 'tiny' : 'small').moe;
+  const gate: Moe = { ...base, scoreFunc: 'sigmoid', normTopK: true, seqAlpha: 0, alpha1: 0, auxFreeBias: false };
+  const bias = (u: number): Moe => ({ ...gate, auxFreeBias: true, biasUpdateSpeed: u });
+  return {
+    name: 'lossFree',
+    title: 'Auxiliary-loss-free load balancing',
+    source: 'Wang et al., 2024, "Auxiliary-Loss-Free Load Balancing Strategy for Mixture-of-Experts" (1B, 100B tokens)',
+    paper: [
+      { label: 'balance loss (alpha 0.001): perplexity / MaxVio_global', value: '9.56 / 0.72' },
+      { label: 'loss-free bias (u 0.001): perplexity / MaxVio_global', value: '9.50 / 0.04' },
+      { label: 'u = 0.0001', value: 'converges slowly (MaxVio_batch stays high early)' },
+      { label: 'u = 0.01', value: 'oscillates late in training' },
+    ],
+    variants: [
+      { key: 'none', label: 'no balancing', model: shape(quick, gate) },
+      { key: 'auxLoss', label: 'balance loss, alpha 0.001', model: shape(quick, { ...gate, alpha1: 0.001 }) },
+      { key: 'bias1e-3', label: 'loss-free bias, u 0.001', model: shape(quick, bias(0.001)) },
+      { key: 'bias1e-4', label: 'loss-free bias, u 0.0001', model: shape(quick, bias(0.0001)) },
+      { key: 'bias1e-2', label: 'loss-free bias, u 0.01', model: shape(quick, bias(0.01)) },
+    ],
+  };
+}
+
+/** 3. Qwen's "Demons in the Detail": the balance loss over micro-batches of a few sequences, or the global batch. */
+function globalBatch(quick: boolean): ClaimTable {
+  const base = preset(quick ? 'tiny' : 'small').moe;
+  const moe = (scope: 'microBatch' | 'globalBatch'): Moe => ({
+    ...base, scoreFunc: 'softmax', normTopK: false, routeScale: 1, auxFreeBias: false, seqAlpha: 0, alpha1: 0.01,
+    balanceScope: scope,
+  });
+  return {
+    name: 'globalBatch',
+    title: 'Balance over the global batch',
+    source: 'Qiu et al., 2025, "Demons in the Detail" (Qwen): micro-batch vs global-batch load-balancing loss',
+    paper: [
+      { label: 'global-batch balance', value: 'lower perplexity, and experts specialise by domain' },
+      { label: 'micro-batch balance (near sequence level)', value: 'forces every domain onto every expert' },
+    ],
+    variants: [
+      {
+        key: 'microBatch', label: 'balance loss per micro-batch of 2 sequences', model: shape(quick, moe('microBatch')),
+        gradAccumSteps: 4,
+      },
+      {
+        key: 'globalBatch', label: 'balance loss over the global batch of 8', model: shape(quick, moe('globalBatch')),
+        gradAccumSteps: 4,
+      },
+    ],
+  };
+}
+
+/** 4. DeepSeek-V3's multi-token prediction: one MTP module or none, the same main model. */
+function mtp(quick: boolean): ClaimTable {
+  const base = preset(quick ? 'tiny' : 'small');
+  return {
+    name: 'mtp',
+    title: 'Multi-token prediction',
+    source: 'DeepSeek-V3 technical report, Table 4 (MTP ablation) and section 5.4.3 (speculative decoding)',
+    paper: [
+      { label: 'main-model Pile BPB, small MoE without / with MTP', value: 'about equal; benchmarks improve' },
+      { label: 'acceptance of the second token in speculative decoding', value: '85-90%' },
+    ],
+    variants: [
+      { key: 'noMtp', label: 'no MTP', model: shape(quick, base.moe) },
+      {
+        key: 'mtp', label: 'one MTP module, lambda 0.3',
+        model: shape(quick, base.moe, { mtpDepth: 1, mtpLambda: 0.3 }),
+      },
+    ],
+  };
+}
+
+/** Every table, full or quick. */
+export function claimTables(quick: boolean): ClaimTable[] {
+  return [fineGrained(quick), lossFree(quick), globalBatch(quick), mtp(quick)];
+}
