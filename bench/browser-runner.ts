@@ -32,7 +32,9 @@ export async function runInChromium<T>(root: string, query: string, options: Chr
     page.on('console', (m) => onConsole(m.text()));
     for (const [name, f] of Object.entries(options.expose ?? {})) await page.exposeFunction(name, f);
     await page.goto(`http://127.0.0.1:${port}/${query}`);
-    await page.waitForFunction('window.benchResult !== undefined || window.benchError !== undefined', undefined, { timeout: options.timeoutMs, polling: 500 });
+    await page.waitForFunction('window.benchResult !== undefined || window.benchError !== undefined', undefined, {
+      timeout: options.timeoutMs, polling: 500,
+    });
     const error = await page.evaluate('window.benchError');
     if (error) throw new Error(String(error));
     return (await page.evaluate('window.benchResult')) as T;

@@ -40,7 +40,9 @@ let e8: number | null = null;
 if (inBrowser) {
   say(`${values.backend} in headless Chromium, ${runs} timed runs after ${warmup} warm-up`);
   const root = fileURLToPath(new URL('./browser/', import.meta.url));
-  result = await runInChromium<LayerSection>(root, `?backend=${values.backend}&job=layer&runs=${runs}&warmup=${warmup}`, { timeoutMs: 3_600_000 });
+  result = await runInChromium<LayerSection>(
+    root, `?backend=${values.backend}&job=layer&runs=${runs}&warmup=${warmup}`, { timeoutMs: 3_600_000 },
+  );
 } else {
   const backend = await initBackend(values.backend as BackendName);
   say(`backend ${backend}, ${runs} timed runs after ${warmup} warm-up`);

@@ -14,8 +14,10 @@ const readConfig = (path: string): Record<string, unknown> => JSON.parse(readFil
 
 
 function row(name: string, c: ModelParamCount, published?: { total: number; activated: number }): string {
-  const cells = [name.padEnd(24), human(c.total).padStart(9), human(c.activated).padStart(9), `${(100 * c.activatedRatio).toFixed(1)}%`.padStart(7),
-    String(c.kvCachePerToken).padStart(9)];
+  const cells = [
+    name.padEnd(24), human(c.total).padStart(9), human(c.activated).padStart(9),
+    `${(100 * c.activatedRatio).toFixed(1)}%`.padStart(7), String(c.kvCachePerToken).padStart(9),
+  ];
   if (published) cells.push(`  ${human(published.total)} / ${human(published.activated)}`);
   return cells.join(' ');
 }

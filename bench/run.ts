@@ -149,7 +149,9 @@ const results = readdirSync(outDir).filter((f) => f.endsWith('.json')).flatMap((
 const newest = results.map((r) => r.date.slice(0, 10)).sort().at(-1);
 const order = [...nodeBackends, ...browserBackends.map((b) => `browser-${b}`)];
 if (results.length === 0) fail(`no ${mode} results in ${outDir} to summarise${mode === 'full' ? ' (add --quick for quick ones)' : ''}.`);
-const latest = results.filter((r) => r.date.slice(0, 10) === newest).sort((a, b) => order.indexOf(resultLabel(a)) - order.indexOf(resultLabel(b)));
+const latest = results
+  .filter((r) => r.date.slice(0, 10) === newest)
+  .sort((a, b) => order.indexOf(resultLabel(a)) - order.indexOf(resultLabel(b)));
 for (const [name, svg] of Object.entries(benchCharts(latest))) writeFileSync(join(outDir, 'charts', name), svg);
 writeFileSync(join(outDir, 'summary.md'), benchMarkdown(latest, (name) => `charts/${name}`));
 console.error(`summary of ${latest.map(resultLabel).join(', ')} -> ${join(outDir, 'summary.md')}`);

@@ -24,8 +24,11 @@ const cell = (v: string | number) => Object.assign(document.createElement('td'),
 function render(): void {
   $('runs').replaceChildren(...state.results.map((r, i) => {
     const row = document.createElement('tr');
-    row.append(...[resultLabel(r), r.mode, r.seconds.toFixed(0), r.layer.ms.moe.toFixed(1), r.layer.ratios.moeOverDenseActivated.toFixed(2),
-      (r.layer.ratios.naiveOverMoe?.toFixed(1) ?? '-'), r.training.moe.tokensPerSecond.toFixed(0), r.training.ratios.moeOverDenseTotalTokensPerSecond.toFixed(2)].map(cell));
+    row.append(...[
+      resultLabel(r), r.mode, r.seconds.toFixed(0), r.layer.ms.moe.toFixed(1),
+      r.layer.ratios.moeOverDenseActivated.toFixed(2), (r.layer.ratios.naiveOverMoe?.toFixed(1) ?? '-'),
+      r.training.moe.tokensPerSecond.toFixed(0), r.training.ratios.moeOverDenseTotalTokensPerSecond.toFixed(2),
+    ].map(cell));
     const button = Object.assign(document.createElement('button'), { textContent: 'JSON', id: `download-${i}` });
     button.addEventListener('click', () => download(fileName(r), JSON.stringify(r, null, 2), 'application/json'));
     const last = document.createElement('td');

@@ -22,7 +22,9 @@ const lossChart = new LineChart($('loss'), [
   { label: 'loss', colour: '#0969da' },
   { label: 'accuracy', colour: '#1a7f37' },
 ], { yLabel: 'nats / share' });
-const violationChart = new LineChart($('violation'), [{ label: 'max violation (max load / mean − 1)', colour: '#cf222e' }], { yLabel: 'violation', height: 150 });
+const violationChart = new LineChart($('violation'), [
+  { label: 'max violation (max load / mean − 1)', colour: '#cf222e' },
+], { yLabel: 'violation', height: 150 });
 
 /** What the tests read: plain data mirrored from the page. */
 const state = exposeState({
@@ -158,7 +160,10 @@ async function train(): Promise<void> {
   lossChart.clear();
   violationChart.clear();
   Object.assign(state, { losses: [], accuracy: [], violations: [], maps: 0, expertsOnPlane: 0, error: '' });
-  $('legend').innerHTML = Array.from({ length: classifier.nRoutedExperts! }, (_, e) => `<span><i style="background:${expertColour(e)}"></i>${e}</span>`).join('');
+  $('legend').innerHTML = Array.from(
+    { length: classifier.nRoutedExperts! },
+    (_, e) => `<span><i style="background:${expertColour(e)}"></i>${e}</span>`,
+  ).join('');
   try {
     await client.api.start({ kind: 'playground', classifier, steps, mapEvery, mapResolution }, Comlink.proxy(onEvent));
     if (state.state === 'starting') setRunning('running'); // unless its events already ended it

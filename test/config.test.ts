@@ -11,7 +11,8 @@ describe('config validation', () => {
     ['topK > nRoutedExperts', { topK: 9 }, /topK \(9\) to be at most nRoutedExperts \(8\)/],
     ['topKGroups > nExpertGroups', { nExpertGroups: 2, topKGroups: 3 }, /topKGroups \(3\) to be at most nExpertGroups \(2\)/],
     ['nRoutedExperts not divisible by nExpertGroups', { nExpertGroups: 3 }, /nRoutedExperts \(8\) to be divisible by nExpertGroups \(3\)/],
-    ['topK beyond the reachable experts', { nExpertGroups: 4, topKGroups: 1, topK: 3 }, /topK \(3\) to be at most topKGroups \(1\) \* experts per group \(nRoutedExperts \/ nExpertGroups = 2\) = 2/],
+    ['topK beyond the reachable experts', { nExpertGroups: 4, topKGroups: 1, topK: 3 },
+      /topK \(3\) to be at most topKGroups \(1\) \* experts per group \(nRoutedExperts \/ nExpertGroups = 2\) = 2/],
     ['fractional topK', { topK: 1.5 }, /expected topK to be a positive integer, but got 1\.5/],
     ['zero dModel', { dModel: 0 }, /expected dModel to be a positive integer, but got 0/],
     ['negative nSharedExperts', { nSharedExperts: -1 }, /expected nSharedExperts to be a non-negative integer, but got -1/],
@@ -27,9 +28,11 @@ describe('config validation', () => {
     ['non-boolean normTopK', { normTopK: 1 }, /expected normTopK to be a boolean, but got 1/],
     ['a misspelt field', { topk: 2 }, /unknown field 'topk'/],
     ['unknown dropPolicy', { dropPolicy: 'random' }, /expected dropPolicy to be one of 'position', 'probs', but got 'random'/],
-    ['unknown balanceScope', { balanceScope: 'sequence' }, /expected balanceScope to be one of 'microBatch', 'globalBatch', but got 'sequence'/],
+    ['unknown balanceScope', { balanceScope: 'sequence' },
+      /expected balanceScope to be one of 'microBatch', 'globalBatch', but got 'sequence'/],
     ['unknown biasUpdate', { biasUpdate: 'adam' }, /expected biasUpdate to be one of 'sign', 'signCentered', but got 'adam'/],
-    ['a shared-expert gate without shared experts', { sharedExpertGate: true }, /expected nSharedExperts >= 1 for sharedExpertGate, but got 0/],
+    ['a shared-expert gate without shared experts', { sharedExpertGate: true },
+      /expected nSharedExperts >= 1 for sharedExpertGate, but got 0/],
     ['non-boolean sharedExpertGate', { sharedExpertGate: 'yes' }, /expected sharedExpertGate to be a boolean, but got 'yes'/],
   ])('rejects %s', (_, extra, message) => {
     expect(() => resolveMoEConfig({ ...ok, ...extra } as MoEConfigInput)).toThrow(message);

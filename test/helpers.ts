@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  initBackend, measureDroplessCapacity, moeForward, moeWeightSpecs, resolveMoEConfig, type BackendName, type DeepSeekMoEConfig, type MoEConfigInput, type MoEForwardOptions, type MoEWeights,
+  initBackend, measureDroplessCapacity, moeForward, moeWeightSpecs, resolveMoEConfig, type BackendName,
+  type DeepSeekMoEConfig, type MoEConfigInput, type MoEForwardOptions, type MoEWeights,
 } from 'deepseek-moe-tfjs';
 
 export const inBrowser = typeof window !== 'undefined';

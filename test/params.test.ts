@@ -14,13 +14,17 @@ describe('countLayerParams', () => {
   });
 
   it('a DeepSeek-V3 MoE layer: 256 routed + 1 shared expert of 2048 at d 7168, top-8', () => {
-    const p = countLayerParams({ dModel: 7168, nRoutedExperts: 256, topK: 8, expertHiddenDim: 2048, nSharedExperts: 1, auxFreeBias: true, nExpertGroups: 8, topKGroups: 4 });
+    const p = countLayerParams({
+      dModel: 7168, nRoutedExperts: 256, topK: 8, expertHiddenDim: 2048, nSharedExperts: 1, auxFreeBias: true,
+      nExpertGroups: 8, topKGroups: 4,
+    });
     const expert = 3 * 7168 * 2048;
     expect(p.total).toBe(7168 * 256 + 257 * expert + 256);
     expect(p.activated).toBe(7168 * 256 + 9 * expert + 256);
   });
 
   it('validates its config', () => {
-    expect(() => countLayerParams({ dModel: 8, nRoutedExperts: 4, topK: 5, expertHiddenDim: 2 })).toThrow(/topK \(5\) to be at most nRoutedExperts \(4\)/);
+    expect(() => countLayerParams({ dModel: 8, nRoutedExperts: 4, topK: 5, expertHiddenDim: 2 }))
+      .toThrow(/topK \(5\) to be at most nRoutedExperts \(4\)/);
   });
 });

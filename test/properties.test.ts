@@ -175,7 +175,8 @@ describe("the training worker's commands, at random", () => {
     const cases = fc.oneof(
       mutations(base, fields),
       mutations(base.train as Record<string, unknown>, trainFields).map((m) => ({ ...m, config: { ...base, train: m.config } })),
-      mutations(base.model as Record<string, unknown>, Object.keys(modelConfigDefaults)).map((m) => ({ ...m, config: { ...base, model: m.config } })),
+      mutations(base.model as Record<string, unknown>, Object.keys(modelConfigDefaults))
+        .map((m) => ({ ...m, config: { ...base, model: m.config } })),
       anything.map((v) => ({ key: 'job', value: v, config: v as Record<string, unknown> })),
     );
     const tensors = (await api.numTensors());
@@ -200,7 +201,10 @@ describe("the training worker's commands, at random", () => {
     const before = await api.save();
     const calls = fc.oneof(
       fc.tuple(fc.constant('sample'), anything, anything),
-      fc.tuple(fc.constant('sampleOptions'), fc.record({ maxNewTokens: anything, temperature: anything, topK: anything }), fc.constant(null)),
+      fc.tuple(
+        fc.constant('sampleOptions'), fc.record({ maxNewTokens: anything, temperature: anything, topK: anything }),
+        fc.constant(null),
+      ),
       fc.tuple(fc.constant('load'), anything, fc.constant(null)),
       fc.tuple(fc.constant('loadBytes'), fc.uint8Array({ maxLength: 64 }), fc.constant(null)),
       fc.tuple(fc.constant('setBackend'), anything, fc.constant(null)),
@@ -231,7 +235,10 @@ describe('a valid model and trainer config, at random, trains a step', () => {
     const corpus = { a: 'abcdefgh '.repeat(60), b: 'the cat sat '.repeat(60) };
     const dataset = new TextDataset(corpus, { seqLen: 16 });
     await fc.assert(fc.asyncProperty(
-      fc.record({ moe: validMoE, attention: fc.constantFrom('mla', 'mha'), nLayers: fc.integer({ min: 1, max: 2 }), dense: fc.integer({ min: 0, max: 1 }) }),
+      fc.record({
+        moe: validMoE, attention: fc.constantFrom('mla', 'mha'), nLayers: fc.integer({ min: 1, max: 2 }),
+        dense: fc.integer({ min: 0, max: 1 }),
+      }),
       async (r) => {
         const { dModel: _d, ...moe } = r.moe;
         const model = new DeepSeekLM({

@@ -136,7 +136,10 @@ export function createTrainingWorker(): TrainingWorkerApi {
       try {
         await endRun();
         const environment = runtime.process?.versions?.node
-          ? { runtime: 'node' as const, description: `Node v${runtime.process.versions.node} (worker thread)`, cores: null, device: null, tfjsVersion: tf.version_core }
+          ? {
+            runtime: 'node' as const, description: `Node v${runtime.process.versions.node} (worker thread)`,
+            cores: null, device: null, tfjsVersion: tf.version_core,
+          }
           : await browserEnvironment();
         const result = await runBenchSuite({ mode, environment, onProgress: (p) => void (lastDelivery = onProgress(p)) });
         await delivered();

@@ -24,7 +24,11 @@ const log = (line: string) => {
 };
 
 try {
-  const wasmPaths = { 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded };
+  const wasmPaths = {
+    'tfjs-backend-wasm.wasm': wasmPlain,
+    'tfjs-backend-wasm-simd.wasm': wasmSimd,
+    'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
+  };
   const backend = await initBackend((params.get('backend') ?? 'webgl') as BackendName, { wasmPaths });
   log(`backend ${backend}`);
   const asyncReads = backend === 'webgpu' || backend === 'webgl';

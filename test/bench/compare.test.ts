@@ -9,7 +9,8 @@ import { validateBenchResult } from '../../tools/bench-suite/validate.js';
 const root = new URL('../../', import.meta.url).pathname;
 const fixture = (name: string) => join(root, 'test/bench/fixtures', name);
 const load = (name: string) => validateBenchResult(JSON.parse(readFileSync(fixture(name), 'utf8')));
-const compare = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'bench/compare.ts', ...args], { cwd: root, encoding: 'utf8' });
+const compare = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'bench/compare.ts', ...args], { cwd: root, encoding: 'utf8' });
 
 describe('bench:compare', () => {
   // a.json: a wasm run in Node; b.json: a webgpu run in a browser, layer twice as fast, training 1.5x, one extra point.
@@ -18,7 +19,9 @@ describe('bench:compare', () => {
     expect(c.a).toBe('wasm 2026-11-22');
     expect(c.b).toBe('browser-webgpu 2026-11-23');
     const byName = new Map(c.figures.map((f) => [f.name, f]));
-    expect(byName.get('layer T=256 E=64 K=6: MoE')).toEqual({ name: 'layer T=256 E=64 K=6: MoE', unit: 'ms', a: 40, b: 20, ratio: 0.5, gain: 2 });
+    expect(byName.get('layer T=256 E=64 K=6: MoE')).toEqual({
+      name: 'layer T=256 E=64 K=6: MoE', unit: 'ms', a: 40, b: 20, ratio: 0.5, gain: 2,
+    });
     expect(byName.get('training small 2x64 (dropless): moe')).toMatchObject({ unit: 'tokens/s', a: 1000, b: 1500, ratio: 1.5, gain: 1.5 });
     expect(byName.get('scaling T=256 E=4 K=4: MoE')!.gain).toBe(1);
     // Kernels (wasm) and shader programs (webgpu) are different counts: never matched.

@@ -8,7 +8,8 @@ import { validateBenchResult } from '../../tools/bench-suite/validate.js';
 import type { BenchResult } from '../../tools/bench-suite/schema.js';
 
 const root = new URL('../../', import.meta.url).pathname;
-const bench = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: root, encoding: 'utf8' });
+const bench = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: root, encoding: 'utf8' });
 
 describe('npm run bench -- --quick', () => {
   // On wasm only: the same suite on cpu takes three minutes of the CI's budget and checks nothing more.
@@ -73,7 +74,8 @@ describe('npm run bench -- --quick', () => {
 
   it.each([
     [['--backend', 'metal'], /expected --backend to list names from tensorflow, wasm, cpu, webgpu, webgl, but got 'metal'/],
-    [['--browser', '--backend', 'tensorflow'], /expected --backend with --browser to list webgpu, webgl, wasm or cpu, but got 'tensorflow'/],
+    [['--browser', '--backend', 'tensorflow'],
+      /expected --backend with --browser to list webgpu, webgl, wasm or cpu, but got 'tensorflow'/],
     [['--fast'], /Unknown option '--fast'/],
   ])('%j: a clear error, exit code 2', (args, message) => {
     const r = bench(...args);

@@ -34,7 +34,9 @@ describe('npm run eval, export and import', () => {
     const r = cli('eval', '--checkpoint', tiny, '--backend', 'wasm', '--seq-len', '32', '--json');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/english: \d\.\d{4} nats\/byte/);
-    const json = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { nll: number; bytes: number; domains: Record<string, { nll: number }> };
+    const json = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+      nll: number; bytes: number; domains: Record<string, { nll: number }>;
+    };
     expect(Object.keys(json.domains)).toEqual(['english', 'chinese', 'code', 'arithmetic']);
     expect(json.nll).toBeGreaterThan(4); // an untrained model is near ln 256 = 5.55
     expect(json.nll).toBeLessThan(7);

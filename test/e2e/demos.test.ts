@@ -7,7 +7,10 @@ import { demoState, openPage, openSite, screenshotDir, waitForState, type Site }
 import { validateBenchResult } from '../../tools/bench-suite/validate.js';
 import type { BenchResult } from '../../tools/bench-suite/schema.js';
 
-interface PlaygroundState { state: string; losses: number[]; accuracy: number[]; violations: number[]; maps: number; expertsOnPlane: number; error: string }
+interface PlaygroundState {
+  state: string; losses: number[]; accuracy: number[]; violations: number[]; maps: number; expertsOnPlane: number;
+  error: string;
+}
 interface LabState {
   state: string; losses: number[]; valLosses: number[]; sample: string; checkpoints: number; error: string; loadedStep: number;
   maxVioGlobal: number; acceptanceRate: number;
@@ -161,7 +164,9 @@ describe('the demo site, built, in headless Chromium', () => {
     await page.fill('#sample-tokens', '30');
     await page.click('#generate');
     await waitForState(page, `s.acceptanceRate >= 0`);
-    expect(await page.textContent('#speculation')).toMatch(/accepted \d+ of \d+ times \(\d+%; DeepSeek-V3 reports 85-90%\), \d\.\d\d tokens per main-model step/);
+    expect(await page.textContent('#speculation')).toMatch(
+      /accepted \d+ of \d+ times \(\d+%; DeepSeek-V3 reports 85-90%\), \d\.\d\d tokens per main-model step/,
+    );
     expect(demo.errors).toEqual([]);
     await page.close();
   });
@@ -236,14 +241,17 @@ describe('the demo site, built, in headless Chromium', () => {
     const saved = (await demoState<LabState>(page)).checkpoints + 1;
     await waitForState(page, `s.checkpoints === ${saved}`);
     // The next worker to start runs a script that throws at once.
-    await page.route('**/train.worker-*.js', (route) => route.fulfill({ contentType: 'text/javascript', body: `throw new Error('simulated worker crash');` }));
+    await page.route('**/train.worker-*.js', (route) =>
+      route.fulfill({ contentType: 'text/javascript', body: `throw new Error('simulated worker crash');` }));
     await page.reload();
     await page.waitForSelector('#failure:not([hidden])', { timeout: 60_000 });
     expect(await page.textContent('#failure-text')).toMatch(/The training worker stopped: .*simulated worker crash/);
     await waitForState(page, `s.checkpoints === ${saved}`); // nothing the user saved is lost
     await page.unroute('**/train.worker-*.js');
     await page.click('#restart');
-    await page.waitForFunction(() => document.getElementById('backend-note')!.textContent!.startsWith('active:'), undefined, { timeout: 60_000 });
+    await page.waitForFunction(
+      () => document.getElementById('backend-note')!.textContent!.startsWith('active:'), undefined, { timeout: 60_000 },
+    );
     expect(await page.isHidden('#failure')).toBe(true);
     expect(demo.errors).toEqual([]); // reported on the page, not as uncaught errors
     await page.click('#checkpoints [data-load]');
@@ -277,7 +285,9 @@ describe('the demo site, built, in headless Chromium', () => {
     const folder = file.suggestedFilename().replace(/-hf\.zip$/, '');
     expect(Object.keys(zipped).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json',
       'tokenizer_config.json'].map((f) => `${folder}/${f}`));
-    expect(JSON.parse(new TextDecoder().decode(zipped[`${folder}/config.json`]))).toMatchObject({ model_type: 'deepseek_v3', vocab_size: 256 });
+    expect(JSON.parse(new TextDecoder().decode(zipped[`${folder}/config.json`]))).toMatchObject({
+      model_type: 'deepseek_v3', vocab_size: 256,
+    });
     expect(await page.textContent('#checkpoint-note')).toMatch(/Downloaded .*-hf\.zip \(deepseek_v3\)/);
     await page.evaluate(() => ((window as unknown as { demoState: LabState }).demoState.loadedStep = -1));
     const unzipped = mkdtempSync(join(tmpdir(), 'lab-hf-'));
@@ -304,7 +314,9 @@ describe('the demo site, built, in headless Chromium', () => {
       await route.fulfill({ contentType: 'text/javascript', body: `${original}\n${ending}` });
     });
     await page.reload();
-    await page.waitForFunction(() => document.getElementById('backend-note')!.textContent!.startsWith('active:'), undefined, { timeout: 60_000 });
+    await page.waitForFunction(
+      () => document.getElementById('backend-note')!.textContent!.startsWith('active:'), undefined, { timeout: 60_000 },
+    );
     await page.click('#train');
     const clicked = Date.now();
     await page.waitForSelector('#failure:not([hidden])', { timeout: 30_000 });
@@ -312,7 +324,9 @@ describe('the demo site, built, in headless Chromium', () => {
     expect(await page.textContent('#failure-text')).toMatch(/The training worker ended without an error/);
     await page.unroute('**/train.worker-*.js');
     await page.click('#restart');
-    await page.waitForFunction(() => document.getElementById('backend-note')!.textContent!.startsWith('active:'), undefined, { timeout: 60_000 });
+    await page.waitForFunction(
+      () => document.getElementById('backend-note')!.textContent!.startsWith('active:'), undefined, { timeout: 60_000 },
+    );
     expect(await page.isHidden('#failure')).toBe(true);
     expect(demo.errors).toEqual([]);
     await page.close();
@@ -341,7 +355,8 @@ describe('the demo site, built, in headless Chromium', () => {
     await page.setInputFiles('#compare-file', path);
     await waitForState(page, 's.compared > 0');
     expect(await page.locator('#comparison tr').count()).toBe((await demoState<{ compared: number }>(page)).compared);
-    expect(await page.locator('#comparison tr td:last-child').allTextContents()).toSatisfy((cells: string[]) => cells.every((c) => c === '1.00×'));
+    expect(await page.locator('#comparison tr td:last-child').allTextContents())
+      .toSatisfy((cells: string[]) => cells.every((c) => c === '1.00×'));
     await page.screenshot({ path: `${screenshotDir}bench-wasm.png`, fullPage: true });
     expect(demo.errors).toEqual([]);
     await page.close();

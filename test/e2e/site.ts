@@ -71,7 +71,11 @@ export async function openPage(site: Site, path: string): Promise<DemoPage> {
     errors,
     now: () => page.evaluate(() => performance.now()),
     longTasks: (from, to) =>
-      page.evaluate(([a, b]) => (window as unknown as { longTasks: { start: number; duration: number }[] }).longTasks.filter((t) => t.start >= a! && t.start <= b!), [from, to]),
+      page.evaluate(
+        ([a, b]) => (window as unknown as { longTasks: { start: number; duration: number }[] }).longTasks
+          .filter((t) => t.start >= a! && t.start <= b!),
+        [from, to],
+      ),
   };
 }
 

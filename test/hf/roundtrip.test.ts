@@ -20,7 +20,9 @@ const source = (files: Record<string, Uint8Array>): HfSource => ({
     return f;
   },
 });
-const text = new TextEncoder().encode('The quick brown fox jumps over the lazy dog. 敏捷的棕色狐狸跳过了懒狗。 1 + 2 = 3; '.repeat(3));
+const text = new TextEncoder().encode(
+  'The quick brown fox jumps over the lazy dog. 敏捷的棕色狐狸跳过了懒狗。 1 + 2 = 3; '.repeat(3),
+);
 
 /** tiny with every part the format has: a compressed query, groups, the bias, shared experts, a dense first block. */
 const full: ModelConfigInput = {
@@ -245,7 +247,9 @@ describe('Hugging Face import', () => {
     expect(split.modelConfig).toEqual(whole.modelConfig);
     for (const [name, v] of whole.tensors) expect(split.tensors.get(name), name).toEqual(v);
     const { 'model-00002-of-00002.safetensors': __, ...missing } = sharded;
-    await expect(fromHuggingFace(source(missing))).rejects.toThrow(/shard 'model-00002-of-00002.safetensors' \(holding '.*'\) is missing from the folder/);
+    await expect(fromHuggingFace(source(missing))).rejects.toThrow(
+      /shard 'model-00002-of-00002.safetensors' \(holding '.*'\) is missing from the folder/,
+    );
   });
 
   it('reads a tied head (tie_word_embeddings, no lm_head.weight) as a copy of the embedding', async () => {
@@ -294,9 +298,15 @@ describe('Hugging Face import', () => {
     const swap = (list: typeof all) => ({ ...files, 'model.safetensors': writeSafetensors(list) });
     const wrongShape = all.map((t) => (t.name === bias ? { ...t, shape: [4, 2] } : t));
     await expect(fromHuggingFace(source(swap(wrongShape)))).rejects.toThrow(`expected tensor '${bias}' to have shape [8], but got [4,2]`);
-    await expect(fromHuggingFace(source(swap(all.filter((t) => t.name !== bias))))).rejects.toThrow(`expected tensor '${bias}' in the folder, but no file holds it`);
-    const extra = [...all, { name: 'model.layers.1.mlp.experts.8.up_proj.weight', shape: [16, 32], values: new Float32Array(512) }];
-    await expect(fromHuggingFace(source(swap(extra)))).rejects.toThrow(/unexpected tensor\(s\) 'model.layers.1.mlp.experts.8.up_proj.weight'/);
+    await expect(fromHuggingFace(source(swap(all.filter((t) => t.name !== bias))))).rejects.toThrow(
+      `expected tensor '${bias}' in the folder, but no file holds it`,
+    );
+    const extra = [...all, {
+      name: 'model.layers.1.mlp.experts.8.up_proj.weight', shape: [16, 32], values: new Float32Array(512),
+    }];
+    await expect(fromHuggingFace(source(swap(extra)))).rejects.toThrow(
+      /unexpected tensor\(s\) 'model.layers.1.mlp.experts.8.up_proj.weight'/,
+    );
     const bytes = files['model.safetensors']!;
     await expect(fromHuggingFace(source({ ...files, 'model.safetensors': bytes.subarray(0, bytes.length - 100) })))
       .rejects.toThrow(/model.safetensors: not a valid safetensors file \(tensor 'lm_head.weight' ends at byte \d+ .*truncated\)/);

@@ -32,7 +32,8 @@ const pythonJson = (...args: string[]) => {
 const dir = mkdtempSync(join(tmpdir(), 'hf-'));
 const textFile = join(dir, 'text.txt');
 // Every script the corpus has, and the bytes a byte tokenizer must not mangle: CJK, emoji, a combining accent.
-const text = `${bundledCorpus().english!.slice(0, 700)}\n深度求索的混合专家模型。🙂 café naïve\n${bundledCorpus().code!.slice(0, 500)}`;
+const text = `${bundledCorpus().english!.slice(0, 700)}\n深度求索的混合专家模型。🙂 café naïve\n` +
+  `${bundledCorpus().code!.slice(0, 500)}`;
 
 describe.runIf(available || required)('transformers loads what we export and we load what it saves', () => {
   beforeAll(async () => {

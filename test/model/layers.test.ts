@@ -16,7 +16,8 @@ describe.each(['cpu', 'wasm'] as const)('model layers on %s', (backend) => {
       const a = tf.randomNormal(ta ? [3, 5, 4] : [3, 4, 5], 0, 1, 'float32', 1) as tf.Tensor3D;
       const b = tf.randomNormal(tb ? [3, 6, 5] : [3, 5, 6], 0, 1, 'float32', 2) as tf.Tensor3D;
       const probe = tf.randomNormal([3, 4, 6], 0, 1, 'float32', 3);
-      const loss = (f: typeof batchMatMul) => (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(f(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb), probe));
+      const loss = (f: typeof batchMatMul) => (x: tf.Tensor, y: tf.Tensor) =>
+        tf.sum(tf.mul(f(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb), probe));
       const reference = (x: tf.Tensor3D, y: tf.Tensor3D, p = false, q = false) => tf.matMul(x, y, p, q) as tf.Tensor3D;
       expect(await maxAbsDiff(batchMatMul(a, b, ta, tb), tf.matMul(a, b, ta, tb))).toBeLessThan(1e-5);
       const [da, db] = tf.grads(loss(batchMatMul))([a, b]);

@@ -75,7 +75,8 @@ describe.each(['cpu', 'wasm'] as const)('the DeepSeek-style LM on %s', (backend)
   it('rejects bad token ids before computing anything', () => {
     const model = new DeepSeekLM(tiny);
     expect(() => model.forward(tf.tensor2d([[1.5]], [1, 1]) as tf.Tensor2D)).toThrow(/expected int32 token ids, but got float32/);
-    expect(() => model.forward(ids([Array.from({ length: 33 }, () => 1)]))).toThrow(/at most maxSeqLen = 32 tokens per sequence, but got 33/);
+    expect(() => model.forward(ids([Array.from({ length: 33 }, () => 1)])))
+      .toThrow(/at most maxSeqLen = 32 tokens per sequence, but got 33/);
     model.dispose();
   });
 

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { countModelParams, denseTwin, preset, presets } from 'deepseek-moe-tfjs/model';
 
-const published = (file: string) => JSON.parse(readFileSync(new URL(`../../data/published/${file}`, import.meta.url), 'utf8')) as Record<string, unknown>;
+const published = (file: string) =>
+  JSON.parse(readFileSync(new URL(`../../data/published/${file}`, import.meta.url), 'utf8')) as Record<string, unknown>;
 const rel = (a: number, b: number) => Math.abs(a - b) / b;
 
 describe('countModelParams for whole models', () => {
@@ -55,10 +56,14 @@ describe('countModelParams for whole models', () => {
     expect(fromHf.activated).toBe(fromInference.activated);
     const d = 7168;
     const moeBlock = 187_105_280 + 2 * d + 1536 + 512 + 257 * 3 * d * 2048 + d * 256 + 256;
-    expect(fromHf.mtp).toEqual({ modules: 1, total: moeBlock + 2 * d * d + 3 * d, activated: moeBlock - 248 * 3 * d * 2048 + 2 * d * d + 3 * d });
-    const lite = countModelParams({ ...hf, vocab_size: 102400, hidden_size: 2048, intermediate_size: 10944, moe_intermediate_size: 1408, num_hidden_layers: 27,
-      first_k_dense_replace: 1, num_attention_heads: 16, n_routed_experts: 64, n_shared_experts: 2, num_experts_per_tok: 6, q_lora_rank: null,
-      topk_method: 'greedy', num_nextn_predict_layers: 0 });
+    expect(fromHf.mtp).toEqual({
+      modules: 1, total: moeBlock + 2 * d * d + 3 * d, activated: moeBlock - 248 * 3 * d * 2048 + 2 * d * d + 3 * d,
+    });
+    const lite = countModelParams({
+      ...hf, vocab_size: 102400, hidden_size: 2048, intermediate_size: 10944, moe_intermediate_size: 1408,
+      num_hidden_layers: 27, first_k_dense_replace: 1, num_attention_heads: 16, n_routed_experts: 64,
+      n_shared_experts: 2, num_experts_per_tok: 6, q_lora_rank: null, topk_method: 'greedy', num_nextn_predict_layers: 0,
+    });
     expect(lite.total).toBe(countModelParams(published('deepseek-v2-lite.json')).total);
   });
 
@@ -80,7 +85,10 @@ describe('countModelParams for whole models', () => {
     [{ dim: 64 }, /DeepSeek inference config\): expected vocab_size to be an integer >= 1, but got nothing/],
     [{ ...published('deepseek-v3.json'), n_layers: 0 }, /expected n_layers to be an integer >= 1, but got 0/],
     [{ hidden_size: 64, vocab_size: 10, num_hidden_layers: 'two' }, /Hugging Face config\): expected num_hidden_layers .* but got "two"/],
-    [{ width: 3 }, /expected a model config with dModel \(ours\), dim \(DeepSeek inference\) or hidden_size \(Hugging Face\), but got fields width/],
+    [
+      { width: 3 },
+      /expected a model config with dModel \(ours\), dim \(DeepSeek inference\) or hidden_size \(Hugging Face\), but got fields width/,
+    ],
   ])('rejects a bad config: %j', (config, message) => {
     expect(() => countModelParams(config)).toThrow(message);
   });

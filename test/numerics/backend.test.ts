@@ -28,10 +28,15 @@ describe.each(backendsUnderTest)('on %s', (backend) => {
   it('swiGLU: the hand-written backward equals TF.js autodiff', async () => {
     await useBackend(backend);
     const x = tf.randomNormal([12, 6], 0, 1, 'float32', 1);
-    const w = [tf.randomNormal([6, 5], 0, 0.5, 'float32', 2), tf.randomNormal([6, 5], 0, 0.5, 'float32', 3), tf.randomNormal([5, 6], 0, 0.5, 'float32', 4)];
+    const w = [
+      tf.randomNormal([6, 5], 0, 0.5, 'float32', 2), tf.randomNormal([6, 5], 0, 0.5, 'float32', 3),
+      tf.randomNormal([5, 6], 0, 0.5, 'float32', 4),
+    ];
     const probe = tf.randomNormal([12, 6], 0, 1, 'float32', 5);
-    const autodiff = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => tf.matMul(tf.mul(silu(tf.matMul(a, b)), tf.matMul(a, c)), e) as tf.Tensor2D;
-    const ours = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => swiGLU(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D, e as tf.Tensor2D);
+    const autodiff = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, e: tf.Tensor) =>
+      tf.matMul(tf.mul(silu(tf.matMul(a, b)), tf.matMul(a, c)), e) as tf.Tensor2D;
+    const ours = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, e: tf.Tensor) =>
+      swiGLU(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D, e as tf.Tensor2D);
     const loss = (f: typeof ours) => (...t: tf.Tensor[]) => tf.sum(tf.mul(f(t[0]!, t[1]!, t[2]!, t[3]!), probe)) as tf.Scalar;
     expect(await relDiff(ours(x, w[0]!, w[1]!, w[2]!), autodiff(x, w[0]!, w[1]!, w[2]!))).toBeLessThan(1e-5);
     const [g1, g2] = [tf.grads(loss(ours))([x, ...w]), tf.grads(loss(autodiff))([x, ...w])];
@@ -40,7 +45,10 @@ describe.each(backendsUnderTest)('on %s', (backend) => {
 
   // Counts the GPU backend's synchronous reads (TopK's CPU handoff on webgl is one) during a training step. On
   // cpu and wasm readSync is plain memory access that kernels use internally, so there is nothing to count.
-  const input: MoEConfigInput = { dModel: 16, nRoutedExperts: 8, topK: 2, expertHiddenDim: 8, nSharedExperts: 1, scoreFunc: 'sigmoid', auxFreeBias: true, seqAlpha: 0.01 };
+  const input: MoEConfigInput = {
+    dModel: 16, nRoutedExperts: 8, topK: 2, expertHiddenDim: 8, nSharedExperts: 1, scoreFunc: 'sigmoid',
+    auxFreeBias: true, seqAlpha: 0.01,
+  };
   const steps = [
     ['capacity, checkFinite off', { dispatch: 'capacity', checkFinite: false }, false, 0],
     ['dense, checkFinite off', { dispatch: 'dense', checkFinite: false }, false, 0],
@@ -54,7 +62,8 @@ describe.each(backendsUnderTest)('on %s', (backend) => {
   const isGpu = backend === 'webgl' || backend === 'webgpu';
   // A sync read loses the SwiftShader webgpu device, so there only the sync-free steps are counted.
   const stepsHere = steps.filter(([, , , reads]) => backend !== 'webgpu' || reads === 0);
-  it.runIf(isGpu).each(stepsHere)('a training step with %s makes the documented number of GPU-to-CPU reads', async (_, extra, measured, expected) => {
+  it.runIf(isGpu).each(stepsHere)('a training step with %s makes the documented number of ' +
+    'GPU-to-CPU reads', async (_, extra, measured, expected) => {
     await useBackend(backend);
     const c = config({ ...input, ...extra });
     const w = seededWeights(c, 2);

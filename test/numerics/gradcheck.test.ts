@@ -13,8 +13,14 @@ describe.each(backendsUnderTest)('finite-difference gradient check on %s', (back
   beforeAll(() => useBackend(backend));
 
   const cases: [string, MoEConfigInput][] = [
-    ['dropless, softmax, shared, every loss', { dModel: 6, nRoutedExperts: 6, topK: 2, expertHiddenDim: 5, nSharedExperts: 1, nExpertGroups: 3, topKGroups: 2, alpha1: 0.1, alpha2: 0.1, seqAlpha: 0.1, zLossCoef: 0.01 }],
-    ['capacity, sigmoid, normTopK, bias', { dModel: 6, nRoutedExperts: 6, topK: 2, expertHiddenDim: 5, scoreFunc: 'sigmoid', normTopK: true, routeScale: 1.5, auxFreeBias: true, dispatch: 'capacity', capacityFactor: 1 }],
+    ['dropless, softmax, shared, every loss', {
+      dModel: 6, nRoutedExperts: 6, topK: 2, expertHiddenDim: 5, nSharedExperts: 1, nExpertGroups: 3, topKGroups: 2,
+      alpha1: 0.1, alpha2: 0.1, seqAlpha: 0.1, zLossCoef: 0.01,
+    }],
+    ['capacity, sigmoid, normTopK, bias', {
+      dModel: 6, nRoutedExperts: 6, topK: 2, expertHiddenDim: 5, scoreFunc: 'sigmoid', normTopK: true, routeScale: 1.5,
+      auxFreeBias: true, dispatch: 'capacity', capacityFactor: 1,
+    }],
   ];
 
   it.each(cases)('%s', async (_, input) => {
@@ -28,7 +34,10 @@ describe.each(backendsUnderTest)('finite-difference gradient check on %s', (back
     const eps = 1e-2;
     const shifted = (sign: number) => theta.map((t, i) => tf.add(t, tf.mul(direction[i]!, sign * eps)));
     const indicesAt = async (args: tf.Tensor[]) =>
-      Array.from(await route(tf.reshape(args[0]!, [8, 6]) as tf.Tensor2D, args[1 + names.indexOf('routerKernel')] as tf.Tensor2D, w.expertBias, c, false).topKIndices.data());
+      Array.from(await route(
+        tf.reshape(args[0]!, [8, 6]) as tf.Tensor2D, args[1 + names.indexOf('routerKernel')] as tf.Tensor2D,
+        w.expertBias, c, false,
+      ).topKIndices.data());
     const [plus, minus] = [shifted(1), shifted(-1)];
     expect(await indicesAt(plus), 'routing is stable across the step').toEqual(await indicesAt(minus));
     const numeric = ((await f(...plus).data())[0]! - (await f(...minus).data())[0]!) / (2 * eps);

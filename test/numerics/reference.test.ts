@@ -13,7 +13,12 @@ async function outputAndGrads(backend: BackendName, input: MoEConfigInput, w: Mo
   const { names, f, inputs } = probeLoss(w, c, options, probe);
   const output = moeForward(x, w, c, options).output;
   const grads = tf.grads(f)(inputs(x));
-  return { output, grads: new Map<string, tf.Tensor>([['x', grads[0]!], ...names.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor])]) };
+  return {
+    output,
+    grads: new Map<string, tf.Tensor>([
+      ['x', grads[0]!], ...names.map((n, i) => [n, grads[i + 1]!] as [string, tf.Tensor]),
+    ]),
+  };
 }
 
 describe.each(backendsUnderTest)('reference checks on %s', (backend) => {
@@ -28,7 +33,9 @@ describe.each(backendsUnderTest)('reference checks on %s', (backend) => {
 
     const [w1, w3, w2] = [w.expertW1, w.expertW3, w.expertW2].map((t) => tf.squeeze(t, [0]) as tf.Tensor2D);
     const ffn = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
-      tf.sum(tf.mul(tf.reshape(swiGLU(tf.reshape(xx, [10, 8]) as tf.Tensor2D, a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D), [2, 5, 8]), probe)) as tf.Scalar;
+      tf.sum(tf.mul(tf.reshape(
+        swiGLU(tf.reshape(xx, [10, 8]) as tf.Tensor2D, a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D), [2, 5, 8],
+      ), probe)) as tf.Scalar;
     const denseOut = tf.reshape(swiGLU(tf.reshape(x, [10, 8]) as tf.Tensor2D, w1!, w3!, w2!), [2, 5, 8]);
     const [dx, d1, d3, d2] = tf.grads(ffn)([x, w1!, w3!, w2!]);
 
@@ -45,9 +52,15 @@ describe.each(backendsUnderTest)('reference checks on %s', (backend) => {
     ['softmax', { scoreFunc: 'softmax' }],
     ['sigmoid, normTopK, routeScale 2.5', { scoreFunc: 'sigmoid', normTopK: true, routeScale: 2.5 }],
     ['softmax, 4 groups pick 2', { scoreFunc: 'softmax', nExpertGroups: 4, topKGroups: 2 }],
-    ['sigmoid, groups sumTop2, bias', { scoreFunc: 'sigmoid', normTopK: true, nExpertGroups: 4, topKGroups: 2, groupScoreFunc: 'sumTop2', auxFreeBias: true }],
+    ['sigmoid, groups sumTop2, bias', {
+      scoreFunc: 'sigmoid', normTopK: true, nExpertGroups: 4, topKGroups: 2, groupScoreFunc: 'sumTop2',
+      auxFreeBias: true,
+    }],
     ['softmax, bias, 2 shared experts', { scoreFunc: 'softmax', auxFreeBias: true, nSharedExperts: 2 }],
-    ['sigmoid, shared, every balance loss', { scoreFunc: 'sigmoid', nSharedExperts: 1, nExpertGroups: 2, topKGroups: 2, alpha1: 0.01, alpha2: 0.01, seqAlpha: 0.01, zLossCoef: 0.001 }],
+    ['sigmoid, shared, every balance loss', {
+      scoreFunc: 'sigmoid', nSharedExperts: 1, nExpertGroups: 2, topKGroups: 2, alpha1: 0.01, alpha2: 0.01,
+      seqAlpha: 0.01, zLossCoef: 0.001,
+    }],
   ];
 
   it.each(variants)('dense, dropless and capacity (large factor) agree in outputs and gradients: %s', async (_, extra) => {

@@ -12,7 +12,10 @@ describe.each(backendsUnderTest)('routing on %s', (backend) => {
     ['sigmoid, all-negative biased scores', 'sigmoid', -10, 'sumTop2'],
     ['sigmoid, mixed-sign bias', 'sigmoid', 0, 'max'],
   ] as const)('group-limited routing never touches more than topKGroups groups: %s', async (_, scoreFunc, biasShift, groupScoreFunc) => {
-    const c = config({ dModel: 8, nRoutedExperts: 16, topK: 4, expertHiddenDim: 4, nExpertGroups: 4, topKGroups: 2, scoreFunc, groupScoreFunc, auxFreeBias: true });
+    const c = config({
+      dModel: 8, nRoutedExperts: 16, topK: 4, expertHiddenDim: 4, nExpertGroups: 4, topKGroups: 2, scoreFunc,
+      groupScoreFunc, auxFreeBias: true,
+    });
     const w = seededWeights(c, 9);
     const bias = tf.add(tf.randomNormal([16], 0, 1, 'float32', 3), biasShift) as tf.Tensor1D;
     const x = tf.randomNormal([64, 8], 0, 1, 'float32', 4) as tf.Tensor2D;
@@ -61,7 +64,10 @@ describe.each(backendsUnderTest)('routing on %s', (backend) => {
   });
 
   it('the auxiliary-loss-free bias update moves load toward balance on a skewed router', async () => {
-    const input = { dModel: 8, nRoutedExperts: 8, topK: 2, expertHiddenDim: 4, scoreFunc: 'sigmoid', auxFreeBias: true, dispatch: 'dense' } as const;
+    const input = {
+      dModel: 8, nRoutedExperts: 8, topK: 2, expertHiddenDim: 4, scoreFunc: 'sigmoid', auxFreeBias: true,
+      dispatch: 'dense',
+    } as const;
     const w = seededWeights(config(input), 2, 0) as MoEWeights;
     // Skew: every token leans toward experts 0 and 1.
     const skew = tf.tensor2d([[2, 1.5, 0, 0, 0, 0, 0, 0]]);
@@ -88,7 +94,10 @@ describe.each(backendsUnderTest)('routing on %s', (backend) => {
   });
 
   it('capacity drops the overflow: routed output is zero for dropped tokens, the shared experts still see them', async () => {
-    const input = { dModel: 4, nRoutedExperts: 2, topK: 1, expertHiddenDim: 3, nSharedExperts: 1, dispatch: 'capacity', capacityFactor: 0.5 } as const;
+    const input = {
+      dModel: 4, nRoutedExperts: 2, topK: 1, expertHiddenDim: 3, nSharedExperts: 1, dispatch: 'capacity',
+      capacityFactor: 0.5,
+    } as const;
     const c = config(syncFree(backend, input));
     const w = seededWeights(c, 4);
     // Every token prefers expert 0: capacity ceil(0.5 * 8 * 1 / 2) = 2 slots, so 6 of 8 are dropped.

@@ -15,7 +15,9 @@ const repo = fileURLToPath(new URL('../../', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const run = (cmd: string, args: string[], cwd: string) =>
   execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
-const tfVersion = (JSON.parse(readFileSync(join(repo, 'node_modules/@tensorflow/tfjs/package.json'), 'utf8')) as { version: string }).version;
+const tfVersion = (
+  JSON.parse(readFileSync(join(repo, 'node_modules/@tensorflow/tfjs/package.json'), 'utf8')) as { version: string }
+).version;
 const viteVersion = (JSON.parse(readFileSync(join(repo, 'node_modules/vite/package.json'), 'utf8')) as { version: string }).version;
 
 let dir = '';
@@ -57,7 +59,9 @@ describe('the packed package in an empty project', () => {
       const modelType = hf.exportConfig(config.preset('tiny')).modelType;
       console.log(JSON.stringify({ tfLoaded: globalThis._tfengine !== undefined, activated: p.activated, modelType }));
     `);
-    const configOnly = JSON.parse(run(process.execPath, ['config-only.mjs'], app).trim()) as { tfLoaded: boolean; activated: number; modelType: string };
+    const configOnly = JSON.parse(run(process.execPath, ['config-only.mjs'], app).trim()) as {
+      tfLoaded: boolean; activated: number; modelType: string;
+    };
     expect(configOnly.tfLoaded).toBe(false); // neither the config nor the Hugging Face entry loads TF.js
     expect(configOnly.modelType).toBe('deepseek_v3');
     expect(configOnly.activated).toBeGreaterThan(0);
@@ -81,8 +85,9 @@ describe('the packed package in an empty project', () => {
       const lm = new DeepSeekLM(preset('tiny'));
       const tfFromLayer = moeLayersOf(model).length;
       console.log(JSON.stringify({
-        backend, userBackend: tf.getBackend(), first: loss[0], last: loss[loss.length - 1], moeLayers: tfFromLayer, lmWeights: lm.weightNames.length,
-        trainer: typeof Trainer, dataset: typeof TextDataset, topK: resolveMoEConfig({ dModel: 4, nRoutedExperts: 4, topK: 2, expertHiddenDim: 2 }).topK,
+        backend, userBackend: tf.getBackend(), first: loss[0], last: loss[loss.length - 1], moeLayers: tfFromLayer,
+        lmWeights: lm.weightNames.length, trainer: typeof Trainer, dataset: typeof TextDataset,
+        topK: resolveMoEConfig({ dModel: 4, nRoutedExperts: 4, topK: 2, expertHiddenDim: 2 }).topK,
       }));
     `);
     const out = JSON.parse(run(process.execPath, ['train.mjs'], app).trim().split('\n').at(-1)!) as Record<string, number | string>;

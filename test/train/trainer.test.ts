@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from 'deepseek-moe-tfjs';
 import { DeepSeekLM, preset, type ModelConfigInput } from 'deepseek-moe-tfjs/model';
 import {
-  TextDataset, Trainer, learningRateAt, readCheckpoint, resolveTrainConfig, writeCheckpoint, type ErrorEvent, type EvalEvent, type StepEvent, type TrainConfigInput,
+  TextDataset, Trainer, learningRateAt, readCheckpoint, resolveTrainConfig, writeCheckpoint, type ErrorEvent,
+  type EvalEvent, type StepEvent, type TrainConfigInput,
 } from 'deepseek-moe-tfjs/train';
 import { bundledCorpus } from '../../tools/corpus.js';
 
@@ -216,7 +217,9 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     });
     await run.trainer.run();
     expect(run.errors).toHaveLength(1);
-    expect(run.errors[0]!.message).toMatch(/DeepSeekMoE input of block 1: expected finite values, but got \d+ NaN or infinite.*back to its state before step 1/);
+    expect(run.errors[0]!.message).toMatch(
+      /DeepSeekMoE input of block 1: expected finite values, but got \d+ NaN or infinite.*back to its state before step 1/,
+    );
     expect(await weightValues(run.model)).toEqual(initial);
     run.done();
   });
@@ -235,13 +238,17 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     const { header, tensors } = readCheckpoint(bytes);
     const edited = withHeader(bytes, { ...header, step: 9 });
     expect(() => run.trainer.restore(edited)).toThrow(/checksum mismatch: the header or the tensor data is damaged/);
-    expect(() => run.trainer.restore(withHeader(bytes, { ...header, step: '2' }))).toThrow(/expected step to be a non-negative integer, but got "2"/);
-    expect(() => run.trainer.restore(withHeader(bytes, { ...header, rngState: -1 }))).toThrow(/expected rngState to be a uint32, but got -1/);
+    expect(() => run.trainer.restore(withHeader(bytes, { ...header, step: '2' })))
+      .toThrow(/expected step to be a non-negative integer, but got "2"/);
+    expect(() => run.trainer.restore(withHeader(bytes, { ...header, rngState: -1 })))
+      .toThrow(/expected rngState to be a uint32, but got -1/);
     // Every tensor's shape is checked, not only its size: a transposed [d, V] head is refused.
     const list = header.tensors.map((t) => ({ ...t, values: tensors.get(t.name)! }));
     const head = list.find((t) => t.name === 'head')!;
     head.shape = [...head.shape].reverse();
-    const transposed = writeCheckpoint({ modelConfig: header.modelConfig, trainConfig: header.trainConfig, step: 2, rngState: header.rngState }, list);
+    const transposed = writeCheckpoint({
+      modelConfig: header.modelConfig, trainConfig: header.trainConfig, step: 2, rngState: header.rngState,
+    }, list);
     expect(() => run.trainer.restore(transposed)).toThrow(/expected 'head' to have shape \[32,256\], but got \[256,32\]/);
     const other = setup({ steps: 1 }, { ...tiny, nHeads: 4 });
     expect(() => other.trainer.restore(bytes)).toThrow(/expected a checkpoint of model config .*"nHeads":4.* but got one of .*"nHeads":2/);
@@ -252,7 +259,10 @@ describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
     // A checkpoint written before the MTP fields existed (no mtpDepth, mtpLambda) restores: its defaults keep its model.
     const { mtpDepth: _d, mtpLambda: _l, ...older } = header.modelConfig;
     const written = list.map((t) => (t.name === 'head' ? { ...t, shape: [...t.shape].reverse() } : t));
-    const old = writeCheckpoint({ modelConfig: older as typeof header.modelConfig, trainConfig: header.trainConfig, step: 2, rngState: header.rngState }, written);
+    const old = writeCheckpoint({
+      modelConfig: older as typeof header.modelConfig, trainConfig: header.trainConfig, step: 2,
+      rngState: header.rngState,
+    }, written);
     run.trainer.restore(old);
     expect(await weightValues(run.model)).toEqual(before);
     run.done();

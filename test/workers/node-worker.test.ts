@@ -44,7 +44,10 @@ describe('the training worker under worker_threads', () => {
   it('trains the language model a few steps, pauses, samples, saves and restores the same sample', async () => {
     const { events, ended, listener } = collect(50); // pause() answers only after the listener took every step
     const corpus = bundledCorpus();
-    await api.start({ kind: 'lab', model: preset('tiny'), train: { steps: 12, batchSize: 4, seqLen: 32, evalEvery: 6, evalWindows: 2, warmupSteps: 2 }, corpus }, listener);
+    await api.start({
+      kind: 'lab', model: preset('tiny'),
+      train: { steps: 12, batchSize: 4, seqLen: 32, evalEvery: 6, evalWindows: 2, warmupSteps: 2 }, corpus,
+    }, listener);
     await api.pause();
     expect(await api.state()).toBe('paused');
     const steps = events.filter((e) => e.type === 'step');
@@ -82,7 +85,10 @@ describe('the training worker under worker_threads', () => {
 
   it('a job replaced while paused is ended quietly: its late events never reach the old listener', async () => {
     const first = collect(50);
-    await api.start({ kind: 'lab', model: preset('tiny'), train: { steps: 1000, batchSize: 2, seqLen: 16, evalEvery: 0 }, corpus: bundledCorpus() }, first.listener);
+    await api.start({
+      kind: 'lab', model: preset('tiny'), train: { steps: 1000, batchSize: 2, seqLen: 16, evalEvery: 0 },
+      corpus: bundledCorpus(),
+    }, first.listener);
     await api.pause();
     const seen = first.events.length;
     const second = collect();
@@ -94,8 +100,12 @@ describe('the training worker under worker_threads', () => {
 
   it('rejects bad commands with a readable message and keeps the job', async () => {
     await expect(api.sample('x', { maxNewTokens: 2 })).rejects.toThrow(/sample: needs a language model job, but the job is the playground/);
-    await expect(api.start({ kind: 'lab', model: preset('tiny'), train: { seqLen: 32 }, corpus: { tiny: 'too short' } }, Comlink.proxy(() => {}))).rejects.toThrow(/dataset: expected domain 'tiny' to hold at least 660 bytes .* but got 9/);
-    await expect(api.start({ kind: 'quiz' } as never, Comlink.proxy(() => {}))).rejects.toThrow(/expected job.kind to be 'lab' or 'playground', but got "quiz"/);
+    await expect(api.start(
+      { kind: 'lab', model: preset('tiny'), train: { seqLen: 32 }, corpus: { tiny: 'too short' } },
+      Comlink.proxy(() => {}),
+    )).rejects.toThrow(/dataset: expected domain 'tiny' to hold at least 660 bytes .* but got 9/);
+    await expect(api.start({ kind: 'quiz' } as never, Comlink.proxy(() => {})))
+      .rejects.toThrow(/expected job.kind to be 'lab' or 'playground', but got "quiz"/);
     expect(await api.state()).toBe('finished');
     const { ended, listener } = collect();
     await api.start({ kind: 'playground', classifier: {}, steps: 100_000, mapEvery: 1000, mapResolution: 8 }, listener);
@@ -119,7 +129,8 @@ describe('the training worker under worker_threads', () => {
     expect(result.mode).toBe('quick');
     expect(result.environment.runtime).toBe('node');
     expect(progress.map((p) => p.done)).toEqual(Array.from({ length: benchTaskCount('quick') }, (_, i) => i + 1));
-    await expect(api.bench('huge' as never, Comlink.proxy(() => {}))).rejects.toThrow(/bench: expected mode 'quick' or 'full', but got "huge"/);
+    await expect(api.bench('huge' as never, Comlink.proxy(() => {})))
+      .rejects.toThrow(/bench: expected mode 'quick' or 'full', but got "huge"/);
     expect(await api.numTensors()).toBe(0);
   });
 });

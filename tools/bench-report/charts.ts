@@ -26,7 +26,10 @@ export function paramsChart(r: BenchResult): string {
     keys: partKeys.map(({ label, colour }) => ({ label, colour })),
     rows: r.params.flatMap((m) => [
       { label: `${m.name}, total`, fraction: 1, parts: partKeys.map((k) => m.totalParts[k.key]), note: human(m.total) },
-      { label: 'activated', fraction: m.activatedRatio, parts: partKeys.map((k) => m.activatedParts[k.key]), note: `${human(m.activated)} (${(100 * m.activatedRatio).toFixed(1)}%)` },
+      {
+        label: 'activated', fraction: m.activatedRatio, parts: partKeys.map((k) => m.activatedParts[k.key]),
+        note: `${human(m.activated)} (${(100 * m.activatedRatio).toFixed(1)}%)`,
+      },
     ]),
   });
 }
@@ -36,7 +39,10 @@ export function kvCacheChart(r: BenchResult): string {
   return barChart({
     title: 'KV cache per token, all layers: MLA vs plain multi-head attention',
     xLabel: 'bytes per token (log scale; ours float32, DeepSeek BF16)',
-    keys: [{ label: 'MLA (latent + rotary key)', colour: colours.moe }, { label: 'MHA (every head\'s key and value)', colour: colours.denseTotal }],
+    keys: [
+      { label: 'MLA (latent + rotary key)', colour: colours.moe },
+      { label: 'MHA (every head\'s key and value)', colour: colours.denseTotal },
+    ],
     groups: rows.map((m) => ({ label: m.name, values: [m.kvCache.mlaBytesPerToken ?? 0, m.kvCache.mhaBytesPerToken] })),
     log: true,
   });
@@ -90,8 +96,17 @@ export function benchCharts(results: BenchResult[]): Record<string, string> {
   charts['training.svg'] = barChart({
     title: `Training the ${first.training.model} model (batch ${first.training.batchSize} x ${first.training.seqLen})`,
     xLabel: 'tokens per second',
-    keys: [{ label: 'DeepSeekMoE', colour: colours.moe }, { label: 'dense twin, = activated', colour: colours.denseActivated }, { label: 'dense twin, = total', colour: colours.denseTotal }],
-    groups: results.map((r) => ({ label: resultLabel(r), values: [r.training.moe.tokensPerSecond, r.training.denseActivated.tokensPerSecond, r.training.denseTotal.tokensPerSecond] })),
+    keys: [
+      { label: 'DeepSeekMoE', colour: colours.moe },
+      { label: 'dense twin, = activated', colour: colours.denseActivated },
+      { label: 'dense twin, = total', colour: colours.denseTotal },
+    ],
+    groups: results.map((r) => ({
+      label: resultLabel(r),
+      values: [
+        r.training.moe.tokensPerSecond, r.training.denseActivated.tokensPerSecond, r.training.denseTotal.tokensPerSecond,
+      ],
+    })),
   });
   charts['breakdown.svg'] = stackedBars({
     title: 'Where one layer\'s time goes (each stage timed alone, share of the whole layer)',
@@ -99,7 +114,10 @@ export function benchCharts(results: BenchResult[]): Record<string, string> {
     rows: results.map((r) => {
       const parts = [...breakdownStages.map((s) => r.breakdown.stages[s].ms), Math.max(0, r.breakdown.unaccountedMs)];
       const sum = parts.reduce((a, b) => a + b, 0);
-      return { label: resultLabel(r), fraction: Math.min(1, sum / r.breakdown.layerMs), parts, note: `${r.breakdown.layerMs.toFixed(1)} ms` };
+      return {
+        label: resultLabel(r), fraction: Math.min(1, sum / r.breakdown.layerMs), parts,
+        note: `${r.breakdown.layerMs.toFixed(1)} ms`,
+      };
     }),
   });
   for (const r of results) {
@@ -110,7 +128,11 @@ export function benchCharts(results: BenchResult[]): Record<string, string> {
       `at top-${s.experts[0]?.topK} (${where})`, 'routed experts (log scale)');
     charts[`scaling-topk-${label}.svg`] = scalingChart(s.topK, (p) => p.topK, `More chosen experts at ` +
       `E=${s.topK[0]?.nRoutedExperts} (${where})`, 'topK (log scale)');
-    charts[`memory-experts-${label}.svg`] = memoryChart(r.memory.experts, (p) => p.nRoutedExperts, `Memory growth as routed experts grow, top-${r.memory.experts[0]?.topK} (${label}, T=${r.memory.shape.tokens})`, 'routed experts (log scale)');
+    charts[`memory-experts-${label}.svg`] = memoryChart(
+      r.memory.experts, (p) => p.nRoutedExperts,
+      `Memory growth as routed experts grow, top-${r.memory.experts[0]?.topK} (${label}, T=${r.memory.shape.tokens})`,
+      'routed experts (log scale)',
+    );
     charts[`memory-topk-${label}.svg`] = memoryChart(r.memory.topK, (p) => p.topK, `Memory growth as topK grows, ` +
       `E=${r.memory.topK[0]?.nRoutedExperts} (${label}, T=${r.memory.shape.tokens})`, 'topK (log scale)');
   }

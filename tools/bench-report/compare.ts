@@ -76,7 +76,10 @@ export function compareResults(a: BenchResult, b: BenchResult): Comparison {
   for (const [name, x] of fa) {
     const y = fb.get(name);
     if (!y) continue;
-    figures.push({ name, unit: x.unit, a: x.value, b: y.value, ratio: y.value / x.value, gain: x.higherIsBetter ? y.value / x.value : x.value / y.value });
+    figures.push({
+      name, unit: x.unit, a: x.value, b: y.value, ratio: y.value / x.value,
+      gain: x.higherIsBetter ? y.value / x.value : x.value / y.value,
+    });
   }
   const label = (r: BenchResult) => `${resultLabel(r)} ${r.date.slice(0, 10)}`;
   return {

@@ -7,4 +7,6 @@ export const human = (n: number): string =>
 export const MiB = 2 ** 20;
 
 /** A byte size: 768 B, 30.4 KiB, 4.7 MiB. */
-export const bytes = (n: number): string => (n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
+export const bytes = (n: number): string => (
+  n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`
+);

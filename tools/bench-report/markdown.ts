@@ -8,7 +8,10 @@ const x = (n: number) => `${n.toFixed(2)}×`;
 const pct = (n: number) => `${(100 * n).toFixed(1)}%`;
 
 function table(header: string[], rows: (string | number)[][]): string {
-  return [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 const growth = <P>(points: P[], f: (p: P) => number) => (points.length > 1 ? f(points[points.length - 1]!) / f(points[0]!) : 1);
@@ -31,7 +34,10 @@ function scalingTable(points: ScalingPoint[]): string {
 
 function memoryTable(points: MemoryPoint[]): string {
   return table(['E', 'K', 'total', 'activated', 'weights', 'forward peak', 'forward + backward peak'],
-    points.map((p) => [p.nRoutedExperts, p.topK, human(p.totalParams), human(p.activatedParams), bytes(p.weightBytes), bytes(p.forwardPeakBytes), bytes(p.stepPeakBytes)]));
+    points.map((p) => [
+      p.nRoutedExperts, p.topK, human(p.totalParams), human(p.activatedParams), bytes(p.weightBytes),
+      bytes(p.forwardPeakBytes), bytes(p.stepPeakBytes),
+    ]));
 }
 
 /** `chartPath(name)` is where the summary links each chart from. */
@@ -44,7 +50,9 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
   out.push(`${first.environment.description}, ${first.environment.cores ?? '?'} cores, TF.js ${first.environment.tfjsVersion}. ` +
     `Every time is a median over ${first.settings.runs} warm runs after ${first.settings.warmup} warm-up; every ` +
       `ratio is between figures of the same run. ` +
-    `Backends: ${results.map((r) => `${resultLabel(r)} (${r.seconds.toFixed(0)} s${r.environment.device ? `, ${r.environment.device}` : ''})`).join(', ')}.`);
+    `Backends: ${results.map((r) =>
+      `${resultLabel(r)} (${r.seconds.toFixed(0)} s${r.environment.device ? `, ${r.environment.device}` : ''})`,
+    ).join(', ')}.`);
 
   out.push('## Parameters: total and activated');
   out.push(table(['model', 'total', 'activated', 'activated share', 'KV/token MLA', 'KV/token MHA', 'MHA / MLA'],
@@ -106,14 +114,20 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
   out.push(`Batch ${first.training.batchSize} × ${first.training.seqLen} tokens, median of ${first.training.steps} ` +
     `steps after warm-up (forward, backward, AdamW, bias update, the trainer's one read).`);
   out.push(table(['backend', 'MoE dispatch', 'MoE tokens/s', 'dense =activated', 'dense =total', 'MoE / =activated', 'MoE / =total'],
-    results.map((r) => [resultLabel(r), r.training.dispatch, r.training.moe.tokensPerSecond.toFixed(0), r.training.denseActivated.tokensPerSecond.toFixed(0),
-      r.training.denseTotal.tokensPerSecond.toFixed(0), x(r.training.ratios.moeOverDenseActivatedTokensPerSecond), x(r.training.ratios.moeOverDenseTotalTokensPerSecond)])));
+    results.map((r) => [
+      resultLabel(r), r.training.dispatch, r.training.moe.tokensPerSecond.toFixed(0),
+      r.training.denseActivated.tokensPerSecond.toFixed(0), r.training.denseTotal.tokensPerSecond.toFixed(0),
+      x(r.training.ratios.moeOverDenseActivatedTokensPerSecond), x(r.training.ratios.moeOverDenseTotalTokensPerSecond),
+    ])));
   out.push(img('training.svg', 'training tokens per second'));
 
   out.push('## Where the layer\'s time goes');
   out.push('Each stage timed alone (forward + backward) on prepared inputs, as a share of the whole layer timed in the same run.');
   out.push(table(['backend', 'layer ms', ...breakdownStages, 'unaccounted'],
-    results.map((r) => [resultLabel(r), ms(r.breakdown.layerMs), ...breakdownStages.map((st) => pct(r.breakdown.stages[st].share)), `${ms(r.breakdown.unaccountedMs)} ms`])));
+    results.map((r) => [
+      resultLabel(r), ms(r.breakdown.layerMs), ...breakdownStages.map((st) => pct(r.breakdown.stages[st].share)),
+      `${ms(r.breakdown.unaccountedMs)} ms`,
+    ])));
   out.push(img('breakdown.svg', 'time per stage'));
 
   out.push('## Memory');

@@ -12,7 +12,9 @@ export interface Series {
 
 const font = 'font-family="system-ui, -apple-system, Segoe UI, sans-serif"';
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const fmt = (v: number) => (Math.abs(v) >= 1000 || v === 0 ? Number(v.toPrecision(3)).toLocaleString('en-US') : String(Number(v.toPrecision(3))));
+const fmt = (v: number) => (
+  Math.abs(v) >= 1000 || v === 0 ? Number(v.toPrecision(3)).toLocaleString('en-US') : String(Number(v.toPrecision(3)))
+);
 
 /** About `n` round tick values covering [0, max]. */
 function niceTicks(max: number, n = 5): number[] {
@@ -23,7 +25,8 @@ function niceTicks(max: number, n = 5): number[] {
 }
 
 function frame(width: number, height: number, title: string, body: string): string {
-  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" ${font} font-size="12">
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" ` +
+    `width="${width}" height="${height}" ${font} font-size="12">
 <rect width="${width}" height="${height}" fill="#fff"/>
 <text x="${width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="600">${esc(title)}</text>
 ${body}
@@ -109,7 +112,9 @@ export function barChart(o: BarChartOptions): string {
   const lo = o.log ? 10 ** Math.floor(Math.log10(min)) : 0;
   const hi = o.log ? 10 ** Math.ceil(Math.log10(max)) : niceTicks(max).at(-1)!;
   const span = width - m.left - m.right;
-  const px = (v: number) => m.left + (o.log ? (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo) || 1) : v / hi) * span;
+  const px = (v: number) => m.left + (o.log
+    ? (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo) || 1)
+    : v / hi) * span;
   const ticks = o.log
     ? Array.from({ length: Math.round(Math.log10(hi / lo)) + 1 }, (_, i) => lo * 10 ** i)
     : niceTicks(max);

@@ -7,7 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  balanceLosses, combineRows, countExperts, createMoEWeights, disposeMoEWeights, expertsDown, expertsUp, gateWeightsOf, meanRouterEntropy, route, routingPlan, routingStats, sharedExperts,
+  balanceLosses, combineRows, countExperts, createMoEWeights, disposeMoEWeights, expertsDown, expertsUp, gateWeightsOf,
+  meanRouterEntropy, route, routingPlan, routingStats, sharedExperts,
 } from 'deepseek-moe-tfjs';
 import { timeUnit } from './layer.js';
 import { benchLayerConfig, moeUnit } from './steps.js';
@@ -17,7 +18,9 @@ import { breakdownStages, type BreakdownSection, type BreakdownStage, type Layer
 /** sum(y * r) for a fixed random r of y's shape: a loss whose gradient w.r.t. y is r. */
 const probe = (y: tf.Tensor, r: tf.Tensor): tf.Scalar => tf.sum(tf.mul(y, r));
 
-export async function breakdownSection(shape: LayerShape, repeats: Repeats, asyncReads: boolean, tick: (label: string) => void): Promise<BreakdownSection> {
+export async function breakdownSection(
+  shape: LayerShape, repeats: Repeats, asyncReads: boolean, tick: (label: string) => void,
+): Promise<BreakdownSection> {
   const config = benchLayerConfig(shape, 'dropless', asyncReads);
   const { tokens: T, dModel: d, nRoutedExperts: E, topK: K, expertHiddenDim: h } = shape;
   const keep: tf.Tensor[] = [];

@@ -64,7 +64,9 @@ export async function layerSection(
       : null;
     if (naiveMs !== null) log(`${name}: DeepSeekMoE masked dense path: ${naiveMs.toFixed(1)} ms`);
     const w = tf.randomNormal([shape.dModel, hidden], 0, 1, 'float32', 20);
-    const matmul = await timeStep(() => tf.tidy(() => tf.sum(tf.matMul(x, w))) as tf.Scalar, { runs: repeats.runs * 2, warmup: repeats.warmup });
+    const matmul = await timeStep(() => tf.tidy(() => tf.sum(tf.matMul(x, w))) as tf.Scalar, {
+      runs: repeats.runs * 2, warmup: repeats.warmup,
+    });
     w.dispose();
     log(`${name}: plain matmul [${shape.tokens}, ${shape.dModel}] x [${shape.dModel}, ${hidden}]: ${matmul.toFixed(2)} ms`);
     const moeFlops = 3 * layerParams(shape).flopsPerToken * shape.tokens; // forward + 2x backward

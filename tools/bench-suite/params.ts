@@ -17,7 +17,13 @@ const partsOf = (p: ModelParamParts): ParamParts => ({
 /** Cached numbers per token over all layers: MLA's latent + rotary key, or every head's key and value. */
 function kvCache(a: Architecture, bytesPerElement: number): ModelParamsRow['kvCache'] {
   const at = a.attention;
-  if (at.kind === 'mha') return { mlaBytesPerToken: null, mhaBytesPerToken: a.nLayers * 2 * a.nHeads * at.headDim * bytesPerElement, bytesPerElement };
+  if (at.kind === 'mha') {
+    return {
+      mlaBytesPerToken: null,
+      mhaBytesPerToken: a.nLayers * 2 * a.nHeads * at.headDim * bytesPerElement,
+      bytesPerElement,
+    };
+  }
   // The same heads without the latent: keys of qkNope + qkRope and values of vHeadDim, per head.
   const mha = a.nHeads * (at.qkNopeHeadDim + at.qkRopeHeadDim + at.vHeadDim);
   return {
@@ -27,7 +33,9 @@ function kvCache(a: Architecture, bytesPerElement: number): ModelParamsRow['kvCa
   };
 }
 
-function row(name: string, kind: ModelParamsRow['kind'], config: Parameters<typeof countModelParams>[0], bytesPerElement: number): ModelParamsRow {
+function row(
+  name: string, kind: ModelParamsRow['kind'], config: Parameters<typeof countModelParams>[0], bytesPerElement: number,
+): ModelParamsRow {
   const c = countModelParams(config);
   return {
     name, kind, total: c.total, activated: c.activated, activatedRatio: c.activatedRatio,

@@ -91,7 +91,8 @@ export async function memorySection(shape: SeriesShape, plan: SeriesPlan, asyncR
         const p = layerParams(s);
         const point: MemoryPoint = {
           nRoutedExperts, topK, totalParams: p.total, activatedParams: p.activated,
-          weightBytes: tensorBytes(unit.weights), forwardPeakBytes: await peakBytes(unit.forward), stepPeakBytes: await peakBytes(unit.step),
+          weightBytes: tensorBytes(unit.weights), forwardPeakBytes: await peakBytes(unit.forward),
+          stepPeakBytes: await peakBytes(unit.step),
         };
         result[series].push(point);
         tick(`memory E=${nRoutedExperts} K=${topK}: weights ${bytes(point.weightBytes)}, forward ` +

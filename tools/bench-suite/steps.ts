@@ -1,7 +1,8 @@
 /** The timed units: one DeepSeekMoE layer call and one dense SwiGLU FFN, forward + backward to a scalar loss. */
 import * as tf from '@tensorflow/tfjs';
 import {
-  countLayerParams, createMoEWeights, disposeMoEWeights, measureDroplessCapacity, moeForward, resolveMoEConfig, swiGLU, type DeepSeekMoEConfig, type DispatchMode, type ExpertCompute, type MoEForwardOptions, type MoEWeights,
+  countLayerParams, createMoEWeights, disposeMoEWeights, measureDroplessCapacity, moeForward, resolveMoEConfig, swiGLU,
+  type DeepSeekMoEConfig, type DispatchMode, type ExpertCompute, type MoEForwardOptions, type MoEWeights,
 } from 'deepseek-moe-tfjs';
 import { forwardBackward } from './timing.js';
 import type { LayerShape } from './schema.js';
@@ -85,8 +86,11 @@ export function moeUnit(config: DeepSeekMoEConfig, x: tf.Tensor2D, asyncReads: b
 export function denseUnit(x: tf.Tensor2D, hidden: number, seed: number): TimedUnit {
   const d = x.shape[1];
   const scale = 1 / Math.sqrt(d);
-  const w = ([[d, hidden], [d, hidden], [hidden, d]] as [number, number][]).map((shape, i) => tf.randomNormal(shape, 0, scale, 'float32', seed + i) as tf.Tensor2D);
-  const loss = (...a: tf.Tensor[]) => tf.mean(tf.square(swiGLU(a[0] as tf.Tensor2D, a[1] as tf.Tensor2D, a[2] as tf.Tensor2D, a[3] as tf.Tensor2D))) as tf.Scalar;
+  const w = ([[d, hidden], [d, hidden], [hidden, d]] as [number, number][])
+    .map((shape, i) => tf.randomNormal(shape, 0, scale, 'float32', seed + i) as tf.Tensor2D);
+  const loss = (...a: tf.Tensor[]) => tf.mean(tf.square(
+    swiGLU(a[0] as tf.Tensor2D, a[1] as tf.Tensor2D, a[2] as tf.Tensor2D, a[3] as tf.Tensor2D),
+  )) as tf.Scalar;
   return {
     step: async () => forwardBackward(loss, [x, ...w]),
     forward: async () => tf.tidy(() => loss(x, ...w)),

@@ -51,7 +51,9 @@ async function timeTraining(config: ResolvedModelConfig, dataset: TextDataset, p
  */
 export async function trainingSection(plan: TrainingPlan, asyncReads: boolean, tick: (label: string) => void): Promise<TrainingSection> {
   const small = plainModelConfig(preset('small'));
-  const moeConfig = resolveModelConfig(asyncReads ? { ...small, moe: { ...small.moe, dispatch: 'capacity', capacityFactor: 1.5, checkFinite: false } } : small);
+  const moeConfig = resolveModelConfig(asyncReads
+    ? { ...small, moe: { ...small.moe, dispatch: 'capacity', capacityFactor: 1.5, checkFinite: false } }
+    : small);
   const dataset = new TextDataset(syntheticCorpus(64 * 1024), { seqLen: plan.seqLen });
   const variants = { moe: moeConfig, denseActivated: denseTwin(moeConfig, 'activated'), denseTotal: denseTwin(moeConfig, 'total') };
   const result = {} as Record<keyof typeof variants, TrainingVariant>;

@@ -6,9 +6,14 @@ import { benchSchemaId, type BenchResult } from './schema.js';
 
 /** 'size': a non-negative number; 'ratio': a positive number; '?' suffix: or null; string[]: one of these. */
 type Leaf = 'number' | 'size' | 'ratio' | 'string' | 'size?' | 'ratio?' | 'string?' | readonly string[];
-type SpecOf<T> = [T] extends [(infer U)[]] ? readonly [SpecOf<U>] : [T] extends [object] ? { readonly [K in keyof T]-?: SpecOf<T[K]> } : Leaf;
+type SpecOf<T> = [T] extends [(infer U)[]]
+  ? readonly [SpecOf<U>]
+  : [T] extends [object] ? { readonly [K in keyof T]-?: SpecOf<T[K]> } : Leaf;
 
-const parts = { embeddings: 'size', attention: 'size', denseFfn: 'size', sharedExperts: 'size', routedExperts: 'size', head: 'size', other: 'size' } as const;
+const parts = {
+  embeddings: 'size', attention: 'size', denseFfn: 'size', sharedExperts: 'size', routedExperts: 'size', head: 'size',
+  other: 'size',
+} as const;
 const shape = {
   tokens: 'size', dModel: 'size', nRoutedExperts: 'size', topK: 'size', expertHiddenDim: 'size', nSharedExperts: 'size',
   nExpertGroups: 'size', topKGroups: 'size',
@@ -29,7 +34,10 @@ const layerSpec = {
   programs: { unit: ['programs', 'kernels'], moe: 'size', moeReference: 'size?', denseActivated: 'size', moeOverDenseActivated: 'ratio' },
   gflops: { moe: 'ratio', matmul: 'ratio' },
 } as const;
-const memoryPoint = { nRoutedExperts: 'size', topK: 'size', totalParams: 'size', activatedParams: 'size', weightBytes: 'size', forwardPeakBytes: 'size', stepPeakBytes: 'size' } as const;
+const memoryPoint = {
+  nRoutedExperts: 'size', topK: 'size', totalParams: 'size', activatedParams: 'size', weightBytes: 'size',
+  forwardPeakBytes: 'size', stepPeakBytes: 'size',
+} as const;
 
 export const benchResultSpec: SpecOf<BenchResult> = {
   schema: [benchSchemaId],

@@ -55,10 +55,7 @@ async function runSeed(
   trainer.on('error', (e) => (failure = e.message));
   await trainer.run();
   if (failure) throw new Error(`${table.name}/${variant.key}, seed ${seed}: ${failure}`);
-  // The final figures on more validation windows than the periodic evaluations.
-  const final = await new Trainer(model, dataset, {
-    seqLen: s.seqLen, evalWindows: s.finalWindows, steps: 1,
-  }).evaluate();
+  const final = await finalEvaluation(model, dataset, s);
   const result: SeedResult = {
     seed, valLoss: final.valLoss, domainLoss: final.domainLoss, maxVioGlobal: final.maxVioGlobal, curve, maxVioBatch,
   };
@@ -80,6 +77,16 @@ async function runSeed(
   return { result, model };
 }
 
+/** The final figures, on more validation windows than the periodic evaluations (the evaluating trainer is freed). */
+async function finalEvaluation(model: DeepSeekLM, dataset: TextDataset, s: RunSettings) {
+  const trainer = new Trainer(model, dataset, { seqLen: s.seqLen, evalWindows: s.finalWindows, steps: 1 });
+  try {
+    return await trainer.evaluate();
+  } finally {
+    trainer.dispose(); // its AdamW moments, which evaluation never uses
+  }
+}
+
 /**
  * DeepSeekMoE section 4.5's probe: the trained model with a shared expert, evaluated with the shared expert
  * disabled and one more routed expert chosen instead (the same activated compute).
@@ -92,9 +99,7 @@ async function withoutShared(model: DeepSeekLM, s: RunSettings, corpus: Record<s
   for (const name of probe.weightNames) values.set(name, (await model.weights[name]!.data()) as Float32Array);
   probe.setWeights(values);
   const dataset = new TextDataset(corpus, { seqLen: s.seqLen });
-  const trainer = new Trainer(probe, dataset, { seqLen: s.seqLen, evalWindows: s.finalWindows, steps: 1 });
-  const { valLoss } = await trainer.evaluate();
-  trainer.dispose();
+  const { valLoss } = await finalEvaluation(probe, dataset, s);
   probe.dispose();
   return valLoss;
 }

@@ -72,7 +72,9 @@ export interface RoutingMap {
 const check: ConfigChecker = new ConfigChecker('plane classifier config');
 
 /** Validates the config and derives the layer's. Throws naming the field. */
-export function resolvePlaneClassifierConfig(input: PlaneClassifierConfigInput): { config: PlaneClassifierConfig; moeConfig: DeepSeekMoEConfig } {
+export function resolvePlaneClassifierConfig(
+  input: PlaneClassifierConfigInput,
+): { config: PlaneClassifierConfig; moeConfig: DeepSeekMoEConfig } {
   check.fields(input, Object.keys(planeClassifierDefaults));
   const c = { ...planeClassifierDefaults, ...input };
   check.oneOf('task', c.task, planeTaskNames);
