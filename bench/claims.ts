@@ -1,30 +1,37 @@
 /**
- * npm run bench:claims -- [--quick] [--only NAME[,NAME]] [--seeds N] [--backend wasm] [--out DIR] [--json]
+ * npm run bench:claims -- [--quick] [--only NAME[,NAME]] [--seeds N] [--jobs N] [--backend wasm] [--out DIR] [--json]
  * Reproduces four DeepSeek claims at toy scale on the bundled corpus (tools/claims/tables.ts): fine-grained and
  * shared experts, auxiliary-loss-free balancing, global-batch balance, multi-token prediction. Writes
  * claims-<date>.json, claims-<date>.md and the SVG charts to --out (default bench/results); with --json the last
  * line is the whole result. --quick trains the tiny shape for a few steps (about half a minute): a check that
- * every table runs, not a measurement. The tables finished so far are kept in claims-<date>.partial.json as the
- * run goes, so an interrupted hour is not lost (rerun the rest with --only).
+ * every table runs, not a measurement. --jobs N (default: the cores, at most 2) trains N models at once in forked
+ * processes (bench/claims-job.ts), each on one core: TF.js's wasm backend runs one thread in Node. The figures
+ * are the same as one after another. The tables finished so far are kept in claims-<date>.partial.json as the
+ * run goes; the same command run again that day resumes from it, so an interrupted hour is not lost.
  */
 import cliProgress from 'cli-progress';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { initBackend, type BackendName } from 'deepseek-moe-tfjs';
 import { bundledCorpus } from '../tools/corpus.js';
 import { claimsCharts, claimsMarkdown } from '../tools/claims/report.js';
-import { runClaim, runSettings } from '../tools/claims/run.js';
+import { claimResult, runSeed, runSettings, type SeedRun } from '../tools/claims/run.js';
 import { validateClaimsResult, type ClaimResult, type ClaimsResult } from '../tools/claims/schema.js';
 import { claimNames, claimTables, type ClaimName } from '../tools/claims/tables.js';
+import type { JobMessage, JobTask } from './claims-job.js';
 
-const usage =
-  'Usage: npm run bench:claims -- [--quick] [--only NAME[,NAME]] [--seeds N] [--backend wasm] [--out DIR] [--json]';
+const usage = 'Usage: npm run bench:claims -- [--quick] [--only NAME[,NAME]] [--seeds N] [--jobs N] [--backend wasm] ' +
+  '[--out DIR] [--json]';
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     seeds: { type: 'string', default: '2' },
+    jobs: { type: 'string', default: String(Math.min(2, availableParallelism())) },
     backend: { type: 'string', default: 'wasm' },
     out: { type: 'string', default: 'bench/results' },
     json: { type: 'boolean', default: false },
@@ -34,8 +41,13 @@ const fail = (message: string): never => {
   console.error(`${usage}\nbench:claims: ${message}`);
   process.exit(2);
 };
-const seeds = Number(values.seeds);
-if (!Number.isInteger(seeds) || seeds < 1) fail(`expected --seeds to be an integer >= 1, but got '${values.seeds}'.`);
+const count = (name: 'seeds' | 'jobs') => {
+  const n = Number(values[name]);
+  if (Number.isInteger(n) && n >= 1) return n;
+  return fail(`expected --${name} to be an integer >= 1, but got '${values[name]}'.`);
+};
+const seeds = count('seeds');
+const jobs = count('jobs');
 const only = values.only === undefined ? claimNames : values.only.split(',');
 for (const name of only) {
   if (!claimNames.includes(name as ClaimName)) {
@@ -45,48 +57,136 @@ for (const name of only) {
 
 const backend = await initBackend(values.backend as BackendName);
 const settings = runSettings(values.quick!, seeds);
-const tables = claimTables(settings.quick).filter((t) => only.includes(t.name));
 const say = (s: string) => (values.json ? process.stderr.write(`${s}\n`) : console.log(s));
-const runs = tables.reduce((n, t) => n + t.variants.length, 0) * seeds;
-say(`bench:claims on ${backend}: ${tables.map((t) => t.name).join(', ')}; ` +
-  `${runs} training runs of ${settings.steps} steps`);
-
-const bar = new cliProgress.SingleBar({
-  format: 'run {run}/{runs} {claim}/{variant} seed {seed} [{bar}] step {value}/{total} | eta {eta_formatted}',
-  stream: process.stderr, noTTYOutput: true, notTTYSchedule: 30_000,
-});
-const corpus = bundledCorpus();
-const start = performance.now();
 const date = new Date().toISOString().slice(0, 10);
 const stem = `claims-${date}${settings.quick ? '-quick' : ''}`;
+const partialFile = join(values.out!, `${stem}.partial.json`);
 mkdirSync(values.out!, { recursive: true });
+
+// An interrupted run of the same day and settings resumes: the tables it finished are kept, not trained again,
+// and the result holds them beside this run's.
+const claims = new Map<string, ClaimResult>();
+let earlierSeconds = 0;
+if (existsSync(partialFile)) {
+  const earlier = validateClaimsResult(JSON.parse(readFileSync(partialFile, 'utf8')));
+  if (earlier.backend === backend && JSON.stringify(earlier.settings) === JSON.stringify(settings)) {
+    for (const c of earlier.claims) claims.set(c.name, c);
+    earlierSeconds = earlier.seconds;
+    say(`resuming ${partialFile}: ${[...claims.keys()].join(', ')} done`);
+  } else {
+    say(`${partialFile} is of another backend or other settings: it will be replaced`);
+  }
+}
+const done = () => claimTables(settings.quick).flatMap((t) => claims.get(t.name) ?? []);
+const tables = claimTables(settings.quick).filter((t) => only.includes(t.name) && !claims.has(t.name));
+const tasks: JobTask[] = tables.flatMap((t) => t.variants.flatMap((v) =>
+  Array.from({ length: seeds }, (_, seed) => ({ claim: t.name, variant: v.key, seed }))));
+say(`bench:claims on ${backend}: ${tables.map((t) => t.name).join(', ') || 'nothing left to run'}; ` +
+  `${tasks.length} training runs of ${settings.steps} steps, ${Math.min(jobs, tasks.length)} at a time`);
+
+const corpus = bundledCorpus();
+const start = performance.now();
 const resultOf = (done: ClaimResult[]): ClaimsResult => validateClaimsResult({
-  kind: 'claims', version: 1, date, backend, settings, seconds: (performance.now() - start) / 1000, claims: done,
+  kind: 'claims', version: 1, date, backend, settings, seconds: earlierSeconds + (performance.now() - start) / 1000,
+  claims: done,
 });
-const claims: ClaimResult[] = [];
-let run = 0;
-let current = '';
-bar.start(settings.steps, 0, { run: 0, runs, claim: '', variant: '', seed: 0 });
-for (const table of tables) {
-  claims.push(await runClaim(table, settings, corpus, (p) => {
-    const id = `${p.claim}/${p.variant}/${p.seed}`;
-    if (id !== current) {
-      current = id;
-      run += 1;
-      bar.start(p.steps, 0, { run, runs, claim: p.claim, variant: p.variant, seed: p.seed });
-    }
-    bar.update(p.step);
-  }));
-  writeFileSync(join(values.out!, `${stem}.partial.json`), `${JSON.stringify(resultOf(claims))}\n`);
+/** Writes through a temporary file, so an interrupted write never leaves half a file. */
+const writeWhole = (file: string, text: string) => {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
+};
+
+// Progress: steps done over all runs. Each finished run fills its table's slot; a finished table is kept at once.
+const bar = new cliProgress.SingleBar({
+  format: 'runs {finished}/{runs} [{bar}] {percentage}% | eta {eta_formatted}',
+  stream: process.stderr, noTTYOutput: true, notTTYSchedule: 30_000,
+});
+const stepsDone = new Map<JobTask, number>();
+let finished = 0;
+bar.start(tasks.length * settings.steps, 0, { finished, runs: tasks.length });
+const progress = (task: JobTask, step: number) => {
+  stepsDone.set(task, step);
+  bar.update([...stepsDone.values()].reduce((a, b) => a + b, 0), { finished });
+};
+const runs = new Map<JobTask, SeedRun>();
+const finish = (task: JobTask, run: SeedRun) => {
+  runs.set(task, run);
+  finished += 1;
+  progress(task, settings.steps);
+  const table = tables.find((t) => t.name === task.claim)!;
+  const mine = tasks.filter((t) => t.claim === table.name);
+  if (!mine.every((t) => runs.has(t))) return;
+  const bySeed = table.variants.map((v) => mine.filter((t) => t.variant === v.key).map((t) => runs.get(t)!));
+  claims.set(table.name, claimResult(table, bySeed));
+  writeWhole(partialFile, `${JSON.stringify(resultOf(done()))}\n`);
+};
+
+if (jobs === 1) {
+  for (const task of tasks) {
+    const table = tables.find((t) => t.name === task.claim)!;
+    finish(task, await runSeed(table, task.variant, task.seed, settings, corpus, (p) => progress(task, p.step)));
+  }
+} else if (tasks.length > 0) {
+  await inJobs(Math.min(jobs, tasks.length));
 }
 bar.stop();
-const result = resultOf(claims);
+const result = resultOf(done());
 const markdown = claimsMarkdown(result);
-writeFileSync(join(values.out!, `${stem}.json`), `${JSON.stringify(result)}\n`);
-rmSync(join(values.out!, `${stem}.partial.json`), { force: true });
+writeWhole(join(values.out!, `${stem}.json`), `${JSON.stringify(result)}\n`);
+rmSync(partialFile, { force: true });
 writeFileSync(join(values.out!, `${stem}.md`), `${markdown}\n`);
 for (const [name, svg] of Object.entries(claimsCharts(result))) {
   writeFileSync(join(values.out!, `${stem}-${name}`), svg);
 }
 say(`${markdown}\n\nwritten: ${join(values.out!, stem)}.json, .md and the charts`);
 if (values.json) console.log(JSON.stringify(result));
+
+/**
+ * Runs the tasks in `n` forked job processes, each taking the next task when it is free. The first error, or a job
+ * that ends before it is released, stops them all.
+ */
+function inJobs(n: number): Promise<void> {
+  const queue = [...tasks];
+  const script = fileURLToPath(new URL('./claims-job.ts', import.meta.url));
+  const args = [backend, settings.quick ? 'quick' : 'full', String(seeds)];
+  return new Promise((resolve, reject) => {
+    const children = Array.from({ length: n }, () => fork(script, args, {
+      execArgv: ['--import', 'tsx'], stdio: ['ignore', 2, 2, 'ipc'], // stdout is kept for --json's result
+      serialization: 'advanced', // NaN and Infinity arrive as they are, for the validator to refuse
+    }));
+    let live = n;
+    let failed = false;
+    const stop = (error: Error) => {
+      if (failed) return;
+      failed = true;
+      for (const c of children) c.kill();
+      reject(error);
+    };
+    for (const child of children) {
+      let task: JobTask | undefined;
+      let released = false;
+      const next = () => {
+        task = queue.shift();
+        if (task) child.send(task);
+        else (released = true), child.disconnect();
+      };
+      child.on('message', (raw) => {
+        const m = raw as JobMessage;
+        try {
+          if (m.type === 'ready') next();
+          else if (m.type === 'progress') progress(task!, m.step);
+          else if (m.type === 'done') finish(task!, m.run), next();
+          else stop(new Error(`${task!.claim}/${task!.variant}, seed ${task!.seed}: ${m.message}`));
+        } catch (e) {
+          stop(e as Error);
+        }
+      });
+      child.on('error', stop);
+      child.on('exit', (code, signal) => {
+        const during = task ? `during ${task.claim}/${task.variant}, seed ${task.seed}` : 'before its first task';
+        if (!released) stop(new Error(`a claims job stopped (${signal ?? `exit code ${code}`}) ${during}`));
+        else if (--live === 0) resolve();
+      });
+    }
+  });
+}

@@ -8,7 +8,7 @@ import englishUrl from '../data/corpus/english.txt?url';
 import chineseUrl from '../data/corpus/chinese.txt?url';
 import codeUrl from '../data/corpus/code.txt?url';
 import arithmeticUrl from '../data/corpus/arithmetic.txt?url';
-import { claimMarkdown, claimsCharts } from '../tools/claims/report.js';
+import { claimMarkdown, claimsCharts, escapeXml } from '../tools/claims/report.js';
 import { validateClaimsResult, type ClaimResult, type ClaimsResult } from '../tools/claims/schema.js';
 import { claimTables, type ClaimName } from '../tools/claims/tables.js';
 import { runSettings } from '../tools/claims/run.js';
@@ -22,36 +22,38 @@ const state = exposeState({ state: 'idle' as string, reruns: [] as string[], err
 const status = $('status');
 const progress = $<HTMLProgressElement>('progress');
 
-// Every committed claims result; the newest full run is shown.
+// The newest committed full run (claims-<date>.json; not the quick runs, not an unfinished run's partial file).
 const files = import.meta.glob('../bench/results/claims-*.json', {
   eager: true, import: 'default',
 }) as Record<string, unknown>;
-const committed: ClaimsResult | null = Object.entries(files)
-  .filter(([path]) => !path.includes('-quick'))
-  .sort(([a], [b]) => (a < b ? 1 : -1))
-  .map(([, json]) => validateClaimsResult(json))[0] ?? null;
+const newest = Object.entries(files)
+  .filter(([path]) => /\/claims-\d{4}-\d{2}-\d{2}\.json$/.test(path))
+  .sort(([a], [b]) => (a < b ? 1 : -1))[0];
+const committed: ClaimsResult | null = newest ? validateClaimsResult(newest[1]) : null;
 
 /** Markdown tables as HTML: our generated text only (labels come from tables.ts and the paper list). */
 function markdownToHtml(markdown: string): string {
-  const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const out: string[] = [];
   let list = false;
-  for (const line of markdown.split('\n')) {
+  const lines = markdown.split('\n');
+  for (const [i, line] of lines.entries()) {
     if (line.startsWith('|---')) continue;
     if (!line.startsWith('- ') && list) (out.push('</ul>'), (list = false));
-    if (line.startsWith('#### ')) out.push(`<h3>${escape(line.slice(5))}</h3>`);
-    else if (line.startsWith('| model')) out.push(`<table><thead><tr>${cells(line, 'th')}</tr></thead><tbody>`);
-    else if (line.startsWith('| ')) out.push(`<tr>${cells(line, 'td')}</tr>`);
+    if (line.startsWith('#### ')) out.push(`<h3>${escapeXml(line.slice(5))}</h3>`);
+    else if (line.startsWith('| ') && lines[i + 1]?.startsWith('|---')) {
+      out.push(`${closeTable()}<table><thead><tr>${cells(line, 'th')}</tr></thead><tbody>`);
+    } else if (line.startsWith('| ')) out.push(`<tr>${cells(line, 'td')}</tr>`);
     else if (line.startsWith('- ')) {
-      (list || (out.push('<ul>'), (list = true)), out.push(`<li>${escape(line.slice(2))}</li>`));
-    } else if (line.trim() !== '') {
-      out.push(`${out.at(-1)?.startsWith('<tr>') ? '</tbody></table>' : ''}<p class="note">${escape(line)}</p>`);
-    }
+      (list || (out.push('<ul>'), (list = true)), out.push(`<li>${escapeXml(line.slice(2))}</li>`));
+    } else if (line.trim() !== '') out.push(`${closeTable()}<p class="note">${escapeXml(line)}</p>`);
   }
   if (list) out.push('</ul>');
-  return out.join('');
+  return out.join('') + closeTable();
+  function closeTable(): string {
+    return out.at(-1)?.startsWith('<tr>') ? '</tbody></table>' : '';
+  }
   function cells(line: string, tag: string): string {
-    return line.split('|').slice(1, -1).map((c) => `<${tag}>${escape(c.trim())}</${tag}>`).join('');
+    return line.split('|').slice(1, -1).map((c) => `<${tag}>${escapeXml(c.trim())}</${tag}>`).join('');
   }
 }
 

@@ -3,11 +3,12 @@
  * models have equal total and activated parameters where the claims say so, and the files are written.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { validateClaimsResult } from '../../tools/claims/schema.js';
+import { domainSpecialisation, pairedDifferences } from '../../tools/claims/report.js';
+import { validateClaimsResult, type ClaimsResult } from '../../tools/claims/schema.js';
 import { claimTables } from '../../tools/claims/tables.js';
 import { countModelParams } from 'deepseek-moe-tfjs/model';
 
@@ -16,6 +17,8 @@ const claims = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', 'bench/claims.ts', ...args], { cwd: root, encoding: 'utf8' });
 
 describe('npm run bench:claims', () => {
+  let quickRun: ClaimsResult | undefined; // the --quick run of every table, one model at a time
+
   it.each([true, false])('table 1 compares MoE models of equal total and activated parameters (quick %s)', (quick) => {
     const table = claimTables(quick).find((t) => t.name === 'fineGrained')!;
     const moe = table.variants.filter((v) => !v.key.startsWith('dense')).map((v) => countModelParams(v.model));
@@ -32,9 +35,10 @@ describe('npm run bench:claims', () => {
   it('--quick runs every table, writes the result in the schema, ' +
     'the markdown and the charts', { timeout: 600_000 }, () => {
     const out = mkdtempSync(join(tmpdir(), 'claims-'));
-    const r = claims('--quick', '--seeds', '2', '--out', out, '--json');
+    const r = claims('--quick', '--seeds', '2', '--jobs', '1', '--out', out, '--json');
     expect(r.status, r.stderr).toBe(0);
     const result = validateClaimsResult(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
+    quickRun = result;
     expect(result.settings.quick).toBe(true);
     expect(result.claims.map((c) => c.name)).toEqual(['fineGrained', 'lossFree', 'globalBatch', 'mtp']);
     const files = readdirSync(out).sort();
@@ -42,6 +46,9 @@ describe('npm run bench:claims', () => {
     expect(files).toEqual(expect.arrayContaining([`${stem}.json`, `${stem}.md`, `${stem}-lossFree-maxvio-batch.svg`,
       `${stem}-globalBatch-globalBatch-specialisation.svg`, `${stem}-mtp-validation.svg`]));
     expect(validateClaimsResult(JSON.parse(readFileSync(join(out, `${stem}.json`), 'utf8')))).toEqual(result);
+    const noBaseline = { ...result, claims: [{ ...result.claims[0]!, baseline: 'nobody' }] };
+    expect(() => validateClaimsResult(noBaseline))
+      .toThrow(/expected claims\[0\] \(fineGrained\)\.baseline to be a variant's key/);
     const byName = Object.fromEntries(result.claims.map((c) => [c.name, c]));
     // Every model trained: a finite loss below uniform guessing (ln 256 = 5.55) for each seed.
     for (const c of result.claims) {
@@ -54,11 +61,58 @@ describe('npm run bench:claims', () => {
     const lossFree = byName.lossFree!.variants;
     expect(lossFree[0]!.seeds[0]!.maxVioBatch).toHaveLength(result.settings.steps);
     expect(r.stderr).toMatch(/Largest seed spread in this table/);
+    // Each model against the table's baseline, seed by seed, and the losses per domain.
+    expect(r.stderr).toMatch(/\| minus the baseline, seed by seed \|/);
+    expect(r.stderr).toMatch(/\| GShard: 4 experts of h 16, top-2 \| [^|]+ \| [^|]+ \| [^|]+ \| baseline \|/);
+    expect(r.stderr).toMatch(/\| model, per domain \(mean over seeds\) \| english \| chinese \| code \| arithmetic \|/);
   });
 
-  it('refuses an unknown table by name', () => {
+  it('resumes an interrupted run, and --jobs 2 trains the same models as --jobs 1, figure for figure', {
+    timeout: 600_000,
+  }, () => {
+    expect(quickRun, 'the quick run above').toBeDefined();
+    const earlier = quickRun!;
+    const [, , globalBatch, mtp] = earlier.claims;
+    // As if a run had stopped after the global-batch table: its partial file, no final result.
+    const out = mkdtempSync(join(tmpdir(), 'claims-'));
+    const stem = `claims-${earlier.date}-quick`;
+    writeFileSync(join(out, `${stem}.partial.json`), JSON.stringify({ ...earlier, claims: [globalBatch] }));
+    const r = claims('--quick', '--seeds', '2', '--only', 'mtp', '--jobs', '2', '--out', out, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/resuming .*partial\.json: globalBatch done/);
+    expect(r.stderr).toMatch(/mtp; 4 training runs of 25 steps, 2 at a time/);
+    const result = validateClaimsResult(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
+    expect(result.claims).toEqual([globalBatch, mtp]); // kept as they were, and trained two at a time as one at a time
+    expect(readdirSync(out)).not.toContain(`${stem}.partial.json`);
+  });
+
+  it('compares models seed by seed and measures domain specialisation as worked by hand', () => {
+    const seed = (n: number, valLoss: number) => ({
+      seed: n, valLoss, domainLoss: {}, maxVioGlobal: 0, curve: [], maxVioBatch: [],
+    });
+    const variant = (key: string, losses: number[]) => ({
+      key, label: key, params: { total: 1, activated: 1 }, seeds: losses.map((x, i) => seed(i, x)),
+      valLoss: { mean: 0, min: 0, max: 0 }, maxVioGlobal: 0,
+    });
+    const claim = {
+      name: 'mtp' as const, title: '', source: '', paper: [], baseline: 'b', probes: {},
+      // Seeds listed out of order: they are matched by their number, not their place.
+      variants: [variant('a', [2.5, 2.0]), { ...variant('b', [2.0, 2.25]), seeds: [seed(1, 2.25), seed(0, 2.0)] }],
+    };
+    expect(pairedDifferences(claim)).toEqual({ a: [0.5, -0.25], b: [0, 0] });
+    // Two experts: a domain all on one is 0.5 from uniform, one split evenly 0; one block of both: 0.25.
+    expect(domainSpecialisation([[[1, 0], [0.5, 0.5]]])).toBeCloseTo(0.25, 12);
+    expect(domainSpecialisation([[[0.25, 0.25, 0.25, 0.25]], [[0.7, 0.1, 0.1, 0.1]]])).toBeCloseTo(0.225, 12);
+  });
+
+  it('refuses an unknown table, and a count of seeds or jobs that is not a positive integer, by name', () => {
     const r = claims('--only', 'moonshot');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/expected --only to name fineGrained, lossFree, globalBatch, mtp, but got 'moonshot'/);
+    for (const [flag, value] of [['--jobs', '0'], ['--seeds', '1.5']]) {
+      const bad = claims(flag!, value!);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain(`expected ${flag} to be an integer >= 1, but got '${value}'.`);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
@@ -174,10 +174,19 @@ describe('the demo site, built, in headless Chromium', () => {
   it('the Claims page shows each table and reruns the small MTP table in the worker, with progress', async () => {
     const demo = await openPage(site, 'claims.html?backend=wasm');
     const { page } = demo;
-    expect(await page.textContent('#committed'))
-      .toMatch(/^(Committed run: |No full run of npm run bench:claims is committed yet)/);
+    // The newest committed full run, if there is one, is shown: each table with its per-domain table and charts.
+    const runs = readdirSync(new URL('../../bench/results/', import.meta.url))
+      .filter((f) => /^claims-\d{4}-\d{2}-\d{2}\.json$/.test(f)).sort();
+    const committed = runs.at(-1)?.slice('claims-'.length, -'.json'.length);
+    expect(await page.textContent('#committed')).toMatch(committed
+      ? new RegExp(`^Committed run: ${committed}, wasm`)
+      : /^No full run of npm run bench:claims is committed yet/);
     for (const name of ['fineGrained', 'lossFree', 'globalBatch', 'mtp']) {
       expect(await page.isVisible(`#run-${name}`)).toBe(true);
+      if (!committed) continue;
+      expect(await page.locator(`#claim-${name} > table`).count()).toBe(2); // the models, and per domain
+      expect(await page.locator(`#claim-${name} figure.chart svg`).count()).toBeGreaterThan(0);
+      expect(await page.textContent(`#claim-${name}`)).toMatch(/minus the baseline, seed by seed/);
     }
     await page.click('#run-mtp');
     await page.waitForFunction(

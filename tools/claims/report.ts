@@ -1,41 +1,93 @@
 /** Markdown tables and SVG charts of a claims result (schema.ts): what the bench writes and the README shows. */
 import type { ClaimResult, ClaimsResult, VariantResult } from './schema.js';
 
-const k = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
+const paramCount = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
 const f3 = (x: number) => x.toFixed(3);
+const average = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** The widest seed-to-seed spread of the final validation loss in a table: smaller differences are no difference. */
 export function spread(claim: ClaimResult): number {
   return Math.max(...claim.variants.map((v) => v.valLoss.max - v.valLoss.min));
 }
 
-function row(v: VariantResult, claim: ClaimResult): string {
+/** Each model's validation loss minus the baseline's, seed by seed (the same seed: the same batches, in order). */
+export function pairedDifferences(claim: ClaimResult): Record<string, number[]> {
+  const base = new Map(claim.variants.find((v) => v.key === claim.baseline)!.seeds.map((s) => [s.seed, s.valLoss]));
+  const minusBase = (v: VariantResult) => v.seeds.map((s) => s.valLoss - base.get(s.seed)!);
+  return Object.fromEntries(claim.variants.map((v) => [v.key, minusBase(v)]));
+}
+
+/** Three decimals with a sign; what rounds to zero is 0.000. */
+const signed = (x: number) => (Math.abs(x) < 5e-4 ? '0.000' : `${x > 0 ? '+' : ''}${x.toFixed(3)}`);
+
+/**
+ * How far a model's experts specialise by domain: the total-variation distance of each domain's expert shares
+ * from uniform, the mean over domains and MoE blocks. 0: every domain spread evenly; 1 - 1/E: each on one expert.
+ */
+export function domainSpecialisation(shares: number[][][]): number {
+  const fromUniform = (d: number[]) => d.reduce((a, x) => a + Math.abs(x - 1 / d.length), 0) / 2;
+  return average(shares.flatMap((block) => block.map(fromUniform)));
+}
+
+const percent = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+function row(v: VariantResult, claim: ClaimResult, differences: number[]): string {
   const loss = `${f3(v.valLoss.mean)} (${f3(v.valLoss.min)}-${f3(v.valLoss.max)})`;
+  const paired = v.key === claim.baseline ? 'baseline' : differences.map(signed).join(', ');
+  const bySeed = v.seeds.map((s) => (s.acceptanceRate === undefined ? '-' : percent(s.acceptanceRate))).join(', ');
   const extra = claim.name === 'mtp'
-    ? ` ${v.acceptanceRate === undefined ? '-' : `${(100 * v.acceptanceRate).toFixed(1)}%`} |`
+    ? ` ${v.acceptanceRate === undefined ? '-' : `${percent(v.acceptanceRate)} (${bySeed})`} |`
     : '';
-  return `| ${v.label} | ${k(v.params.total)} | ${k(v.params.activated)} | ${loss} | ` +
+  return `| ${v.label} | ${paramCount(v.params.total)} | ${paramCount(v.params.activated)} | ${loss} | ${paired} | ` +
     `${v.maxVioGlobal.toFixed(3)} |${extra}`;
 }
 
-/** One claim as markdown: our table (means over seeds, min-max in brackets), the probes, the paper's figures. */
+/** Validation loss per domain, the mean over seeds. */
+function domainTable(claim: ClaimResult): string[] {
+  const domains = Object.keys(claim.variants[0]?.seeds[0]?.domainLoss ?? {});
+  const cell = (v: VariantResult, d: string) => f3(average(v.seeds.map((s) => s.domainLoss[d]!)));
+  return [
+    `| model, per domain (mean over seeds) | ${domains.join(' | ')} |`,
+    `|---|${domains.map(() => '---|').join('')}`,
+    ...claim.variants.map((v) => `| ${v.label} | ${domains.map((d) => cell(v, d)).join(' | ')} |`),
+  ];
+}
+
+/**
+ * One claim as markdown: our table (means over seeds, min-max in brackets, and each seed's difference from the
+ * baseline), the losses per domain, the probes, the paper's figures.
+ */
 export function claimMarkdown(claim: ClaimResult, seeds: number): string {
   const mtp = claim.name === 'mtp';
+  const differences = pairedDifferences(claim);
   const lines = [
     `#### ${claim.title}`, '',
-    `| model | total | activated | validation loss, nats/byte (${seeds} seeds: mean (min-max)) | MaxVio_global |` +
-      (mtp ? ' drafts accepted |' : ''),
-    `|---|---|---|---|---|${mtp ? '---|' : ''}`,
-    ...claim.variants.map((v) => row(v, claim)),
+    `| model | total | activated | validation loss, nats/byte (${seeds} seeds: mean (min-max)) | ` +
+      `minus the baseline, seed by seed | MaxVio_global |${mtp ? ' drafts accepted (by seed) |' : ''}`,
+    `|---|---|---|---|---|---|${mtp ? '---|' : ''}`,
+    ...claim.variants.map((v) => row(v, claim, differences[v.key]!)),
     '',
     `Largest seed spread in this table: ${f3(spread(claim))} nats/byte.`,
+    '',
+    ...domainTable(claim),
   ];
+  const mapped = claim.variants.filter((v) => v.seeds.every((s) => s.specialisation));
+  if (mapped.length > 0) {
+    const figures = mapped.map((v) => {
+      const each = v.seeds.map((s) => domainSpecialisation(s.specialisation!));
+      return `${v.key} ${f3(average(each))} (${each.map(f3).join(', ')})`;
+    });
+    lines.push('', 'Domain specialisation (the total-variation distance of each domain\'s expert shares from ' +
+      `uniform, the mean over domains and MoE blocks; 0: every domain spread evenly), seed by seed: ` +
+      `${figures.join('; ')}.`);
+  }
   const probe = claim.probes.m4SharedWithoutShared;
-  if (probe && probe.length > 0) {
-    const trained = claim.variants.find((v) => v.key === 'm4Shared')!.valLoss.mean;
-    const mean = probe.reduce((a, b) => a + b, 0) / probe.length;
+  const shared = claim.variants.find((v) => v.key === 'm4Shared');
+  if (probe && probe.length > 0 && shared) {
+    const bySeed = probe.map((x, i) => signed(x - shared.seeds[i]!.valLoss)).join(', ');
     lines.push('', `The m = 4 + shared model evaluated with its shared expert disabled and one more routed expert ` +
-      `(DeepSeekMoE section 4.5): ${f3(mean)} against ${f3(trained)} with it.`);
+      `(DeepSeekMoE section 4.5): ${f3(average(probe))} against ${f3(shared.valLoss.mean)} with it ` +
+      `(${bySeed}, seed by seed).`);
   }
   lines.push('', `Paper (${claim.source}):`, '', ...claim.paper.map((p) => `- ${p.label}: ${p.value}`));
   return lines.join('\n');
@@ -70,7 +122,7 @@ export function lineChartSvg(
     const colour = palette[i % palette.length];
     const d = s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
     const legend = `<text x="${W - pad.r + 8}" y="${pad.t + 14 * i + 10}" fill="${colour}" font-size="11">` +
-      `${escape(s.label)}</text>`;
+      `${escapeXml(s.label)}</text>`;
     return `<polyline fill="none" stroke="${colour}" stroke-width="1.5" points="${d}"/>${legend}`;
   });
   const axis = `<line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" stroke="#888"/>` +
@@ -79,7 +131,7 @@ export function lineChartSvg(
     `<text x="${pad.l - 4}" y="${sy(y0) + 4}" text-anchor="end" font-size="10">${y0.toFixed(2)}</text>` +
     `<text x="${pad.l}" y="${H - pad.b + 14}" font-size="10">${x0}</text>` +
     `<text x="${W - pad.r}" y="${H - pad.b + 14}" text-anchor="end" font-size="10">step ${x1}</text>` +
-    `<text x="12" y="${pad.t - 10}" font-size="12">${escape(title)} (${escape(yLabel)})</text>`;
+    `<text x="12" y="${pad.t - 10}" font-size="12">${escapeXml(title)} (${escapeXml(yLabel)})</text>`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">` +
     `<rect width="${W}" height="${H}" fill="white"/>${axis}${lines.join('')}</svg>`;
 }
@@ -96,15 +148,15 @@ export function heatmapSvg(title: string, rows: string[], values: number[][], ma
     const c = `rgb(${Math.round(255 - 246 * t)},${Math.round(255 - 150 * t)},${Math.round(255 - 37 * t)})`;
     return `<rect x="${left + j * cell}" y="${top + i * cell}" width="${cell - 1}" height="${cell - 1}" fill="${c}"/>`;
   }));
-  const labels = rows.map(
-    (r, i) => `<text x="${left - 6}" y="${top + i * cell + 12}" text-anchor="end" font-size="11">${escape(r)}</text>`,
-  );
+  const labels = rows.map((r, i) => `<text x="${left - 6}" y="${top + i * cell + 12}" text-anchor="end" ` +
+    `font-size="11">${escapeXml(r)}</text>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">` +
-    `<rect width="${W}" height="${H}" fill="white"/><text x="4" y="14" font-size="12">${escape(title)}</text>` +
+    `<rect width="${W}" height="${H}" fill="white"/><text x="4" y="14" font-size="12">${escapeXml(title)}</text>` +
     `${labels.join('')}${cells.join('')}</svg>`;
 }
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/** Text made safe inside SVG or HTML. */
+export const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 const meanCurve = (curves: [number, number][][]): [number, number][] =>
   (curves[0] ?? []).map(([step], i) => [step, curves.reduce((a, c) => a + (c[i]?.[1] ?? 0), 0) / curves.length]);
@@ -144,6 +196,6 @@ export function claimsCharts(result: ClaimsResult): Record<string, string> {
 function smooth(values: number[]): [number, number][] {
   return values.map((_, i) => {
     const w = values.slice(Math.max(0, i - 9), i + 1);
-    return [i + 1, w.reduce((a, b) => a + b, 0) / w.length];
+    return [i + 1, average(w)];
   });
 }

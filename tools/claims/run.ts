@@ -4,8 +4,8 @@
  */
 import {
   countModelParams, DeepSeekLM, generateWithStats, plainModelConfig, resolveModelConfig,
-} from '../../src/model/index.js';
-import { specialisationReport, TextDataset, Trainer } from '../../src/train/index.js';
+} from 'deepseek-moe-tfjs/model';
+import { specialisationReport, TextDataset, Trainer } from 'deepseek-moe-tfjs/train';
 import type { ClaimTable, ClaimVariant } from './tables.js';
 import type { ClaimResult, RunSettings, SeedResult, VariantResult } from './schema.js';
 
@@ -17,7 +17,7 @@ export function runSettings(quick: boolean, seeds: number): RunSettings {
       decodeTokens: 16,
     }
     : {
-      quick, seeds, steps: 300, batchSize: 8, seqLen: 64, evalEvery: 50, evalWindows: 8, finalWindows: 32,
+      quick, seeds, steps: 600, batchSize: 8, seqLen: 64, evalEvery: 50, evalWindows: 8, finalWindows: 32,
       decodeTokens: 100,
     };
 }
@@ -33,13 +33,40 @@ export interface ClaimProgress {
 
 const prompts = ['The ', '子曰：', 'function ', '12 + 7 = '];
 
-/** Trains one model of a table with one seed and measures it. */
-async function runSeed(
-  variant: ClaimVariant, seed: number, s: RunSettings, corpus: Record<string, string>, table: ClaimTable,
-  onProgress: (p: ClaimProgress) => void,
-): Promise<{ result: SeedResult; model: DeepSeekLM }> {
+/** One model of a table trained with one seed: its figures, and the probes measured on it (fineGrained). */
+export interface SeedRun {
+  result: SeedResult;
+  probes: Record<string, number>;
+}
+
+/** Trains the model `variantKey` of a table with one seed, measures it and frees it. */
+export async function runSeed(
+  table: ClaimTable, variantKey: string, seed: number, s: RunSettings, corpus: Record<string, string>,
+  onProgress: (p: ClaimProgress) => void = () => {},
+): Promise<SeedRun> {
+  const variant = table.variants.find((v) => v.key === variantKey);
+  if (!variant) {
+    throw new Error(`claims: expected a model of ${table.name} (${table.variants.map((v) => v.key).join(', ')}), ` +
+      `but got ${JSON.stringify(variantKey)}.`);
+  }
   const dataset = new TextDataset(corpus, { seqLen: s.seqLen });
   const model = new DeepSeekLM({ ...variant.model, seed });
+  try {
+    const result = await trainAndMeasure(model, dataset, variant, seed, s, table, onProgress);
+    const probes: Record<string, number> = {};
+    if (table.name === 'fineGrained' && variant.key === 'm4Shared') {
+      probes.m4SharedWithoutShared = await withoutShared(model, s, corpus);
+    }
+    return { result, probes };
+  } finally {
+    model.dispose();
+  }
+}
+
+async function trainAndMeasure(
+  model: DeepSeekLM, dataset: TextDataset, variant: ClaimVariant, seed: number, s: RunSettings, table: ClaimTable,
+  onProgress: (p: ClaimProgress) => void,
+): Promise<SeedResult> {
   const trainer = new Trainer(model, dataset, {
     steps: s.steps, batchSize: s.batchSize, seqLen: s.seqLen, evalEvery: s.evalEvery, evalWindows: s.evalWindows,
     warmupSteps: Math.min(20, Math.floor(s.steps / 10)), gradAccumSteps: variant.gradAccumSteps ?? 1, seed,
@@ -53,7 +80,11 @@ async function runSeed(
   });
   trainer.on('eval', (e) => curve.push([e.step, e.valLoss]));
   trainer.on('error', (e) => (failure = e.message));
-  await trainer.run();
+  try {
+    await trainer.run();
+  } finally {
+    trainer.dispose();
+  }
   if (failure) throw new Error(`${table.name}/${variant.key}, seed ${seed}: ${failure}`);
   const final = await finalEvaluation(model, dataset, s);
   const result: SeedResult = {
@@ -73,8 +104,7 @@ async function runSeed(
     }
     if (drafted > 0) result.acceptanceRate = accepted / drafted;
   }
-  trainer.dispose();
-  return { result, model };
+  return result;
 }
 
 /** The final figures, on more validation windows than the periodic evaluations (the evaluating trainer is freed). */
@@ -95,42 +125,52 @@ async function withoutShared(model: DeepSeekLM, s: RunSettings, corpus: Record<s
   const c = model.plainConfig;
   const moe = { ...c.moe, nSharedExperts: 0, topK: (c.moe.topK ?? 1) + 1 };
   const probe = new DeepSeekLM(plainModelConfig(resolveModelConfig({ ...c, moe })));
-  const values = new Map<string, Float32Array>();
-  for (const name of probe.weightNames) values.set(name, (await model.weights[name]!.data()) as Float32Array);
-  probe.setWeights(values);
-  const dataset = new TextDataset(corpus, { seqLen: s.seqLen });
-  const { valLoss } = await finalEvaluation(probe, dataset, s);
-  probe.dispose();
-  return valLoss;
+  try {
+    const values = new Map<string, Float32Array>();
+    for (const name of probe.weightNames) values.set(name, (await model.weights[name]!.data()) as Float32Array);
+    probe.setWeights(values);
+    const { valLoss } = await finalEvaluation(probe, new TextDataset(corpus, { seqLen: s.seqLen }), s);
+    return valLoss;
+  } finally {
+    probe.dispose();
+  }
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** Every model of `table`, every seed: results with their means and spreads. */
-export async function runClaim(
-  table: ClaimTable, s: RunSettings, corpus: Record<string, string>, onProgress: (p: ClaimProgress) => void = () => {},
-): Promise<ClaimResult> {
-  const variants: VariantResult[] = [];
+/** A table's result from its runs, `runs[variant][seed]` in the table's order: means and spreads over seeds. */
+export function claimResult(table: ClaimTable, runs: SeedRun[][]): ClaimResult {
   const probes: Record<string, number[]> = {};
-  for (const variant of table.variants) {
-    const seeds: SeedResult[] = [];
-    for (let seed = 0; seed < s.seeds; seed++) {
-      const { result, model } = await runSeed(variant, seed, s, corpus, table, onProgress);
-      if (table.name === 'fineGrained' && variant.key === 'm4Shared') {
-        (probes.m4SharedWithoutShared ??= []).push(await withoutShared(model, s, corpus));
-      }
-      model.dispose();
-      seeds.push(result);
-    }
+  const variants = table.variants.map((variant, i): VariantResult => {
+    const seeds = runs[i]!.map((r) => r.result);
+    for (const run of runs[i]!) for (const [k, x] of Object.entries(run.probes)) (probes[k] ??= []).push(x);
     const losses = seeds.map((r) => r.valLoss);
     const accept = seeds.flatMap((r) => (r.acceptanceRate === undefined ? [] : [r.acceptanceRate]));
     const params = countModelParams(variant.model);
-    variants.push({
+    return {
       key: variant.key, label: variant.label, params: { total: params.total, activated: params.activated }, seeds,
       valLoss: { mean: mean(losses), min: Math.min(...losses), max: Math.max(...losses) },
       maxVioGlobal: mean(seeds.map((r) => r.maxVioGlobal)),
       ...(accept.length > 0 ? { acceptanceRate: mean(accept) } : {}),
-    });
+    };
+  });
+  return {
+    name: table.name, title: table.title, source: table.source, paper: table.paper, baseline: table.baseline, variants,
+    probes,
+  };
+}
+
+/** Every model of `table`, every seed, one after another: the result with its means and spreads. */
+export async function runClaim(
+  table: ClaimTable, s: RunSettings, corpus: Record<string, string>, onProgress: (p: ClaimProgress) => void = () => {},
+): Promise<ClaimResult> {
+  const runs: SeedRun[][] = [];
+  for (const variant of table.variants) {
+    const seeds: SeedRun[] = [];
+    for (let seed = 0; seed < s.seeds; seed++) {
+      seeds.push(await runSeed(table, variant.key, seed, s, corpus, onProgress));
+    }
+    runs.push(seeds);
   }
-  return { name: table.name, title: table.title, source: table.source, paper: table.paper, variants, probes };
+  return claimResult(table, runs);
 }

@@ -53,6 +53,8 @@ export interface ClaimResult {
   title: string;
   source: string;
   paper: PaperFigure[];
+  /** The variant the others are compared with, seed by seed. */
+  baseline: string;
   variants: VariantResult[];
   /** Extra measures by name, one value per seed (fineGrained: m4SharedWithoutShared). */
   probes: Record<string, number[]>;
@@ -104,6 +106,8 @@ export function validateClaimsResult(value: unknown): ClaimsResult {
     }
     str(c.title, `${at}.title`);
     arr(c.paper, `${at}.paper`);
+    const keys = arr(c.variants, `${at}.variants`).map((v) => (v as { key?: unknown } | null)?.key);
+    if (!keys.includes(c.baseline)) fail(`${at}.baseline`, `a variant's key (${keys.join(', ')})`, c.baseline);
     for (const [k, v] of Object.entries(obj(c.probes, `${at}.probes`))) {
       arr(v, `${at}.probes.${k}`).forEach((x, j) => num(x, `${at}.probes.${k}[${j}]`));
     }
@@ -120,6 +124,9 @@ export function validateClaimsResult(value: unknown): ClaimsResult {
       seeds.forEach((x0, k) => {
         const x = obj(x0, `${vat}.seeds[${k}]`);
         num(x.valLoss, `${vat}.seeds[${k}].valLoss`);
+        for (const [d, loss] of Object.entries(obj(x.domainLoss, `${vat}.seeds[${k}].domainLoss`))) {
+          num(loss, `${vat}.seeds[${k}].domainLoss.${d}`);
+        }
         arr(x.curve, `${vat}.seeds[${k}].curve`);
         arr(x.maxVioBatch, `${vat}.seeds[${k}].maxVioBatch`)
           .forEach((m, n) => num(m, `${vat}.seeds[${k}].maxVioBatch[${n}]`));

@@ -5,9 +5,8 @@
  * Full runs use the `small` shape (d 128, 4 layers, the first dense, MLA); --quick the `tiny` shape. Within a
  * table every MoE model has the same total and activated parameters (within 2%: only the router, d E, differs).
  */
-import type { ModelConfig, ModelConfigInput } from '../../src/model/config.js';
-import { denseTwin, plainModelConfig, resolveModelConfig } from '../../src/model/config.js';
-import { preset } from '../../src/model/presets.js';
+import { denseTwin, plainModelConfig, preset, resolveModelConfig } from 'deepseek-moe-tfjs/config';
+import type { ModelConfig, ModelConfigInput } from 'deepseek-moe-tfjs/config';
 
 export type ClaimName = 'fineGrained' | 'lossFree' | 'globalBatch' | 'mtp';
 export const claimNames: ClaimName[] = ['fineGrained', 'lossFree', 'globalBatch', 'mtp'];
@@ -33,6 +32,8 @@ export interface ClaimTable {
   /** Where the paper's figures are from. */
   source: string;
   paper: PaperFigure[];
+  /** The model the others are compared with, seed by seed (a key of `variants`). */
+  baseline: string;
   variants: ClaimVariant[];
 }
 
@@ -63,11 +64,12 @@ function fineGrained(quick: boolean): ClaimTable {
     title: 'Fine-grained experts and shared-expert isolation (DeepSeekMoE)',
     source: 'DeepSeekMoE (Dai et al., 2024), Table 1 (2B models, 100B tokens, Pile loss) and section 4.5',
     paper: [
-      { label: 'Dense (activated size of a top-1 MoE)', value: '2.060' },
+      { label: 'Dense (0.2B, the activated size of a top-1 MoE; our dense row has top-2 GShard\'s)', value: '2.060' },
       { label: 'GShard (16 experts, top-2)', value: '1.867' },
       { label: 'DeepSeekMoE (1 shared + 63 routed, top-7)', value: '1.808' },
       { label: 'DeepSeekMoE with its shared expert disabled at evaluation (one more routed expert)', value: '2.414' },
     ],
+    baseline: 'gshard',
     variants: [
       {
         key: 'denseActivated', label: 'dense, activated size',
@@ -112,6 +114,7 @@ function lossFree(quick: boolean): ClaimTable {
       { label: 'u = 0.0001', value: 'converges slowly (MaxVio_batch stays high early)' },
       { label: 'u = 0.01', value: 'oscillates late in training' },
     ],
+    baseline: 'auxLoss',
     variants: [
       { key: 'none', label: 'no balancing', model: shape(quick, gate) },
       { key: 'auxLoss', label: 'balance loss, alpha 0.001', model: shape(quick, { ...gate, alpha1: 0.001 }) },
@@ -137,6 +140,7 @@ function globalBatch(quick: boolean): ClaimTable {
       { label: 'global-batch balance', value: 'lower perplexity, and experts specialise by domain' },
       { label: 'micro-batch balance (near sequence level)', value: 'forces every domain onto every expert' },
     ],
+    baseline: 'microBatch',
     variants: [
       {
         key: 'microBatch', label: 'balance loss per micro-batch of 2 sequences', model: shape(quick, moe('microBatch')),
@@ -161,6 +165,7 @@ function mtp(quick: boolean): ClaimTable {
       { label: 'main-model Pile BPB, small MoE without / with MTP', value: 'about equal; benchmarks improve' },
       { label: 'acceptance of the second token in speculative decoding', value: '85-90%' },
     ],
+    baseline: 'noMtp',
     variants: [
       { key: 'noMtp', label: 'no MTP', model: shape(quick, base.moe) },
       {
