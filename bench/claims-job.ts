@@ -6,7 +6,7 @@
 import { initBackend, type BackendName } from 'deepseek-moe-tfjs';
 import { bundledCorpus } from '../tools/corpus.js';
 import { runSeed, runSettings, type SeedRun } from '../tools/claims/run.js';
-import { claimTables } from '../tools/claims/tables.js';
+import { claimTable } from '../tools/claims/tables.js';
 
 /** What the parent sends: a model of a table and a seed. */
 export interface JobTask {
@@ -25,7 +25,6 @@ export type JobMessage =
 const [backendName, quick, seeds] = process.argv.slice(2);
 await initBackend(backendName as BackendName);
 const settings = runSettings(quick === 'quick', Number(seeds));
-const tables = claimTables(settings.quick);
 const corpus = bundledCorpus();
 const send = (m: JobMessage) => process.send!(m);
 
@@ -33,8 +32,7 @@ process.on('message', (message) => {
   const task = message as JobTask;
   void (async () => {
     try {
-      const table = tables.find((t) => t.name === task.claim);
-      if (!table) throw new Error(`claims job: expected a table's name, but got ${JSON.stringify(task.claim)}.`);
+      const table = claimTable(task.claim, settings.quick);
       const onProgress = (p: { step: number }) => send({ type: 'progress', step: p.step });
       send({ type: 'done', run: await runSeed(table, task.variant, task.seed, settings, corpus, onProgress) });
     } catch (e) {

@@ -10,8 +10,8 @@ import codeUrl from '../data/corpus/code.txt?url';
 import arithmeticUrl from '../data/corpus/arithmetic.txt?url';
 import { claimMarkdown, claimsCharts, escapeXml } from '../tools/claims/report.js';
 import { validateClaimsResult, type ClaimResult, type ClaimsResult } from '../tools/claims/schema.js';
-import { claimTables, type ClaimName } from '../tools/claims/tables.js';
-import { runSettings } from '../tools/claims/run.js';
+import { claimTable, claimTables, type ClaimName } from '../tools/claims/tables.js';
+import { pageRunSettings } from '../tools/claims/run.js';
 import { BackendPicker, wireRestart } from './common/backend-picker.js';
 import { $, exposeState, showFailure } from './common/page.js';
 import { WorkerClient } from './common/worker-client.js';
@@ -65,10 +65,10 @@ function section(name: ClaimName, title: string): HTMLElement {
   const claim = committed?.claims.find((c) => c.name === name);
   const charts = committed ? Object.entries(claimsCharts({ ...committed, claims: claim ? [claim] : [] })) : [];
   div.innerHTML = claim
-    ? markdownToHtml(claimMarkdown(claim, committed!.settings.seeds)) +
+    ? markdownToHtml(claimMarkdown(claim)) +
       charts.map(([file, svg]) => `<figure class="chart" data-chart="${file}">${svg}</figure>`).join('')
     : `<h3>${title}</h3><p class="note">No full run of this table is committed yet.</p>`;
-  const s = runSettings(true, 2);
+  const s = pageRunSettings;
   const button = Object.assign(document.createElement('button'), {
     id: `run-${name}`,
     textContent: `Run a small version here (${s.steps} steps of ${s.batchSize} x ${s.seqLen}, 2 seeds)`,
@@ -86,9 +86,9 @@ async function corpus(): Promise<Record<string, string>> {
 }
 
 async function rerunClaim(name: ClaimName, button: HTMLButtonElement, target: HTMLElement): Promise<void> {
-  const table = claimTables(true).find((t) => t.name === name)!;
+  const table = claimTable(name, true);
   const runs = table.variants.length * 2;
-  const s = runSettings(true, 2);
+  const s = pageRunSettings;
   let done = 0;
   let current = '';
   document.querySelectorAll<HTMLButtonElement>('[id^=run-]').forEach((b) => (b.disabled = true));
@@ -102,7 +102,7 @@ async function rerunClaim(name: ClaimName, button: HTMLButtonElement, target: HT
       status.textContent = `${name}: ${p.variant}, seed ${p.seed}, step ${p.step}/${p.steps}`;
     }));
     target.innerHTML = `<h4>Small version, run here on ${picker.active} (${s.steps} steps; a check that the table ` +
-      'runs, not a measurement)</h4>' + markdownToHtml(claimMarkdown(result, 2));
+      'runs, not a measurement)</h4>' + markdownToHtml(claimMarkdown(result));
     state.reruns.push(name);
     status.textContent = `${name} done`;
     progress.value = 1;

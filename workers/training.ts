@@ -6,9 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import * as Comlink from 'comlink';
 import { browserEnvironment } from '../tools/bench-suite/environment.js';
 import { runBenchSuite } from '../tools/bench-suite/index.js';
-import { runClaim, runSettings, type ClaimProgress } from '../tools/claims/run.js';
+import { pageRunSettings, runClaim, type ClaimProgress } from '../tools/claims/run.js';
 import type { ClaimResult } from '../tools/claims/schema.js';
-import { claimNames, claimTables, type ClaimName } from '../tools/claims/tables.js';
+import { claimTable, type ClaimName } from '../tools/claims/tables.js';
 import {
   backendAvailability, backendNames, initBackend, type BackendName, type InitBackendOptions,
 } from 'deepseek-moe-tfjs';
@@ -153,12 +153,11 @@ export function createTrainingWorker(): TrainingWorkerApi {
       name: ClaimName, corpus: Record<string, string>, onProgress: (p: ClaimProgress) => void,
     ): Promise<ClaimResult> {
       if (busy()) throw new Error('claims: a job is running; stop it first.');
-      const table = claimTables(true).find((t) => t.name === name);
-      if (!table) throw new Error(`claims: expected one of ${claimNames.join(', ')}, but got ${JSON.stringify(name)}.`);
+      const table = claimTable(name, true);
       benchRunning = true;
       try {
         await endRun();
-        const result = await runClaim(table, runSettings(true, 2), corpus, (p) => void (lastDelivery = onProgress(p)));
+        const result = await runClaim(table, pageRunSettings, corpus, (p) => void (lastDelivery = onProgress(p)));
         await delivered();
         return result;
       } finally {

@@ -57,8 +57,9 @@ function domainTable(claim: ClaimResult): string[] {
  * One claim as markdown: our table (means over seeds, min-max in brackets, and each seed's difference from the
  * baseline), the losses per domain, the probes, the paper's figures.
  */
-export function claimMarkdown(claim: ClaimResult, seeds: number): string {
+export function claimMarkdown(claim: ClaimResult): string {
   const mtp = claim.name === 'mtp';
+  const seeds = claim.variants[0]?.seeds.length ?? 0;
   const differences = pairedDifferences(claim);
   const lines = [
     `#### ${claim.title}`, '',
@@ -98,7 +99,7 @@ export function claimsMarkdown(result: ClaimsResult): string {
   const head = `${result.date}, ${result.backend}, ${s.quick ? 'quick' : 'full'} run: ` +
     `${s.steps} steps of ${s.batchSize} x ` +
     `${s.seqLen} bytes per model and seed, ${s.seeds} seeds, ${(result.seconds / 60).toFixed(1)} minutes in all.`;
-  return [head, ...result.claims.map((c) => claimMarkdown(c, s.seeds))].join('\n\n');
+  return [head, ...result.claims.map((c) => claimMarkdown(c))].join('\n\n');
 }
 
 const palette = ['#0969da', '#cf222e', '#1a7f37', '#8250df', '#bf8700', '#57606a', '#e16f24'];

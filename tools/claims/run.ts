@@ -22,6 +22,9 @@ export function runSettings(quick: boolean, seeds: number): RunSettings {
     };
 }
 
+/** The small version the Claims page reruns in the worker: --quick's settings, two seeds. */
+export const pageRunSettings: RunSettings = runSettings(true, 2);
+
 /** Progress of a run: which table, model and seed, and the step. */
 export interface ClaimProgress {
   claim: string;

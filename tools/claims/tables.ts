@@ -180,3 +180,10 @@ function mtp(quick: boolean): ClaimTable {
 export function claimTables(quick: boolean): ClaimTable[] {
   return [fineGrained(quick), lossFree(quick), globalBatch(quick), mtp(quick)];
 }
+
+/** One table by name, full or quick. */
+export function claimTable(name: string, quick: boolean): ClaimTable {
+  const table = claimTables(quick).find((t) => t.name === name);
+  if (!table) throw new Error(`claims: expected one of ${claimNames.join(', ')}, but got ${JSON.stringify(name)}.`);
+  return table;
+}
