@@ -12,6 +12,7 @@ import {
   DeepSeekLM, countModelParams, denseTwin, preset, presets, resolveModelConfig, type ModelConfig,
 } from 'deepseek-moe-tfjs/model';
 import { TextDataset, Trainer, readCheckpoint, type LayerReport } from 'deepseek-moe-tfjs/train';
+import { resolveTrainConfig } from 'deepseek-moe-tfjs/config';
 import { bundledCorpus, fileCorpus } from '../tools/corpus.js';
 import { cliArgs } from './args.js';
 import { loadTable, specialisationTable } from './tables.js';
@@ -124,6 +125,14 @@ try {
   fail((e as Error).message);
 }
 
+const warmupSteps = Math.min(20, Math.floor(steps / 10));
+const trainSettings = { steps, batchSize, gradAccumSteps, seqLen, learningRate, evalEvery, seed, warmupSteps };
+try {
+  resolveTrainConfig(trainSettings); // every flag checked before the backend starts (tfjs-node logs as it loads)
+} catch (e) {
+  fail((e as Error).message);
+}
+
 const backend = await initBackend(backendChoice as BackendName | undefined);
 let dataset: TextDataset;
 let model: DeepSeekLM;
@@ -131,10 +140,7 @@ let trainer: Trainer;
 try {
   dataset = new TextDataset(corpus, { seqLen });
   model = new DeepSeekLM(modelInput);
-  const warmupSteps = Math.min(20, Math.floor(steps / 10));
-  trainer = new Trainer(model, dataset, {
-    steps, batchSize, gradAccumSteps, seqLen, learningRate, evalEvery, seed, warmupSteps,
-  });
+  trainer = new Trainer(model, dataset, trainSettings);
   if (resumeBytes) trainer.restore(resumeBytes);
 } catch (e) {
   fail((e as Error).message);

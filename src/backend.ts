@@ -62,6 +62,7 @@ export async function backendAvailability(name: BackendName): Promise<BackendAva
     if (name === 'wasm') return typeof WebAssembly === 'object' ? { name, available: true } : no('this runtime has no WebAssembly');
     if (name === 'tensorflow') {
       if (!isNode) return no('tfjs-node runs only in Node');
+      await supplyUtilHelpers();
       const optional = '@tensorflow/tfjs-node'; // optional: a variable keeps bundlers from resolving it
       await import(/* @vite-ignore */ optional);
       return { name, available: true };
@@ -106,6 +107,7 @@ async function register(name: BackendName, options: InitBackendOptions): Promise
   try {
     if (name === 'tensorflow') {
       if (!isNode) return false;
+      await supplyUtilHelpers();
       const optional = '@tensorflow/tfjs-node'; // optional dependency: a variable keeps bundlers from resolving it
       await import(/* @vite-ignore */ optional);
     } else if (name === 'wasm') {
@@ -121,6 +123,23 @@ async function register(name: BackendName, options: InitBackendOptions): Promise
     failures.set(name, reason(e));
     return false;
   }
+}
+
+/** The `util` helpers tfjs-node 4.22 calls (dist/: `isNullOrUndefined` five times, `isArray` once). */
+const utilHelpers: Record<string, (v: unknown) => boolean> = {
+  isArray: Array.isArray,
+  isNullOrUndefined: (v) => v === null || v === undefined,
+};
+
+/**
+ * tfjs-node 4.22 calls `util.isNullOrUndefined`, which Node 23 removed (its model.fit died with
+ * "isNullOrUndefined is not a function" on Node 24; the upstream fix is unreleased). Supplies the missing ones on
+ * Node's own `util` object before tfjs-node loads; on Node 22 and older nothing is missing and nothing changes.
+ */
+async function supplyUtilHelpers(): Promise<void> {
+  const builtin = 'node:util'; // a variable keeps bundlers from resolving it
+  const util = ((await import(/* @vite-ignore */ builtin)) as { default: Record<string, unknown> }).default;
+  for (const [key, helper] of Object.entries(utilHelpers)) if (typeof util[key] !== 'function') util[key] = helper;
 }
 
 /**

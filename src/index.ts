@@ -21,7 +21,7 @@ export {
   sharedExperts, affinityBalance,
 } from './moe/grouped.js';
 export type { GroupedRoute } from './moe/grouped.js';
-export { hasGroupedKernels } from './moe/kernels/index.js';
+export { nativeKernels } from './moe/kernels/index.js';
 export { swiGLU } from './moe/experts.js';
 export { createMoEWeights, disposeMoEWeights, moeWeightSpecs } from './moe/weights.js';
 export { balanceLosses, meanRouterEntropy, routingStats, updateExpertBias } from './moe/balance.js';

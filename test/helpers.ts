@@ -1,13 +1,28 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  initBackend, measureDroplessCapacity, moeForward, moeWeightSpecs, resolveMoEConfig, type BackendName,
+  backendAvailability, initBackend, measureDroplessCapacity, moeForward, moeWeightSpecs, resolveMoEConfig, type BackendName,
   type DeepSeekMoEConfig, type MoEConfigInput, type MoEForwardOptions, type MoEWeights,
 } from 'deepseek-moe-tfjs';
 
 export const inBrowser = typeof window !== 'undefined';
 
-/** The numeric tests run on cpu and wasm in Node, and on webgl and webgpu in headless Chromium. */
-export const backendsUnderTest: BackendName[] = inBrowser ? ['webgl', 'webgpu'] : ['cpu', 'wasm'];
+/**
+ * Whether tfjs-node's native backend loads here (scripts/tfjs-node-from-wheel.sh installs it where the prebuilt
+ * download cannot). CI sets DEEPSEEK_MOE_REQUIRE_TFJS_NODE=1, so there its tests cannot quietly drop out.
+ */
+export const hasTensorflow = !inBrowser && (await backendAvailability('tensorflow')).available;
+if (!inBrowser && !hasTensorflow && process.env.DEEPSEEK_MOE_REQUIRE_TFJS_NODE === '1') {
+  throw new Error(`tfjs-node: expected it to load (DEEPSEEK_MOE_REQUIRE_TFJS_NODE=1), but: ${
+    (await backendAvailability('tensorflow')).reason}. Run scripts/tfjs-node-from-wheel.sh.`);
+}
+
+/** The backends of Node: cpu, wasm, and tfjs-node's 'tensorflow' when it is installed. */
+export const nodeBackends: BackendName[] = ['cpu', 'wasm', ...(hasTensorflow ? (['tensorflow'] as const) : [])];
+
+/** The numeric tests run on cpu, wasm and (when installed) tfjs-node in Node, and on webgl and webgpu in Chromium. */
+export const backendsUnderTest: BackendName[] = inBrowser
+  ? ['webgl', 'webgpu']
+  : nodeBackends;
 
 /**
  * Synchronous reads on webgpu go through a canvas that loses the device on SwiftShader, so there the tests take

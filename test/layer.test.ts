@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf, type DeepSeekMoELayerArgs } from 'deepseek-moe-tfjs';
-import { useBackend } from './helpers.js';
+import { useBackend, nodeBackends } from './helpers.js';
 
 const layerArgs: DeepSeekMoELayerArgs = {
   dModel: 16, nRoutedExperts: 8, nSharedExperts: 1, topK: 2, expertHiddenDim: 8,
@@ -24,7 +24,7 @@ function data(n = 64) {
   return { x, y };
 }
 
-describe.each(['cpu', 'wasm'] as const)('DeepSeekMoE layer on %s', (backend) => {
+describe.each(nodeBackends)('DeepSeekMoE layer on %s', (backend) => {
   beforeAll(() => useBackend(backend));
 
   it('model.fit lowers the loss, and the bias callback moves the selection bias', async () => {

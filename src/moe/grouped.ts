@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from '../ops.js';
 import type { DeepSeekMoEConfig } from './config.js';
-import { kernelNames, type KernelAttrs, type KernelKey } from './kernels/index.js';
+import { ensureKernels, kernelNames, type KernelAttrs, type KernelKey } from './kernels/index.js';
 
 /**
  * The grouped expert computation (the MegaBlocks / ScatterMoE idea): the T K assignments are sorted by expert
@@ -13,6 +13,7 @@ import { kernelNames, type KernelAttrs, type KernelKey } from './kernels/index.j
 
 /** Runs a grouped kernel on the active backend. */
 function run<K extends KernelKey>(key: K, inputs: Record<string, tf.Tensor | null>, attrs: KernelAttrs[K]): tf.Tensor {
+  ensureKernels();
   const named: tf.NamedTensorMap = {};
   for (const [name, t] of Object.entries(inputs)) if (t !== null) named[name] = t;
   return tf.engine().runKernel(kernelNames[key], named, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;

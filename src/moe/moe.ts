@@ -4,7 +4,6 @@ import type { DeepSeekMoEConfig } from './config.js';
 import { combineExperts, dispatchTokens, gatherChoices } from './dispatch.js';
 import { expertsSwiGLU, routedExperts, swiGLU } from './experts.js';
 import { countExperts, gateWeightsOf, groupedExperts, keptRoutingPlan, routingPlan, sharedExperts } from './grouped.js';
-import { hasGroupedKernels } from './kernels/index.js';
 import { linear, sumOverChoices } from '../kernels.js';
 import { buildRoutingPlan, capacityFor, choicesOf, droplessCapacity, keepByAffinity, type Choices } from './plan.js';
 import { maskToFloat, oneHotFloat, stopGradient } from '../ops.js';
@@ -75,9 +74,9 @@ export interface BalanceLoad {
   tokens: number;
 }
 
-/** Whether a call runs the grouped path: 'dropless' or 'capacity' with expertCompute 'grouped', on a backend with its kernels. */
+/** Whether a call runs the grouped path: 'dropless' or 'capacity' with expertCompute 'grouped'. */
 export function usesGroupedPath(config: DeepSeekMoEConfig): boolean {
-  return config.dispatch !== 'dense' && config.expertCompute === 'grouped' && hasGroupedKernels();
+  return config.dispatch !== 'dense' && config.expertCompute === 'grouped';
 }
 
 /**

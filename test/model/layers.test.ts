@@ -3,9 +3,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from 'deepseek-moe-tfjs';
 import { batchMatMul } from '../../src/kernels.js';
 import { applyRope, crossEntropy } from '../../src/model/layers.js';
-import { maxAbsDiff } from '../helpers.js';
+import { maxAbsDiff, nodeBackends } from '../helpers.js';
 
-describe.each(['cpu', 'wasm'] as const)('model layers on %s', (backend) => {
+describe.each(nodeBackends)('model layers on %s', (backend) => {
   beforeAll(async () => {
     await initBackend(backend);
   });

@@ -4,7 +4,7 @@ import { createMoEWeights, disposeMoEWeights, resolveMoEConfig, initBackend } fr
 import {
   DeepSeekLM, decode, denseTwin, encode, forwardCached, preset, resolveModelConfig, type KVCache, type ModelConfigInput,
 } from 'deepseek-moe-tfjs/model';
-import { maxAbsDiff } from '../helpers.js';
+import { maxAbsDiff, nodeBackends } from '../helpers.js';
 
 const tiny = preset('tiny');
 const variants: [string, ModelConfigInput][] = [
@@ -16,7 +16,7 @@ const variants: [string, ModelConfigInput][] = [
 const ids = (rows: number[][]) => tf.tensor2d(rows, [rows.length, rows[0]!.length], 'int32');
 const text = Array.from(encode('The cat sat; 猫坐着. 12+34=46'));
 
-describe.each(['cpu', 'wasm'] as const)('the DeepSeek-style LM on %s', (backend) => {
+describe.each(nodeBackends)('the DeepSeek-style LM on %s', (backend) => {
   beforeAll(async () => {
     await initBackend(backend);
   });

@@ -12,13 +12,13 @@ import {
 } from 'deepseek-moe-tfjs/model';
 import { maxViolation, Rng, TextDataset, Trainer, type EvalEvent, type StepEvent } from 'deepseek-moe-tfjs/train';
 import { bundledCorpus } from '../../tools/corpus.js';
-import { maxAbsDiff } from '../helpers.js';
+import { maxAbsDiff, nodeBackends } from '../helpers.js';
 
 const tiny = preset('tiny');
 const withMtp = (depth: number): ModelConfigInput => ({ ...tiny, mtpDepth: depth, mtpLambda: 0.3 });
 const dataset = new TextDataset(bundledCorpus(), { seqLen: 32 });
 
-describe.each(['cpu', 'wasm'] as const)('multi-token prediction on %s', (backend) => {
+describe.each(nodeBackends)('multi-token prediction on %s', (backend) => {
   beforeAll(() => initBackend(backend));
 
   it('the training loss of depth 1 equals the cached module run over the same sequence', async () => {

@@ -1,12 +1,13 @@
 /**
- * The grouped kernels' contract: on every backend, each kernel equals the reference loops of js.ts on the same
+ * The grouped kernels' contract: on every backend, each kernel equals the reference loops of loops.ts on the same
  * inputs (the plan exactly, floats to 1e-4 relative). Cases cover drops, empty experts, E = 1, K = E, E = 256
  * with group-limited selection, ties in the scores, and sizes that are no multiple of any tile.
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { hasGroupedKernels, kernelNames, wasmSimdKernelsActive, type KernelAttrs, type KernelKey } from '../../src/moe/kernels/index.js';
-import { jsKernels, type Arr, type Out } from '../../src/moe/kernels/js.js';
+import {
+  kernelNames, nativeKernels, referenceLoops, wasmSimdKernelsActive, type Arr, type KernelAttrs, type KernelKey, type Out,
+} from '../../src/moe/kernels/index.js';
 import { Rng } from 'deepseek-moe-tfjs/train';
 import { backendsUnderTest, useBackend } from '../helpers.js';
 
@@ -60,7 +61,7 @@ function inputsFor(c: KernelCase): Record<string, Arr> {
   const { T, K, E, d, h } = c;
   const A = T * K;
   const ids: Arr = { shape: [T, K], values: drawIds(rng, c) };
-  const plan = jsKernels.routingPlan({ ids }, { nExperts: E, capacity: c.capacity });
+  const plan = referenceLoops.routingPlan({ ids }, { nExperts: E, capacity: c.capacity });
   // Scores on a coarse grid, so equal values (ties) occur; positive, so every row has a sum to normalise by.
   const scores = Float32Array.from({ length: T * E }, () => (Math.round(rng.next() * 16) + 0.5) / 16);
   const B = T % 3 === 0 ? 3 : 1;
@@ -143,9 +144,23 @@ function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 const keys = Object.keys(kernelNames) as KernelKey[];
 
 describe.each(backendsUnderTest)('grouped kernels on %s', (backend) => {
-  it('are all registered', async () => {
+  it('are all registered, the expected ones native', async () => {
     await useBackend(backend);
-    expect(hasGroupedKernels(backend)).toBe(true);
+    for (const name of Object.values(kernelNames)) expect(tf.getKernel(name, backend)).toBeDefined();
+    const experts = ['expertsUp', 'expertsUpGradX', 'expertsUpGradW', 'expertsDown', 'expertsDownGradH', 'expertsDownGradW'];
+    const native: Record<string, string[]> = {
+      cpu: [], wasm: experts, webgl: keys, webgpu: keys,
+      tensorflow: [...experts, 'combine', 'combineGrad', 'combineGradGates'],
+    };
+    expect([...nativeKernels(backend)].sort()).toEqual([...native[backend]!].sort());
+  });
+
+  it('refuse an input of the wrong dtype by name', async () => {
+    await useBackend(backend);
+    const scores = tf.ones([2, 4], 'int32');
+    expect(() => tf.engine().runKernel(kernelNames.routerEntropy, { scores }, { normalise: true } as never))
+      .toThrow(/DeepSeekMoERouterEntropy: expected 'scores' of dtype float32, but got int32/);
+    scores.dispose();
   });
 
   it.runIf(backend === 'wasm')('run our SIMD matmuls on wasm, not the reference loops', async () => {
@@ -163,7 +178,7 @@ describe.each(backendsUnderTest)('grouped kernels on %s', (backend) => {
       for (const variant of variants) {
         const { inputs: names, attrs } = callFor(key, c, variant);
         const args = Object.fromEntries(names.map((n) => [kernelInput(n), inputs[n]!]));
-        const expected = (jsKernels[key] as (i: typeof args, a: unknown) => Out)(args, attrs);
+        const expected = (referenceLoops[key] as (i: typeof args, a: unknown) => Out)(args, attrs);
         const got = await runOnBackend(key, inputs, names, attrs);
         expect(got.shape).toEqual(expected.shape);
         expect(got.dtype).toBe(expected.dtype);
@@ -176,7 +191,7 @@ describe.each(backendsUnderTest)('grouped kernels on %s', (backend) => {
   it('the reference plan is a stable sort by expert, with drops past capacity', () => {
     // 4 tokens, K 2, E 3; capacity 2 drops the third assignment of experts 0 and 2 (token 3's two choices).
     const ids: Arr = { shape: [4, 2], values: Int32Array.from([0, 1, 2, 0, 1, 2, 0, 2]) };
-    const plan = jsKernels.routingPlan({ ids }, { nExperts: 3, capacity: 2 }).values;
+    const plan = referenceLoops.routingPlan({ ids }, { nExperts: 3, capacity: 2 }).values;
     const A = 8;
     // Sorted rows: expert 0 holds a = 0, 3, 6; expert 1 holds 1, 4; expert 2 holds 2, 5, 7.
     expect(Array.from(plan.subarray(2 * A))).toEqual([0, 3, 5, 8]);

@@ -5,11 +5,12 @@
  * Nothing else checks the package's exports map, its peer dependencies or its built files.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasTensorflow } from '../helpers.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -98,6 +99,37 @@ describe('the packed package in an empty project', () => {
     expect(out.last as number).toBeLessThan((out.first as number) * 0.7);
     expect(out).toMatchObject({ moeLayers: 1, trainer: 'function', dataset: 'function', topK: 2 });
     expect(out.lmWeights as number).toBeGreaterThan(10);
+  });
+
+  // tfjs-node beside the tarball, as a Node user installs it; its addon and libtensorflow come from this machine's
+  // (built by scripts/tfjs-node-from-wheel.sh: the package's own install script downloads them from the internet).
+  it.runIf(hasTensorflow)('in Node with tfjs-node installed: initBackend picks tensorflow and the layer trains there', () => {
+    const built = join(repo, 'node_modules/@tensorflow/tfjs-node');
+    const version = (JSON.parse(readFileSync(join(built, 'package.json'), 'utf8')) as { version: string }).version;
+    run(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', `@tensorflow/tfjs-node@${version}`], app);
+    const installed = join(app, 'node_modules/@tensorflow/tfjs-node');
+    symlinkSync(join(built, 'deps'), join(installed, 'deps'));
+    mkdirSync(join(installed, 'lib/napi-v8'), { recursive: true });
+    copyFileSync(join(built, 'lib/napi-v8/tfjs_binding.node'), join(installed, 'lib/napi-v8/tfjs_binding.node'));
+    writeFileSync(join(app, 'train-node.mjs'), `
+      import * as tf from '@tensorflow/tfjs';
+      import { deepSeekMoE, initBackend, nativeKernels } from 'deepseek-moe-tfjs';
+      const backend = await initBackend();
+      const model = tf.sequential();
+      model.add(deepSeekMoE({ dModel: 8, nRoutedExperts: 8, topK: 2, expertHiddenDim: 8, nSharedExperts: 1, inputShape: [8] }));
+      model.add(tf.layers.dense({ units: 1 }));
+      model.compile({ optimizer: tf.train.adam(0.02), loss: 'meanSquaredError' });
+      const x = tf.randomNormal([64, 8], 0, 1, 'float32', 1);
+      const y = tf.sum(tf.sin(x), -1, true);
+      const loss = (await model.fit(x, y, { epochs: 20, batchSize: 16, verbose: 0 })).history.loss;
+      console.log(JSON.stringify({
+        backend, userBackend: tf.getBackend(), first: loss[0], last: loss.at(-1), native: nativeKernels('tensorflow').length,
+      }));
+    `);
+    const out = JSON.parse(run(process.execPath, ['train-node.mjs'], app).trim().split('\n').at(-1)!) as Record<string, number | string>;
+    expect(out).toMatchObject({ backend: 'tensorflow', userBackend: 'tensorflow', native: 9 });
+    expect(existsSync(join(installed, 'node_modules/@tensorflow/tfjs-core'))).toBe(false); // one TF.js, the user's
+    expect(out.last as number).toBeLessThan((out.first as number) * 0.7);
   });
 
   it('in a browser app: vite builds a page that imports the layer and the config entry', () => {

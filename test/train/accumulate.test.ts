@@ -9,7 +9,7 @@ import { initBackend } from 'deepseek-moe-tfjs';
 import { DeepSeekLM, modelWeightSpecs, preset, type ModelConfigInput } from 'deepseek-moe-tfjs/model';
 import { accumulatedStep, Rng, TextDataset, Trainer, type StepEvent } from 'deepseek-moe-tfjs/train';
 import { bundledCorpus } from '../../tools/corpus.js';
-import { relDiff } from '../helpers.js';
+import { relDiff, nodeBackends } from '../helpers.js';
 
 const tiny = preset('tiny');
 const S = 16;
@@ -40,7 +40,7 @@ async function gradients(model: DeepSeekLM, batch: { ids: Int32Array; targets: I
   };
 }
 
-describe.each(['cpu', 'wasm'] as const)('gradient accumulation on %s', (backend) => {
+describe.each(nodeBackends)('gradient accumulation on %s', (backend) => {
   beforeAll(() => initBackend(backend));
   const batch = dataset.sampleBatch(4, S, new Rng(3));
 

@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from 'deepseek-moe-tfjs';
 import { gradientStep } from 'deepseek-moe-tfjs/train';
+import { nodeBackends } from '../helpers.js';
 
-describe.each(['cpu', 'wasm'] as const)('gradientStep on %s', (backend) => {
+describe.each(nodeBackends)('gradientStep on %s', (backend) => {
   beforeAll(async () => {
     await initBackend(backend);
   });

@@ -7,6 +7,7 @@ import {
   type EvalEvent, type StepEvent, type TrainConfigInput,
 } from 'deepseek-moe-tfjs/train';
 import { bundledCorpus } from '../../tools/corpus.js';
+import { nodeBackends } from '../helpers.js';
 
 const tiny = preset('tiny');
 const corpus = bundledCorpus();
@@ -47,7 +48,7 @@ async function weightValues(model: DeepSeekLM): Promise<Float32Array[]> {
   return Promise.all(model.weightNames.map((n) => model.weights[n]!.data() as Promise<Float32Array>));
 }
 
-describe.each(['cpu', 'wasm'] as const)('Trainer on %s', (backend) => {
+describe.each(nodeBackends)('Trainer on %s', (backend) => {
   beforeAll(async () => {
     await initBackend(backend);
   });

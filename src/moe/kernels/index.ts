@@ -1,20 +1,21 @@
 /**
- * The grouped expert kernels for every backend that has them, registered on import, and `hasGroupedKernels` to
- * ask whether the active backend does (others run the reference path). These modules are side effects only:
- * package.json's `sideEffects` must list them, or a bundler drops them and the library quietly runs the
- * reference path (the demos' production build did).
+ * The kernel contract on every backend: the one list of adapters, registered on import. A backend that is not in
+ * the list gets the reference loops through host memory on its first call (adapter.ts `ensureKernels`). This module
+ * is a side effect: package.json's `sideEffects` must list it, or a bundler drops the registrations.
  */
-import * as tf from '@tensorflow/tfjs';
-import './register-js.js';
-import './wasm.js';
-import './webgpu.js';
-import './webgl.js';
-import { kernelNames } from './spec.js';
+import { hostAdapter, registerAdapter, type BackendAdapter } from './adapter.js';
+import { tensorflowAdapter } from './tensorflow.js';
+import { wasmAdapter } from './wasm.js';
+import { webglAdapter } from './webgl.js';
+import { webgpuAdapter } from './webgpu.js';
 
+/** The backends with an adapter; adding one is a file that exports its adapter and a line here. */
+export const adapters: readonly BackendAdapter<never>[] = [
+  hostAdapter('cpu'), wasmAdapter, webglAdapter, webgpuAdapter, tensorflowAdapter,
+];
+for (const adapter of adapters) registerAdapter(adapter);
+
+export { ensureKernels, nativeKernels, runLoop, type BackendAdapter, type NativeKernel } from './adapter.js';
 export { kernelNames, kernelInputs, type KernelAttrs, type KernelKey } from './spec.js';
+export { referenceLoops, type Arr, type Out } from './loops.js';
 export { wasmSimdKernelsActive } from './wasm.js';
-
-/** True when every grouped kernel is registered for the active backend. */
-export function hasGroupedKernels(backendName = tf.getBackend()): boolean {
-  return Object.values(kernelNames).every((name) => tf.getKernel(name, backendName) !== undefined);
-}

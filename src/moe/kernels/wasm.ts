@@ -8,9 +8,9 @@
  * routing kernels are the reference loops (js.ts) on the wasm heap.
  */
 import * as tf from '@tensorflow/tfjs';
-import { registerWasmLoop, runWasmLoop } from './register-js.js';
+import { runLoop, type BackendAdapter, type NativeKernel } from './adapter.js';
 import { simdModuleBase64 } from './simd-module.js';
-import { kernelNames, type KernelAttrs, type KernelKey } from './spec.js';
+import type { KernelAttrs, KernelKey } from './spec.js';
 
 /** The parts of TF.js's wasm backend and module these kernels use (backend_wasm.ts). */
 interface WasmModule {
@@ -24,10 +24,10 @@ interface WasmBackend {
   dataIdMap: { get(dataId: tf.DataId): { memoryOffset: number } };
   dataIdNextNumber: number;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
   disposeData(dataId: tf.DataId): boolean;
 }
 
-type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 const shapeBytes = (shape: number[]) => new Uint8Array(new Int32Array(shape).buffer);
 /** TF.js's own C++ entry points (the ones its wasm kernels call), looked up once per module. */
@@ -312,24 +312,29 @@ const simdKernels: Partial<{ [K in KernelKey]: WasmKernel<K> }> = {
   expertsUp, expertsDown, expertsDownGradH, expertsUpGradX, expertsUpGradW, expertsDownGradW,
 };
 
-for (const key of Object.keys(kernelNames) as KernelKey[]) {
-  const kernel = simdKernels[key] as WasmKernel<KernelKey> | undefined;
-  if (kernel === undefined) {
-    registerWasmLoop(key);
-    continue;
-  }
-  tf.registerKernel({
-    kernelName: kernelNames[key],
-    backendName: 'wasm',
-    kernelFunc: (args: KernelArgs) => {
-      const backend = args.backend as unknown as WasmBackend;
-      const simd = simdFor(backend);
-      if (simd === null) return runWasmLoop(key, args);
-      const { inputs, attrs } = args;
-      return kernel(new Heap(backend), simd, inputs as Record<string, tf.TensorInfo>, attrs as unknown as KernelAttrs[KernelKey]);
-    },
-  });
+/** One native kernel: our SIMD matmuls when the module instantiates, else the reference loop on the heap. */
+function native<K extends KernelKey>(key: K, kernel: WasmKernel<K>): NativeKernel<K, WasmBackend> {
+  return (inputs, attrs, backend) => {
+    const simd = simdFor(backend);
+    if (simd === null) return runLoop(wasmAdapter, key, inputs, attrs, backend);
+    return kernel(new Heap(backend), simd, inputs as Record<string, tf.TensorInfo>, attrs);
+  };
 }
+
+/** Reads views of the heap in place; a result is copied onto the heap (views of inputs taken after the loop ran:
+ * allocating may move the heap). */
+export const wasmAdapter: BackendAdapter<WasmBackend> = {
+  backendName: 'wasm',
+  kernels: Object.fromEntries(
+    Object.entries(simdKernels).map(([key, kernel]) => [key, native(key as KernelKey, kernel as WasmKernel<KernelKey>)]),
+  ),
+  read: (backend, info) => backend.typedArrayFromHeap(info) as Float32Array | Int32Array,
+  write: (backend, out) => {
+    const info = backend.makeOutput(out.shape, out.dtype);
+    backend.typedArrayFromHeap(info).set(out.values);
+    return info;
+  },
+};
 
 /** True when the active backend is wasm and its grouped matmuls run our SIMD kernels (not the reference loops). */
 export function wasmSimdKernelsActive(): boolean {

@@ -4,7 +4,8 @@
  * element, or per 2x2 block when the output is packed) with a sampler `getName(...)` per input and `setOutput(v)`.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { KernelAttrs, KernelKey } from '../spec.js';
+import type { NativeKernel } from '../adapter.js';
+import type { KernelKey } from '../spec.js';
 
 /** A program as `runWebGLProgram` takes it (the backend's GPGPUProgram, without the fields we leave unset). */
 export interface GLProgram {
@@ -22,11 +23,7 @@ export interface WebGLBackend {
   disposeIntermediateTensorInfo(info: tf.TensorInfo): void;
 }
 
-export type GLKernel<K extends KernelKey> = (
-  inputs: Record<string, tf.TensorInfo | undefined>,
-  attrs: KernelAttrs[K],
-  backend: WebGLBackend,
-) => tf.TensorInfo;
+export type GLKernel<K extends KernelKey> = NativeKernel<K, WebGLBackend>;
 
 /**
  * The same tensor seen as 1-D, for random access by a flat index (ids [T, K] by assignment a). Unpacked textures

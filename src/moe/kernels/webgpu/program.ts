@@ -6,13 +6,13 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import type { KernelAttrs, KernelKey } from '../spec.js';
+import type { NativeKernel } from '../adapter.js';
+import type { KernelKey } from '../spec.js';
 
 export type { WebGPUBackend };
 
 /** A kernel body on webgpu: its inputs by name (absent optional ones are missing), attributes, the backend. */
-export type GpuKernel<K extends KernelKey> = (
-  inputs: Record<string, tf.TensorInfo>, attrs: KernelAttrs[K], backend: WebGPUBackend) => tf.TensorInfo;
+export type GpuKernel<K extends KernelKey> = NativeKernel<K, WebGPUBackend>;
 
 /** A scalar the shader reads as `uniforms.<name>`; sizes go here, so one compiled shader serves every shape. */
 export interface Uniform {

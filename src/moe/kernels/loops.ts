@@ -1,7 +1,7 @@
 /**
- * The grouped kernels as plain loops over typed arrays: the readable reference for every backend (see spec.ts),
- * and the implementation on cpu. On wasm the routing kernels run these loops on the wasm heap; the matmul-heavy
- * ones go through XNNPACK instead (wasm.ts).
+ * The kernel contract (spec.ts) as plain loops over typed arrays: the readable definition every backend's native
+ * kernels are tested against, and what a backend runs for any kernel its adapter leaves out (adapter.ts), through
+ * the adapter's host reads and writes: all of them on cpu, the routing kernels on wasm and tensorflow.
  */
 import type { KernelAttrs, KernelKey } from './spec.js';
 
@@ -14,7 +14,7 @@ export interface Out {
   dtype: 'float32' | 'int32';
   values: Float32Array | Int32Array;
 }
-type JsKernel<K extends KernelKey> = (inputs: Record<string, Arr | undefined>, attrs: KernelAttrs[K]) => Out;
+export type Loop<K extends KernelKey> = (inputs: Record<string, Arr | undefined>, attrs: KernelAttrs[K]) => Out;
 
 const f32 = (shape: number[]): Out => ({ shape, dtype: 'float32', values: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
@@ -51,7 +51,7 @@ function topIndices(v: ArrayLike<number>, n: number, k: number, out: Int32Array,
   }
 }
 
-const selectExperts: JsKernel<'selectExperts'> = ({ scores, bias }, { topK: K, nGroups: G, topKGroups, groupScore }) => {
+const selectExperts: Loop<'selectExperts'> = ({ scores, bias }, { topK: K, nGroups: G, topKGroups, groupScore }) => {
   const [T, E] = scores!.shape as [number, number];
   const out: Out = { shape: [T, K], dtype: 'int32', values: new Int32Array(T * K) };
   const per = E / G;
@@ -81,7 +81,7 @@ const selectExperts: JsKernel<'selectExperts'> = ({ scores, bias }, { topK: K, n
   return out;
 };
 
-const countExperts: JsKernel<'countExperts'> = ({ ids }, { nExperts: E, nBlocks }) => {
+const countExperts: Loop<'countExperts'> = ({ ids }, { nExperts: E, nBlocks }) => {
   const A = ids!.values.length;
   const out = f32([nBlocks, E]);
   const perBlock = A / nBlocks;
@@ -90,7 +90,7 @@ const countExperts: JsKernel<'countExperts'> = ({ ids }, { nExperts: E, nBlocks 
 };
 
 /** A stable counting sort of the assignments by expert. */
-const routingPlan: JsKernel<'routingPlan'> = ({ ids }, { nExperts: E, capacity }) => {
+const routingPlan: Loop<'routingPlan'> = ({ ids }, { nExperts: E, capacity }) => {
   const A = ids!.values.length;
   const plan = new Int32Array(2 * A + E + 1);
   const starts = plan.subarray(2 * A);
@@ -108,7 +108,7 @@ const routingPlan: JsKernel<'routingPlan'> = ({ ids }, { nExperts: E, capacity }
   return { shape: [plan.length], dtype: 'int32', values: plan };
 };
 
-const gateWeights: JsKernel<'gateWeights'> = ({ scores, ids }, { normTopK, routeScale }) => {
+const gateWeights: Loop<'gateWeights'> = ({ scores, ids }, { normTopK, routeScale }) => {
   const [T, K] = ids!.shape as [number, number];
   const E = scores!.shape[1]!;
   const out = f32([T, K]);
@@ -124,7 +124,7 @@ const gateWeights: JsKernel<'gateWeights'> = ({ scores, ids }, { normTopK, route
 };
 
 /** With g_k = c s_k / S (S = sum_j s_j): dS_k = c (dG_k / S - sum_j dG_j s_j / S^2). */
-const gateWeightsGrad: JsKernel<'gateWeightsGrad'> = ({ dGates, scores, ids }, { normTopK, routeScale }) => {
+const gateWeightsGrad: Loop<'gateWeightsGrad'> = ({ dGates, scores, ids }, { normTopK, routeScale }) => {
   const [T, K] = ids!.shape as [number, number];
   const E = scores!.shape[1]!;
   const out = f32([T, E]);
@@ -151,7 +151,7 @@ function forKeptRows(plan: Arr, ids: Arr, f: (r: number, t: number, e: number) =
   }
 }
 
-const expertsUp: JsKernel<'expertsUp'> = ({ x, w1, w3, ids, plan }) => {
+const expertsUp: Loop<'expertsUp'> = ({ x, w1, w3, ids, plan }) => {
   const A = ids!.values.length;
   const [, d, h] = w1!.shape as [number, number, number];
   const out = f32([2, A, h]);
@@ -167,7 +167,7 @@ const expertsUp: JsKernel<'expertsUp'> = ({ x, w1, w3, ids, plan }) => {
   return out;
 };
 
-const expertsUpGradX: JsKernel<'expertsUpGradX'> = ({ dH13, w1, w3, ids, plan }) => {
+const expertsUpGradX: Loop<'expertsUpGradX'> = ({ dH13, w1, w3, ids, plan }) => {
   const [T] = ids!.shape as [number, number];
   const A = ids!.values.length;
   const [, d, h] = w1!.shape as [number, number, number];
@@ -185,7 +185,7 @@ const expertsUpGradX: JsKernel<'expertsUpGradX'> = ({ dH13, w1, w3, ids, plan })
   return out;
 };
 
-const expertsUpGradW: JsKernel<'expertsUpGradW'> = ({ x, dH13, plan }, { nExperts: E, topK: K, half }) => {
+const expertsUpGradW: Loop<'expertsUpGradW'> = ({ x, dH13, plan }, { nExperts: E, topK: K, half }) => {
   const d = x!.shape[1]!;
   const [, A, h] = dH13!.shape as [number, number, number];
   const p = planOf(plan!, A, E);
@@ -204,7 +204,7 @@ const expertsUpGradW: JsKernel<'expertsUpGradW'> = ({ x, dH13, plan }, { nExpert
   return out;
 };
 
-const expertsDown: JsKernel<'expertsDown'> = ({ h13, w2, ids, plan }) => {
+const expertsDown: Loop<'expertsDown'> = ({ h13, w2, ids, plan }) => {
   const A = ids!.values.length;
   const [, h, d] = w2!.shape as [number, number, number];
   const out = f32([A, d]);
@@ -218,7 +218,7 @@ const expertsDown: JsKernel<'expertsDown'> = ({ h13, w2, ids, plan }) => {
   return out;
 };
 
-const expertsDownGradH: JsKernel<'expertsDownGradH'> = ({ dYRows, h13, w2, ids, plan }) => {
+const expertsDownGradH: Loop<'expertsDownGradH'> = ({ dYRows, h13, w2, ids, plan }) => {
   const A = ids!.values.length;
   const [, h, d] = w2!.shape as [number, number, number];
   const out = f32([2, A, h]);
@@ -236,7 +236,7 @@ const expertsDownGradH: JsKernel<'expertsDownGradH'> = ({ dYRows, h13, w2, ids, 
   return out;
 };
 
-const expertsDownGradW: JsKernel<'expertsDownGradW'> = ({ h13, dYRows, plan }, { nExperts: E }) => {
+const expertsDownGradW: Loop<'expertsDownGradW'> = ({ h13, dYRows, plan }, { nExperts: E }) => {
   const [, A, h] = h13!.shape as [number, number, number];
   const d = dYRows!.shape[1]!;
   const p = planOf(plan!, A, E);
@@ -254,7 +254,7 @@ const expertsDownGradW: JsKernel<'expertsDownGradW'> = ({ h13, dYRows, plan }, {
   return out;
 };
 
-const combine: JsKernel<'combine'> = ({ rows, gates, plan }) => {
+const combine: Loop<'combine'> = ({ rows, gates, plan }) => {
   const [T, K] = gates!.shape as [number, number];
   const A = T * K;
   const d = rows!.shape[1]!;
@@ -271,7 +271,7 @@ const combine: JsKernel<'combine'> = ({ rows, gates, plan }) => {
   return out;
 };
 
-const combineGrad: JsKernel<'combineGrad'> = ({ dy, gates, plan }) => {
+const combineGrad: Loop<'combineGrad'> = ({ dy, gates, plan }) => {
   const [T, K] = gates!.shape as [number, number];
   const A = T * K;
   const d = dy!.shape[1]!;
@@ -288,7 +288,7 @@ const combineGrad: JsKernel<'combineGrad'> = ({ dy, gates, plan }) => {
   return out;
 };
 
-const combineGradGates: JsKernel<'combineGradGates'> = ({ rows, dy, plan }) => {
+const combineGradGates: Loop<'combineGradGates'> = ({ rows, dy, plan }) => {
   const [A, d] = rows!.shape as [number, number];
   const T = dy!.shape[0]!;
   const K = A / T;
@@ -317,7 +317,7 @@ function tokenRows(scores: Arr, t: number, normalise: boolean, weights?: Arr) {
   return { s, E, sum: normalise ? sum : 1, w: weights?.values.subarray(b * E, (b + 1) * E) };
 }
 
-const routerEntropy: JsKernel<'routerEntropy'> = ({ scores }, { normalise }) => {
+const routerEntropy: Loop<'routerEntropy'> = ({ scores }, { normalise }) => {
   const T = scores!.shape[0]!;
   const out = f32([T]);
   for (let t = 0; t < T; t++) {
@@ -332,7 +332,7 @@ const routerEntropy: JsKernel<'routerEntropy'> = ({ scores }, { normalise }) => 
   return out;
 };
 
-const affinityBalance: JsKernel<'affinityBalance'> = ({ scores, weights }, { normalise, scale }) => {
+const affinityBalance: Loop<'affinityBalance'> = ({ scores, weights }, { normalise, scale }) => {
   const T = scores!.shape[0]!;
   const out = f32([T]);
   for (let t = 0; t < T; t++) {
@@ -344,7 +344,7 @@ const affinityBalance: JsKernel<'affinityBalance'> = ({ scores, weights }, { nor
   return out;
 };
 
-const affinityBalanceGrad: JsKernel<'affinityBalanceGrad'> = ({ dy, scores, weights }, { normalise, scale }) => {
+const affinityBalanceGrad: Loop<'affinityBalanceGrad'> = ({ dy, scores, weights }, { normalise, scale }) => {
   const [T, E] = scores!.shape as [number, number];
   const out = f32([T, E]);
   for (let t = 0; t < T; t++) {
@@ -357,7 +357,7 @@ const affinityBalanceGrad: JsKernel<'affinityBalanceGrad'> = ({ dy, scores, weig
   return out;
 };
 
-export const jsKernels: { [K in KernelKey]: JsKernel<K> } = {
+export const referenceLoops: { [K in KernelKey]: Loop<K> } = {
   selectExperts, countExperts, routingPlan, gateWeights, gateWeightsGrad,
   expertsUp, expertsUpGradX, expertsUpGradW, expertsDown, expertsDownGradH, expertsDownGradW,
   combine, combineGrad, combineGradGates, routerEntropy, affinityBalance, affinityBalanceGrad,
