@@ -1,6 +1,6 @@
 /**
  * The kernel contract on tfjs-node's 'tensorflow' backend: the expert stages as libtensorflow's own ops, run by name
- * through the backend's `executeSingleOutput` (the way tfjs-node's kernels run them). Each expert matmul is one
+ * through tfjs-node's binding (as its own kernels run them, without a TF.js tensor per intermediate). Each expert matmul is one
  * `BatchMatMulV2` over all experts at once, on blocks [E, C, .] that hold each expert's kept rows padded to the
  * busiest expert's count C; one `GatherV2` fills the blocks from token or row order and one takes the rows back.
  * The plan is read on the host (the backend keeps tensors in host memory, so this is a copy, not a sync), which
@@ -21,87 +21,152 @@ interface OpAttr {
   value: boolean | number | number[];
 }
 
-/** The slice of tfjs-node's NodeJSKernelBackend these kernels use. */
-export interface TensorflowBackend {
-  binding: { TF_FLOAT: number; TF_INT32: number; TF_ATTR_BOOL: number; TF_ATTR_INT: number; TF_ATTR_TYPE: number };
-  executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.TensorInfo[]): tf.Tensor;
-  readSync(dataId: tf.DataId): unknown;
+/** A tensor in libtensorflow's eager runtime, as tfjs-node's binding returns it. */
+interface TensorMetadata {
+  id: number;
+  shape: number[];
+  dtype: number;
 }
 
-/** One kernel call's TF ops; every intermediate is freed by `result`. */
-class Ops {
-  private readonly temps: tf.Tensor[] = [];
-  constructor(private readonly backend: TensorflowBackend) {}
+/** The slice of tfjs-node's binding (tfjs_binding.d.ts) these kernels use. */
+interface Binding {
+  TF_FLOAT: number;
+  TF_INT32: number;
+  TF_ATTR_BOOL: number;
+  TF_ATTR_INT: number;
+  TF_ATTR_TYPE: number;
+  createTensor(shape: number[], dtype: number, values: Float32Array | Int32Array): number;
+  deleteTensor(id: number): void;
+  executeOp(name: string, attrs: OpAttr[], inputIds: number[], numOutputs: number): TensorMetadata[];
+}
 
-  private type(name: string, dtype: 'float32' | 'int32' = 'float32'): OpAttr {
-    const { binding } = this.backend;
-    return { name, type: binding.TF_ATTR_TYPE, value: dtype === 'float32' ? binding.TF_FLOAT : binding.TF_INT32 };
+/**
+ * The slice of tfjs-node 4.22's NodeJSKernelBackend these kernels use. `getInputTensorIds` and
+ * `createOutputTensor` are its own (TypeScript-private) steps around every op it runs.
+ */
+export interface TensorflowBackend {
+  binding: Binding;
+  readSync(dataId: tf.DataId): unknown;
+  getInputTensorIds(tensors: tf.TensorInfo[]): number[];
+  createOutputTensor(metadata: TensorMetadata): tf.Tensor;
+}
+
+/** A libtensorflow tensor of one kernel call: an input of the call, or an intermediate it owns. */
+interface Handle {
+  id: number;
+  shape: number[];
+  dtype: number;
+}
+/** What an op takes: a handle, or a kernel input as TF.js holds it. */
+type Ref = Handle | tf.TensorInfo;
+
+/**
+ * One kernel call's TF ops, run on the binding directly: intermediates are libtensorflow handles that never become
+ * TF.js tensors (no engine bookkeeping per op, ~250 ops a layer step), freed by `result`, which hands the one
+ * output to TF.js.
+ */
+class Ops {
+  private readonly owned: number[] = [];
+  private readonly binding: Binding;
+  constructor(private readonly backend: TensorflowBackend) {
+    this.binding = backend.binding;
+  }
+
+  /** A handle of `ref`; a kernel input's is not owned (TF.js keeps it). */
+  private handle(ref: Ref): Handle {
+    if (!('dataId' in ref)) return ref;
+    const [id] = this.backend.getInputTensorIds([ref]);
+    return { id: id!, shape: ref.shape, dtype: ref.dtype === 'int32' ? this.binding.TF_INT32 : this.binding.TF_FLOAT };
+  }
+  private type(name: string, dtype: number = this.binding.TF_FLOAT): OpAttr {
+    return { name, type: this.binding.TF_ATTR_TYPE, value: dtype };
   }
   private flag(name: string, value: boolean): OpAttr {
-    return { name, type: this.backend.binding.TF_ATTR_BOOL, value };
+    return { name, type: this.binding.TF_ATTR_BOOL, value };
   }
   private int(name: string, value: number): OpAttr {
-    return { name, type: this.backend.binding.TF_ATTR_INT, value };
+    return { name, type: this.binding.TF_ATTR_INT, value };
   }
-  private op(name: string, attrs: OpAttr[], inputs: tf.TensorInfo[]): tf.Tensor {
-    const t = this.backend.executeSingleOutput(name, attrs, inputs);
-    this.temps.push(t);
-    return t;
+  private op(name: string, attrs: OpAttr[], inputs: Ref[], numOutputs = 1): Handle {
+    return this.opN(name, attrs, inputs, numOutputs)[0]!;
   }
-  /** Host values as a tensor of the backend. */
-  upload(values: Int32Array | Float32Array, shape: number[]): tf.Tensor {
-    const t = tf.tensor(values, shape, values instanceof Int32Array ? 'int32' : 'float32');
-    this.temps.push(t);
-    return t;
+  private opN(name: string, attrs: OpAttr[], inputs: Ref[], numOutputs: number): Handle[] {
+    const out = this.binding.executeOp(name, attrs, inputs.map((r) => this.handle(r).id), numOutputs);
+    for (const h of out) this.owned.push(h.id);
+    return out;
   }
+  /** Host values as a tensor. */
+  upload(values: Int32Array | Float32Array, shape: number[]): Handle {
+    const dtype = values instanceof Int32Array ? this.binding.TF_INT32 : this.binding.TF_FLOAT;
+    const id = this.binding.createTensor(shape, dtype, values);
+    this.owned.push(id);
+    return { id, shape, dtype };
+  }
+  private ints = (values: number[]) => this.upload(Int32Array.from(values), [values.length]);
+  private scalar = (value: number) => this.upload(Int32Array.of(value), []);
 
-  reshape(x: tf.TensorInfo, shape: number[]): tf.Tensor {
-    const s = this.upload(new Int32Array(shape), [shape.length]);
-    return this.op('Reshape', [this.type('T', x.dtype as 'float32'), this.type('Tshape', 'int32')], [x, s]);
+  reshape(x: Ref, shape: number[]): Handle {
+    return this.op('Reshape', [this.type('T', this.handle(x).dtype), this.type('Tshape', this.binding.TF_INT32)], [x, this.ints(shape)]);
   }
-  /** Rows of x [N, c] at `rows` (host indices in [0, N)): [rows.length, c]. Rows 0..N-1 in order are x itself. */
-  gather(x: tf.TensorInfo, rows: Int32Array): tf.TensorInfo {
-    if (rows.length === x.shape[0] && rows.every((r, i) => r === i)) return x; // the shared experts' identity route
-    const attrs = [this.type('Tparams'), this.type('Tindices', 'int32'), this.type('Taxis', 'int32'), this.int('batch_dims', 0)];
-    return this.op('GatherV2', attrs, [x, this.upload(rows, [rows.length]), this.upload(new Int32Array([0]), [])]);
+  /**
+   * Slices of x along `axis` at `index` (host values in [0, x.shape[axis])), the index shaped `indexShape`:
+   * x [N, c] and an index [E, C] give [E, C, c]. An index 0..N-1 in order is x itself, reshaped (the shared
+   * experts' identity route).
+   */
+  gather(x: Ref, index: Int32Array, indexShape = [index.length], axis = 0): Ref {
+    if (axis === 0 && index.length === x.shape[0] && index.every((r, i) => r === i)) {
+      return indexShape.length === 1 ? x : this.reshape(x, [...indexShape, ...x.shape.slice(1)]);
+    }
+    const { TF_INT32 } = this.binding;
+    const attrs = [this.type('Tparams'), this.type('Tindices', TF_INT32), this.type('Taxis', TF_INT32), this.int('batch_dims', 0)];
+    return this.op('GatherV2', attrs, [x, this.upload(index, indexShape), this.scalar(axis)]);
   }
-  /** Like gather, and index N reads a row of zeros (dropped rows, padding that must not count). */
-  gatherOrZero(x: tf.TensorInfo, rows: Int32Array): tf.TensorInfo {
-    const [N, c] = x.shape as [number, number];
-    if (!rows.includes(N)) return this.gather(x, rows);
-    return this.gather(this.concat([x, this.upload(new Float32Array(c), [1, c])], 0), rows);
+  /** Like gather on rows, and index N reads a row of zeros (dropped rows, padding that must not count). */
+  gatherOrZero(x: Ref, index: Int32Array, indexShape = [index.length]): Ref {
+    const [N, ...rest] = x.shape;
+    if (!index.includes(N!)) return this.gather(x, index, indexShape);
+    const zeros = this.upload(new Float32Array(rest.reduce((a, b) => a * b, 1)), [1, ...rest]);
+    return this.gather(this.concat([x, zeros], 0), index, indexShape);
+  }
+  /** x [n, ...] as n tensors [...] (copies). */
+  unpack(x: Ref, n: number): Handle[] {
+    return this.opN('Unpack', [this.int('num', n), this.type('T'), this.int('axis', 0)], [x], n);
+  }
+  /** Tensors [...] stacked along a new first axis. */
+  pack(xs: Ref[]): Handle {
+    return this.op('Pack', [this.int('N', xs.length), this.type('T'), this.int('axis', 0)], xs);
   }
   /** Part [begin, begin + size) of x along its first axis: a view of x's buffer (TF's Slice shares aligned rows). */
-  slice(x: tf.TensorInfo, begin: number, size: number): tf.Tensor {
+  slice(x: Ref, begin: number, size: number): Handle {
     const rest = x.shape.slice(1);
-    const b = this.upload(new Int32Array([begin, ...rest.map(() => 0)]), [x.shape.length]);
-    const n = this.upload(new Int32Array([size, ...rest]), [x.shape.length]);
-    return this.op('Slice', [this.type('T'), this.type('Index', 'int32')], [x, b, n]);
+    const attrs = [this.type('T'), this.type('Index', this.binding.TF_INT32)];
+    return this.op('Slice', attrs, [x, this.ints([begin, ...rest.map(() => 0)]), this.ints([size, ...rest])]);
   }
-  concat(xs: tf.TensorInfo[], axis: number): tf.Tensor {
-    const attrs = [this.int('N', xs.length), this.type('T'), this.type('Tidx', 'int32')];
-    return this.op('ConcatV2', attrs, [...xs, this.upload(new Int32Array([axis]), [])]);
+  concat(xs: Ref[], axis: number): Handle {
+    const attrs = [this.int('N', xs.length), this.type('T'), this.type('Tidx', this.binding.TF_INT32)];
+    return this.op('ConcatV2', attrs, [...xs, this.scalar(axis)]);
   }
   /** Batched a [B, n, k] x b [B, k, m] with adjoint flags. */
-  bmm(a: tf.TensorInfo, b: tf.TensorInfo, adjA = false, adjB = false): tf.Tensor {
+  bmm(a: Ref, b: Ref, adjA = false, adjB = false): Handle {
     return this.op('BatchMatMulV2', [this.type('T'), this.flag('adj_x', adjA), this.flag('adj_y', adjB)], [a, b]);
   }
-  /** Sums of the rows of x [N, c] by segment (host ids, -1 dropped): [nSegments, c]. */
-  segmentSum(x: tf.TensorInfo, ids: Int32Array, nSegments: number): tf.Tensor {
-    const attrs = [this.type('T'), this.type('Tindices', 'int32'), this.type('Tnumsegments', 'int32')];
-    const n = this.upload(new Int32Array([nSegments]), []);
-    return this.op('UnsortedSegmentSum', attrs, [x, this.upload(ids, [ids.length]), n]);
+  /** Sums of x [...idsShape, c] by segment (host ids shaped like x's leading axes, -1 dropped): [nSegments, c]. */
+  segmentSum(x: Ref, ids: Int32Array, idsShape: number[], nSegments: number): Handle {
+    const { TF_INT32 } = this.binding;
+    const attrs = [this.type('T'), this.type('Tindices', TF_INT32), this.type('Tnumsegments', TF_INT32)];
+    return this.op('UnsortedSegmentSum', attrs, [x, this.upload(ids, idsShape), this.scalar(nSegments)]);
   }
-  unary(name: 'Sigmoid', x: tf.TensorInfo): tf.Tensor {
+  unary(name: 'Sigmoid', x: Ref): Handle {
     return this.op(name, [this.type('T')], [x]);
   }
-  binary(name: 'Mul' | 'AddV2' | 'Sub', a: tf.TensorInfo, b: tf.TensorInfo): tf.Tensor {
+  binary(name: 'Mul' | 'AddV2' | 'Sub', a: Ref, b: Ref): Handle {
     return this.op(name, [this.type('T')], [a, b]);
   }
-  /** Frees every intermediate but `out`, and returns it. */
-  result(out: tf.TensorInfo): tf.TensorInfo {
-    for (const t of this.temps) if (t !== out) t.dispose();
-    return out;
+  /** Frees every intermediate but `out` and hands `out` to TF.js as the kernel's result. */
+  result(out: Ref): tf.Tensor {
+    if ('dataId' in out) throw new Error('tensorflow kernel: expected a result of its own, but got an input.');
+    for (const id of this.owned) if (id !== out.id) this.binding.deleteTensor(id);
+    return this.backend.createOutputTensor(out);
   }
 }
 
@@ -110,13 +175,17 @@ class Ops {
  *   slotRow[s]        row in slot s, or A (padding)
  *   slotAssignment[s] assignment in that row, or A (padding)
  *   rowSlot[r]        slot of row r, or E C (a dropped row)
+ * Padding slots read row 0 (`slotRowOrFirst`) where their products are thrown away: no zero row to append.
  */
 interface Blocks {
   E: number;
   C: number;
   slotRow: Int32Array;
+  slotRowOrFirst: Int32Array;
   slotAssignment: Int32Array;
   rowSlot: Int32Array;
+  /** Whether capacity dropped any row. */
+  dropped: boolean;
 }
 
 /** Blocks by plan: the six expert kernels of a step read the same plan (a plan's values never change). */
@@ -146,7 +215,8 @@ function blocksOf(backend: TensorflowBackend, plan: tf.TensorInfo, A: number, E:
       rowSlot[r] = e * C + j;
     }
   }
-  const blocks = { E, C, slotRow, slotAssignment, rowSlot };
+  const slotRowOrFirst = slotRow.map((r) => (r === A ? 0 : r));
+  const blocks = { E, C, slotRow, slotRowOrFirst, slotAssignment, rowSlot, dropped: rowSlot.includes(E * C) };
   blocksCache.set(plan.dataId, blocks);
   return blocks;
 }
@@ -157,108 +227,100 @@ const slotTokens = (b: Blocks, A: number, K: number, padding: number) =>
 
 type Kernel<K extends KernelKey> = NativeKernel<K, TensorflowBackend>;
 const sizes = (ids: tf.TensorInfo) => ({ T: ids.shape[0]!, K: ids.shape[1]!, A: ids.shape[0]! * ids.shape[1]! });
-/** Padding slots read token 0 / row 0 where their products are thrown away, not a zero row (one copy fewer). */
-const orFirst = (index: Int32Array, sentinel: number) => index.map((i) => (i === sentinel ? 0 : i));
 
-/** silu(h1) * h3 of h13 [2, A, h] as [A, h], with h1 and its sigmoid for the backward. */
-function swiGLU(ops: Ops, h13: tf.TensorInfo) {
-  const [, A, h] = h13.shape as [number, number, number];
-  const h1 = ops.reshape(ops.slice(h13, 0, 1), [A, h]);
-  const h3 = ops.reshape(ops.slice(h13, 1, 1), [A, h]);
+/** Block rows [E, C, c] back in row order: [A, c] (`halves` 2: blocks [2 E, C, c] into [2, A, c]). */
+function fromBlocks(ops: Ops, blocks: Ref, b: Blocks, halves: 1 | 2 = 1): Ref {
+  const A = b.rowSlot.length;
+  const n = b.E * b.C;
+  const index = new Int32Array(halves * A);
+  for (let half = 0; half < halves; half++) {
+    for (let r = 0; r < A; r++) {
+      const slot = b.rowSlot[r]!;
+      index[half * A + r] = slot === n ? halves * n : half * n + slot; // a dropped row reads zeros
+    }
+  }
+  // GatherV2 on the flat blocks: GatherNd on [E, C, c] took five times as long per element (tfjs-node, 2 cores)
+  return ops.gatherOrZero(ops.reshape(blocks, [halves * n, blocks.shape[2]!]), index, halves === 1 ? [A] : [2, A]);
+}
+
+/** h1, h3 and silu(h1) * h3 of h13 [2, A, h], each [A, h], with sigmoid(h1) and silu(h1) for the backward. */
+function swiGLU(ops: Ops, h13: Ref) {
+  const [h1, h3] = ops.unpack(h13, 2) as [Handle, Handle];
   const s = ops.unary('Sigmoid', h1);
-  return { h1, h3, s, act: ops.binary('Mul', ops.binary('Mul', h1, s), h3) };
+  const silu = ops.binary('Mul', h1, s);
+  return { h1, h3, s, silu, act: ops.binary('Mul', silu, h3) };
 }
 
 const expertsUp: Kernel<'expertsUp'> = ({ x, w1, w3, ids, plan }, _attrs, backend) => {
   const ops = new Ops(backend);
   const { K, A } = sizes(ids!);
-  const [E, d, h] = w1!.shape as [number, number, number];
+  const E = w1!.shape[0]!;
   const b = blocksOf(backend, plan!, A, E);
-  const xBlocks = ops.reshape(ops.gather(x!, slotTokens(b, A, K, 0)), [E, b.C, d]);
-  const h1 = ops.reshape(ops.bmm(xBlocks, w1!), [E * b.C, h]);
-  const h3 = ops.reshape(ops.bmm(xBlocks, w3!), [E * b.C, h]);
-  const rows = new Int32Array(2 * A);
-  for (let r = 0; r < A; r++) {
-    const s = b.rowSlot[r]!;
-    rows[r] = s === E * b.C ? 2 * E * b.C : s;
-    rows[A + r] = s === E * b.C ? 2 * E * b.C : E * b.C + s;
-  }
-  return ops.result(ops.reshape(ops.gatherOrZero(ops.concat([h1, h3], 0), rows), [2, A, h]));
+  const xBlocks = ops.gather(x!, slotTokens(b, A, K, 0), [E, b.C]); // [E, C, d]
+  return ops.result(fromBlocks(ops, ops.concat([ops.bmm(xBlocks, w1!), ops.bmm(xBlocks, w3!)], 0), b, 2));
 };
 
 const expertsDown: Kernel<'expertsDown'> = ({ h13, w2, ids, plan }, _attrs, backend) => {
   const ops = new Ops(backend);
   const { A } = sizes(ids!);
-  const [E, h, d] = w2!.shape as [number, number, number];
+  const E = w2!.shape[0]!;
   const b = blocksOf(backend, plan!, A, E);
   const { act } = swiGLU(ops, h13!);
-  const y = ops.bmm(ops.reshape(ops.gather(act, orFirst(b.slotRow, A)), [E, b.C, h]), w2!);
-  return ops.result(ops.gatherOrZero(ops.reshape(y, [E * b.C, d]), b.rowSlot));
+  return ops.result(fromBlocks(ops, ops.bmm(ops.gather(act, b.slotRowOrFirst, [E, b.C]), w2!), b));
 };
 
 const expertsDownGradH: Kernel<'expertsDownGradH'> = ({ dYRows, h13, w2, ids, plan }, _attrs, backend) => {
   const ops = new Ops(backend);
   const { A } = sizes(ids!);
-  const [E, h, d] = w2!.shape as [number, number, number];
+  const E = w2!.shape[0]!;
   const b = blocksOf(backend, plan!, A, E);
-  const dYBlocks = ops.reshape(ops.gather(dYRows!, orFirst(b.slotRow, A)), [E, b.C, d]);
-  const u = ops.gatherOrZero(ops.reshape(ops.bmm(dYBlocks, w2!, false, true), [E * b.C, h]), b.rowSlot); // [A, h]
-  const { h1, h3, s } = swiGLU(ops, h13!);
-  // d silu(h1) / d h1 = s (1 + h1 (1 - s))
-  const one = ops.upload(new Float32Array([1]), []);
-  const dSilu = ops.binary('Mul', s, ops.binary('AddV2', one, ops.binary('Mul', h1, ops.binary('Sub', one, s))));
+  const u = fromBlocks(ops, ops.bmm(ops.gather(dYRows!, b.slotRowOrFirst, [E, b.C]), w2!, false, true), b); // [A, h]
+  const { h3, s, silu } = swiGLU(ops, h13!);
+  // d silu(h1) / d h1 = s (1 + h1 (1 - s)) = s + silu (1 - s)
+  const dSilu = ops.binary('AddV2', s, ops.binary('Mul', silu, ops.binary('Sub', ops.upload(Float32Array.of(1), []), s)));
   const dH1 = ops.binary('Mul', ops.binary('Mul', u, h3), dSilu);
-  const dH3 = ops.binary('Mul', u, ops.binary('Mul', h1, s));
-  return ops.result(ops.reshape(ops.concat([dH1, dH3], 0), [2, A, h]));
+  return ops.result(ops.pack([dH1, ops.binary('Mul', u, silu)]));
 };
 
 const expertsDownGradW: Kernel<'expertsDownGradW'> = ({ h13, dYRows, plan }, { nExperts: E }, backend) => {
   const ops = new Ops(backend);
-  const [, A, h] = h13!.shape as [number, number, number];
-  const d = dYRows!.shape[1]!;
+  const A = h13!.shape[1]!;
   const b = blocksOf(backend, plan!, A, E);
   const { act } = swiGLU(ops, h13!);
-  const actBlocks = ops.reshape(ops.gatherOrZero(act, b.slotRow), [E, b.C, h]); // padding zero: it must not count
-  const dYBlocks = ops.reshape(ops.gather(dYRows!, orFirst(b.slotRow, A)), [E, b.C, d]);
-  return ops.result(ops.bmm(actBlocks, dYBlocks, true, false));
+  const actBlocks = ops.gatherOrZero(act, b.slotRow, [E, b.C]); // padding reads zeros: it must not count
+  return ops.result(ops.bmm(actBlocks, ops.gather(dYRows!, b.slotRowOrFirst, [E, b.C]), true, false));
 };
 
 const expertsUpGradX: Kernel<'expertsUpGradX'> = ({ dH13, w1, w3, ids, plan }, _attrs, backend) => {
   const ops = new Ops(backend);
   const { T, K, A } = sizes(ids!);
-  const [E, d, h] = w1!.shape as [number, number, number];
+  const E = w1!.shape[0]!;
   const b = blocksOf(backend, plan!, A, E);
-  const dFlat = ops.reshape(dH13!, [2 * A, h]);
-  const first = orFirst(b.slotRow, A);
-  const d1 = ops.reshape(ops.gather(dFlat, first), [E, b.C, h]);
-  const d3 = ops.reshape(ops.gather(dFlat, first.map((r) => r + A)), [E, b.C, h]);
+  const [d1, d3] = ops.unpack(ops.gather(dH13!, b.slotRowOrFirst, [E, b.C], 1), 2) as [Handle, Handle]; // [E, C, h]
   const dx = ops.binary('AddV2', ops.bmm(d1, w1!, false, true), ops.bmm(d3, w3!, false, true)); // [E, C, d]
-  const segment = slotTokens(b, A, K, -1); // padding adds to no token
-  return ops.result(ops.segmentSum(ops.reshape(dx, [E * b.C, d]), segment, T));
+  return ops.result(ops.segmentSum(dx, slotTokens(b, A, K, -1), [E, b.C], T)); // padding adds to no token
 };
 
 const expertsUpGradW: Kernel<'expertsUpGradW'> = ({ x, dH13, plan }, { nExperts: E, topK: K, half }, backend) => {
   const ops = new Ops(backend);
-  const [, A, h] = dH13!.shape as [number, number, number];
-  const d = x!.shape[1]!;
+  const A = dH13!.shape[1]!;
   const b = blocksOf(backend, plan!, A, E);
-  const xBlocks = ops.reshape(ops.gatherOrZero(x!, slotTokens(b, A, K, x!.shape[0]!)), [E, b.C, d]); // padding: 0
-  const rows = orFirst(b.slotRow, A).map((r) => r + half * A);
-  const dBlocks = ops.reshape(ops.gather(ops.reshape(dH13!, [2 * A, h]), rows), [E, b.C, h]);
+  const xBlocks = ops.gatherOrZero(x!, slotTokens(b, A, K, x!.shape[0]!), [E, b.C]); // padding reads zeros
+  const rows = b.slotRowOrFirst.map((r) => half * A + r);
+  const dBlocks = ops.gather(ops.reshape(dH13!, [2 * A, dH13!.shape[2]!]), rows, [E, b.C]); // [E, C, h]
   return ops.result(ops.bmm(xBlocks, dBlocks, true, false));
 };
 
 /** Each assignment's row, A when dropped: plan[0, A). */
 const rowsOfAssignments = (backend: TensorflowBackend, plan: tf.TensorInfo, A: number) =>
-  (hostAccess.read(backend, plan) as Int32Array).slice(0, A);
+  (hostAccess.read(backend, plan) as Int32Array).subarray(0, A);
 
 const combine: Kernel<'combine'> = ({ rows, gates, plan }, _attrs, backend) => {
   const ops = new Ops(backend);
   const [T, K] = gates!.shape as [number, number];
   const d = rows!.shape[1]!;
-  const chosen = ops.reshape(ops.gatherOrZero(rows!, rowsOfAssignments(backend, plan!, T * K)), [T, K, d]);
-  const y = ops.bmm(ops.reshape(gates!, [T, 1, K]), chosen); // [T, 1, d]
-  return ops.result(ops.reshape(y, [T, d]));
+  const chosen = ops.gatherOrZero(rows!, rowsOfAssignments(backend, plan!, T * K), [T, K]); // [T, K, d]
+  return ops.result(ops.reshape(ops.bmm(ops.reshape(gates!, [T, 1, K]), chosen), [T, d]));
 };
 
 const combineGrad: Kernel<'combineGrad'> = ({ dy, gates, plan }, _attrs, backend) => {
@@ -267,7 +329,7 @@ const combineGrad: Kernel<'combineGrad'> = ({ dy, gates, plan }, _attrs, backend
   const A = T * K;
   const assignment = (hostAccess.read(backend, plan!) as Int32Array).subarray(A, 2 * A);
   const dyRows = ops.gatherOrZero(dy!, assignment.map((a) => (a === A ? T : Math.floor(a / K)))); // dropped: 0
-  const gateRows = ops.gather(ops.reshape(gates!, [A, 1]), orFirst(assignment, A));
+  const gateRows = ops.gather(ops.reshape(gates!, [A, 1]), assignment.map((a) => (a === A ? 0 : a)));
   return ops.result(ops.binary('Mul', dyRows, gateRows));
 };
 
@@ -276,7 +338,7 @@ const combineGradGates: Kernel<'combineGradGates'> = ({ rows, dy, plan }, _attrs
   const [T, d] = dy!.shape as [number, number];
   const A = rows!.shape[0]!;
   const K = A / T;
-  const chosen = ops.reshape(ops.gatherOrZero(rows!, rowsOfAssignments(backend, plan!, A)), [T, K, d]);
+  const chosen = ops.gatherOrZero(rows!, rowsOfAssignments(backend, plan!, A), [T, K]); // [T, K, d]
   return ops.result(ops.reshape(ops.bmm(chosen, ops.reshape(dy!, [T, d, 1])), [T, K]));
 };
 
