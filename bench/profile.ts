@@ -1,5 +1,5 @@
 /**
- * npm run bench:profile -- [--backend wasm|cpu|tensorflow] [--dispatch dropless|capacity|dense] [--top 15]
+ * npm run bench:profile -- [--backend wasm|cpu|tensorflow] [--dispatch dropless|capacity] [--top 15]
  * Kernel time of one forward + backward step of the layer at the bench's reference shape, by kernel and by
  * kernel and input shapes: where to look before optimising. (Node backends; tf.profile's times are wall
  * clock per kernel, and custom gradients show up as unnamed scopes that include their inner kernels.)
@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
 import {
-  createMoEWeights, initBackend, resolveMoEConfig, type BackendName, type DispatchMode,
+  createMoEWeights, moeForward, initBackend, resolveMoEConfig, type BackendName, type DispatchMode,
 } from 'deepseek-moe-tfjs';
 import { referenceShape } from '../tools/bench-suite/layer.js';
 import { moeLoss } from '../tools/bench-suite/steps.js';
@@ -27,7 +27,8 @@ const config = resolveMoEConfig({
   dispatch: values.dispatch as DispatchMode, seed: 1,
 });
 const x = tf.randomNormal([s.tokens, s.dModel], 0, 1, 'float32', 1);
-const { f, inputs } = moeLoss(config, createMoEWeights(config));
+const w = createMoEWeights(config);
+const { f, inputs } = moeLoss(w, (xx, ww) => moeForward(xx, ww, config));
 const step = async () => {
   const total = tf.tidy(() => tf.grads(f)(inputs(x)).map((g) => tf.sum(g)).reduce((a, b) => tf.add(a, b)));
   await total.data();

@@ -29,7 +29,7 @@ const usage = `Usage: npm run train -- [options]
   --alpha1 X             expert-level balance loss factor (default: the preset's, 0)
   --balance-scope S      what alpha1's f_i counts: microBatch or globalBatch (default microBatch)
   --bias-update RULE     sign or signCentered (default sign)
-  --dispatch MODE        dropless, capacity (in training only) or dense (default dropless)
+  --dispatch MODE        dropless or capacity (in training only; default dropless)
   --capacity-factor X    slots per expert for capacity, times the mean load (default 1.25)
   --drop-policy P        position or probs: which tokens an expert past capacity keeps (default position)
   --shared-expert-gate   Qwen2-MoE's gated shared expert
@@ -89,7 +89,7 @@ const gradAccumSteps = integer('grad-accum', 1);
 const moeFlags = Object.fromEntries(Object.entries({
   alpha1: number('alpha1', 0, false), balanceScope: choice('balance-scope', ['microBatch', 'globalBatch'] as const),
   biasUpdate: choice('bias-update', ['sign', 'signCentered'] as const),
-  dispatch: choice('dispatch', ['dropless', 'capacity', 'dense'] as const),
+  dispatch: choice('dispatch', ['dropless', 'capacity'] as const),
   capacityFactor: number('capacity-factor', 0, true), dropPolicy: choice('drop-policy', ['position', 'probs'] as const),
   sharedExpertGate: values['shared-expert-gate'] ? true : undefined,
 }).filter(([, v]) => v !== undefined));

@@ -49,7 +49,7 @@ function modelConfig(): ModelConfig {
   const p = presets[$<HTMLSelectElement>('preset').value]!;
   const pick = <T extends string>(id: string) => $<HTMLSelectElement>(id).value as T;
   const moe = {
-    ...p.moe, checkFinite: false, expertCompute: 'grouped' as const,
+    ...p.moe, checkFinite: false,
     alpha1: Number($<HTMLInputElement>('alpha1').value),
     balanceScope: pick<'microBatch' | 'globalBatch'>('balance-scope'),
     biasUpdate: pick<'sign' | 'signCentered'>('bias-update'),

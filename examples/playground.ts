@@ -44,7 +44,7 @@ function readConfig(): PlaneClassifierConfigInput {
     nRoutedExperts: num('experts'), topK: num('topk'), nSharedExperts: num('shared'),
     scoreFunc: $<HTMLSelectElement>('score').value as 'sigmoid' | 'softmax',
     balancing: $<HTMLSelectElement>('balancing').value as Balancing, balanceStrength: num('strength'),
-    nPoints, seed, expertCompute: 'grouped',
+    nPoints, seed,
   };
 }
 

@@ -5,7 +5,7 @@
  * imports TF.js (a test bundles this entry and checks).
  */
 export { resolveMoEConfig, moeConfigDefaults } from './moe/config.js';
-export type { DeepSeekMoEConfig, MoEConfigInput, ScoreFunc, GroupScoreFunc, DispatchMode, ExpertCompute } from './moe/config.js';
+export type { DeepSeekMoEConfig, MoEConfigInput, ScoreFunc, GroupScoreFunc, DispatchMode } from './moe/config.js';
 export { countLayerParams } from './moe/params.js';
 export type { MoEParamCount, MoEParamParts } from './moe/params.js';
 export { resolveModelConfig, denseTwin, plainModelConfig, modelConfigDefaults } from './model/config.js';

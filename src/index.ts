@@ -7,12 +7,12 @@
  */
 export { resolveMoEConfig, moeConfigDefaults } from './moe/config.js';
 export type {
-  DeepSeekMoEConfig, MoEConfigInput, ScoreFunc, GroupScoreFunc, DispatchMode, ExpertCompute, DropPolicy, BalanceScope,
+  DeepSeekMoEConfig, MoEConfigInput, ScoreFunc, GroupScoreFunc, DispatchMode, DropPolicy, BalanceScope,
   BiasUpdate,
 } from './moe/config.js';
 export { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf } from './moe/layer.js';
 export type { DeepSeekMoELayerArgs } from './moe/layer.js';
-export { moeForward, measureDroplessCapacity } from './moe/moe.js';
+export { moeForward, checkInputFinite } from './moe/moe.js';
 export type { MoEWeights, MoEOutput, MoEForwardOptions, BalanceLoad } from './moe/moe.js';
 export { route } from './moe/router.js';
 export type { RouterOutput } from './moe/router.js';

@@ -24,7 +24,7 @@ describe('config validation', () => {
     ['NaN routeScale', { routeScale: NaN }, /expected routeScale to be a finite number > 0, but got NaN/],
     ['jitter of 1', { routerJitter: 1 }, /expected routerJitter to be below 1, but got 1/],
     ['unknown scoreFunc', { scoreFunc: 'relu' }, /expected scoreFunc to be one of 'softmax', 'sigmoid', but got 'relu'/],
-    ['unknown dispatch', { dispatch: 'sparse' }, /expected dispatch to be one of 'dropless', 'capacity', 'dense', but got 'sparse'/],
+    ['unknown dispatch', { dispatch: 'sparse' }, /expected dispatch to be one of 'dropless', 'capacity', but got 'sparse'/],
     ['non-boolean normTopK', { normTopK: 1 }, /expected normTopK to be a boolean, but got 1/],
     ['a misspelt field', { topk: 2 }, /unknown field 'topk'/],
     ['unknown dropPolicy', { dropPolicy: 'random' }, /expected dropPolicy to be one of 'position', 'probs', but got 'random'/],
@@ -62,9 +62,27 @@ describe('input validation', () => {
     expect(() => moeForward(make(), w, c)).toThrow(message);
   });
 
-  it.each(['capacity', 'dense'] as const)('NaN input is caught by the %s path too', (dispatch) => {
-    const cc = resolveMoEConfig({ ...ok, dispatch });
+  it('NaN input is caught with capacity dispatch too', () => {
+    const cc = resolveMoEConfig({ ...ok, dispatch: 'capacity' });
     expect(() => moeForward(tf.fill([4, 8], NaN), createMoEWeights(cc), cc)).toThrow(/expected finite values/);
+  });
+
+  it("configs saved with retired fields keep loading, with a note: expertCompute, dispatch 'dense'", () => {
+    const notes: string[] = [];
+    const info = console.info;
+    console.info = (message: string) => notes.push(message);
+    try {
+      const retired = { ...ok, expertCompute: 'reference', dispatch: 'dense' } as unknown as MoEConfigInput;
+      const c = resolveMoEConfig(retired);
+      expect(c.dispatch).toBe('dropless'); // the masked computation gave what dropless gives
+      expect('expertCompute' in c).toBe(false);
+      expect(notes.join('\n')).toMatch(/expertCompute \('reference'\) is no longer a setting/);
+      expect(notes.join('\n')).toMatch(/dispatch 'dense' .* runs as 'dropless'/);
+      expect(() => resolveMoEConfig({ ...ok, expertCompute: 'grouped', frobnicate: 1 } as unknown as MoEConfigInput))
+        .toThrow(/frobnicate/);
+    } finally {
+      console.info = info;
+    }
   });
 
   it('the layer rejects a wrong last dimension when built', () => {

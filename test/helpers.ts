@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  backendAvailability, initBackend, measureDroplessCapacity, moeForward, moeWeightSpecs, resolveMoEConfig, type BackendName,
-  type DeepSeekMoEConfig, type MoEConfigInput, type MoEForwardOptions, type MoEWeights,
+  backendAvailability, initBackend, moeForward, moeWeightSpecs, resolveMoEConfig, type BackendName,
+  type DeepSeekMoEConfig, type MoEConfigInput, type MoEForwardOptions, type MoEOutput, type MoEWeights,
 } from 'deepseek-moe-tfjs';
+
+import { oracleForward, oracleSlots, type OracleOptions } from '../tools/oracle/forward.js';
 
 export const inBrowser = typeof window !== 'undefined';
 
@@ -26,16 +28,20 @@ export const backendsUnderTest: BackendName[] = inBrowser
 
 /**
  * Synchronous reads on webgpu go through a canvas that loses the device on SwiftShader, so there the tests take
- * the sync-free route a custom loop would: no finite check in the forward, dropless slots measured ahead.
+ * the sync-free route a custom loop would: no finite check in the forward, and the oracle's dropless slots
+ * measured ahead.
  */
 export const syncReads = (backend: BackendName) => backend !== 'webgpu';
 
-/** Config and forward options for a backend: the default path, or the sync-free one on webgpu. */
+/**
+ * Config and forward options for a backend: the default, or the sync-free one on webgpu; `oracle` holds the
+ * options of the oracle's forward (tools/oracle) on the same input.
+ */
 export async function forBackend(backend: BackendName, input: MoEConfigInput, w: MoEWeights, x: tf.Tensor) {
-  if (syncReads(backend)) return { config: resolveMoEConfig(input), options: {} };
+  if (syncReads(backend)) return { config: resolveMoEConfig(input), options: {}, oracle: {} };
   const c = resolveMoEConfig({ ...input, checkFinite: false });
-  const capacity = c.dispatch === 'dropless' ? await measureDroplessCapacity(x, w, c) : undefined;
-  return { config: c, options: capacity === undefined ? {} : { capacity } };
+  const slots = c.dispatch === 'dropless' ? await oracleSlots(x, w, c) : undefined;
+  return { config: c, options: {}, oracle: slots === undefined ? {} : { slots } };
 }
 
 export async function useBackend(name: BackendName): Promise<void> {
@@ -61,17 +67,25 @@ function trainableNames(w: MoEWeights): (keyof MoEWeights)[] {
   return (Object.keys(w) as (keyof MoEWeights)[]).filter((k) => w[k] !== null && k !== 'expertBias');
 }
 
+/** A forward of the layer: the library's moeForward, or the oracle's (tools/oracle) with its options. */
+export type Forward = (x: tf.Tensor, w: MoEWeights, c: DeepSeekMoEConfig, options: { training?: boolean }) => MoEOutput;
+export const libraryForward = (options: MoEForwardOptions = {}): Forward =>
+  (x, w, c, o) => moeForward(x, w, c, { ...options, ...o });
+export const oracle = (options: OracleOptions = {}): Forward => (x, w, c, o) => oracleForward(x, w, c, { ...options, ...o });
+
 /**
  * The loss sum(output * probe) + balance losses as a function of [x, ...trainable weights], for tf.grads;
- * `inputs(x)` lists those tensors in order, `names` the weights'.
+ * `inputs(x)` lists those tensors in order, `names` the weights'. `forward`: the library's by default.
  */
-export function probeLoss(w: MoEWeights, c: DeepSeekMoEConfig, options: MoEForwardOptions, probe: tf.Tensor) {
+export function probeLoss(
+  w: MoEWeights, c: DeepSeekMoEConfig, options: MoEForwardOptions, probe: tf.Tensor, forward = libraryForward(options),
+) {
   const names = trainableNames(w);
   const f = (...args: tf.Tensor[]) => {
     const weights = { ...w } as Record<string, tf.Tensor | null>;
     names.forEach((n, i) => (weights[n] = args[i + 1]!));
     // Training: capacity drops apply (evaluation runs dropless).
-    const { output, losses } = moeForward(args[0]!, weights as unknown as MoEWeights, c, { training: true, ...options });
+    const { output, losses } = forward(args[0]!, weights as unknown as MoEWeights, c, { training: true });
     return tf.add(tf.sum(tf.mul(output, probe)), losses.total) as tf.Scalar;
   };
   return { names, f, inputs: (x: tf.Tensor) => [x, ...names.map((n) => w[n]!)] };

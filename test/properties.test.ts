@@ -64,7 +64,7 @@ const validMoE = fc
     groups: fc.constantFrom(1, 2, 4), perGroup: fc.integer({ min: 1, max: 4 }), topKGroupsShare: fc.double({ min: 0, max: 1, noNaN: true }),
     topKShare: fc.double({ min: 0, max: 1, noNaN: true }), dModel: fc.integer({ min: 1, max: 12 }), h: fc.integer({ min: 1, max: 8 }),
     shared: fc.integer({ min: 0, max: 2 }), scoreFunc: fc.constantFrom('softmax', 'sigmoid'), normTopK: fc.boolean(),
-    dispatch: fc.constantFrom('dropless', 'capacity', 'dense'), expertCompute: fc.constantFrom('grouped', 'reference'),
+    dispatch: fc.constantFrom('dropless', 'capacity'),
     auxFreeBias: fc.boolean(), alpha1: fc.double({ min: 0, max: 1, noNaN: true }), seqAlpha: fc.double({ min: 0, max: 1, noNaN: true }),
     zLossCoef: fc.constantFrom(0, 0.001), capacityFactor: fc.double({ min: 0.1, max: 4, noNaN: true }),
     routerJitter: fc.constantFrom(0, 0.1), groupScoreFunc: fc.constantFrom('max', 'sumTop2'),
@@ -76,7 +76,7 @@ const validMoE = fc
     return {
       dModel: r.dModel, nRoutedExperts: E, topK: Math.max(1, Math.ceil(r.topKShare * reachable)), expertHiddenDim: r.h,
       nSharedExperts: r.shared, scoreFunc: r.scoreFunc as 'softmax', normTopK: r.normTopK, nExpertGroups: r.groups, topKGroups,
-      groupScoreFunc: r.groupScoreFunc as 'max', dispatch: r.dispatch as 'dropless', expertCompute: r.expertCompute as 'grouped',
+      groupScoreFunc: r.groupScoreFunc as 'max', dispatch: r.dispatch as 'dropless',
       auxFreeBias: r.auxFreeBias, alpha1: r.alpha1, seqAlpha: r.seqAlpha, zLossCoef: r.zLossCoef,
       capacityFactor: r.capacityFactor, routerJitter: r.routerJitter,
     };

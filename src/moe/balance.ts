@@ -30,37 +30,12 @@ export interface RoutingStats {
   routerEntropy: tf.Scalar;
 }
 
-/** Affinities normalised to sum 1 per token (DeepSeek-V3's s'); softmax scores already are. */
-export function normalisedScores(scores: tf.Tensor2D, config: DeepSeekMoEConfig): tf.Tensor2D {
-  return config.scoreFunc === 'softmax' ? scores : tf.div(scores, tf.sum(scores, -1, true));
-}
-
-/**
- * P_i = mean_t s'_(i,t) over each of `nSequences` equal blocks of tokens: [nSequences, E]. Written as a matmul of
- * the per-token weights 1 / (S sum_j s_(t,j)) with the scores, so no [T, E] intermediate is built (activation
- * memory then follows T K, not T E, beyond the router's own logits and scores).
- */
-export function meanAffinity(scores: tf.Tensor2D, nSequences: number, config: DeepSeekMoEConfig): tf.Tensor2D {
-  const [T, E] = scores.shape;
-  const S = T / nSequences;
-  const rowWeight = config.scoreFunc === 'softmax' ? tf.fill([T], 1 / S) : tf.div(1 / S, tf.sum(scores, -1)); // [T]
-  if (nSequences === 1) return tf.matMul(tf.reshape(rowWeight, [1, T]), scores) as tf.Tensor2D;
-  const perSequence = tf.matMul(tf.reshape(rowWeight, [nSequences, 1, S]), tf.reshape(scores, [nSequences, S, E])); // [B, 1, E]
-  return tf.reshape(perSequence, [nSequences, E]) as tf.Tensor2D;
-}
-
-/** sum_i f_i P_i with f_i = E / (K T) count_i and P_i = mean_t s'_(i,t); equals 1 at perfect balance. */
-function balanceTerm(counts: tf.Tensor, meanP: tf.Tensor, E: number, K: number, T: number): tf.Tensor {
-  const f = tf.mul(counts, E / (K * T)); // T: the tokens `counts` were counted over
-  return tf.sum(tf.mul(f, meanP), -1);
-}
-
 /**
  * The balance losses. `counts` [E] are the tokens each expert was chosen for and `sequenceCounts()` the same per
  * sequence, [nSequences, E] (asked for only when seqAlpha > 0); both are off the tape, counts carry no gradient,
- * as in the papers. `scores` and `logits` [T, E] are on the tape. `fused` computes the expert, device and sequence
- * losses with the grouped path's affinityBalance kernel (one program forward and one backward each, instead of
- * about ten); the default is the stock ops, the reference it is tested against. `load` (balanceScope
+ * as in the papers. `scores` and `logits` [T, E] are on the tape. The expert, device and sequence losses are the
+ * affinityBalance kernel (one program forward and one backward each, instead of about ten stock ops; the stock-op
+ * formulas are the oracle they are tested against, tools/oracle/balance.ts). `load` (balanceScope
  * 'globalBatch' under gradient accumulation) gives the counts and token count f_i comes from instead of `counts`
  * and this call's T: the expert- and device-level losses then equal this call's share of the global batch's loss.
  */
@@ -71,13 +46,10 @@ export function balanceLosses(
   sequenceCounts: () => tf.Tensor2D,
   nSequences: number,
   config: DeepSeekMoEConfig,
-  fused = false,
   load: BalanceLoad = { counts, tokens: scores.shape[0] },
 ): BalanceLosses {
   const zero = tf.scalar(0);
-  const { expertBalance, deviceBalance, seqBalance } = fused
-    ? fusedBalance(scores, load, sequenceCounts, nSequences, config, zero)
-    : stockBalance(scores, load, sequenceCounts, nSequences, config, zero);
+  const { expertBalance, deviceBalance, seqBalance } = kernelBalance(scores, load, sequenceCounts, nSequences, config, zero);
 
   if (config.zLossCoef > 0 && logits === null) {
     throw new Error('balanceLosses logits: expected the router logits for the z-loss, but got null.');
@@ -97,35 +69,7 @@ export function balanceLosses(
   };
 }
 
-type BalanceTerms = Pick<BalanceLosses, 'expertBalance' | 'deviceBalance' | 'seqBalance'>;
-
-/** The three balance losses in stock ops, as the papers write them: f_i from the counts, P_i the mean affinity. */
-function stockBalance(
-  scores: tf.Tensor2D, load: BalanceLoad, sequenceCounts: () => tf.Tensor2D, nSequences: number,
-  config: DeepSeekMoEConfig, zero: tf.Scalar,
-): BalanceTerms {
-  const { nRoutedExperts: E, topK: K, nExpertGroups: G } = config;
-  const T = scores.shape[0];
-  const meanP = config.alpha1 > 0 || config.alpha2 > 0 ? tf.reshape(meanAffinity(scores, 1, config), [E]) : zero; // [E]
-  const { counts, tokens } = load; // f_i's counts, over `tokens` tokens
-
-  const expertBalance = config.alpha1 > 0 ? tf.mul(config.alpha1, balanceTerm(counts, meanP, E, K, tokens)) : zero;
-
-  let deviceBalance: tf.Tensor = zero;
-  if (config.alpha2 > 0) {
-    const f = tf.reshape(tf.mul(counts, E / (K * tokens)), [G, E / G]);
-    const P = tf.reshape(meanP, [G, E / G]);
-    deviceBalance = tf.mul(config.alpha2, tf.sum(tf.mul(tf.mean(f, 1), tf.sum(P, 1))));
-  }
-
-  let seqBalance: tf.Tensor = zero;
-  if (config.seqAlpha > 0) {
-    const S = T / nSequences;
-    const perSeq = balanceTerm(sequenceCounts(), meanAffinity(scores, nSequences, config), E, K, S); // [B]
-    seqBalance = tf.mul(config.seqAlpha, tf.mean(perSeq));
-  }
-  return { expertBalance, deviceBalance, seqBalance } as BalanceTerms;
-}
+export type BalanceTerms = Pick<BalanceLosses, 'expertBalance' | 'deviceBalance' | 'seqBalance'>;
 
 /**
  * The same losses as sum_t sum_i w_(b(t), i) s'_(t,i) (affinityBalance), the counts and factors as w:
@@ -133,7 +77,7 @@ function stockBalance(
  * times the mean count of i's group; seqAlpha mean_b sum_i f_(b,i) P_(b,i) has w_(b,i) = seqAlpha E / (B K S^2)
  * count_(b,i), with S = T / B tokens per sequence.
  */
-function fusedBalance(
+function kernelBalance(
   scores: tf.Tensor2D, load: BalanceLoad, sequenceCounts: () => tf.Tensor2D, nSequences: number,
   config: DeepSeekMoEConfig, zero: tf.Scalar,
 ): BalanceTerms {
@@ -173,18 +117,9 @@ export function routingStats(
   return { expertLoad, droppedFraction, maxViolation, routerEntropy };
 }
 
-/**
- * Mean over tokens of the entropy of the normalised affinities. In a scope of its own, so its [T, E]
- * intermediates are freed at once; moeForward takes it right after routing, before the experts' activations
- * exist, so those intermediates never add to the layer's peak memory. `fused`: the grouped path's kernel.
- */
-export function meanRouterEntropy(scores: tf.Tensor2D, config: DeepSeekMoEConfig, fused = false): tf.Scalar {
-  const s = stopGradient(scores); // a statistic, like the rest of RoutingStats: no gradient on either path
-  if (fused) return meanRouterEntropyOf(s, config); // one kernel, nothing [T, E] built
-  return tf.tidy(() => {
-    const p = normalisedScores(s, config);
-    return tf.mean(tf.neg(tf.sum(tf.mul(p, tf.log(tf.maximum(p, 1e-12))), -1))) as tf.Scalar;
-  });
+/** Mean over tokens of the entropy of the normalised affinities: one kernel, nothing [T, E] built, no gradient. */
+export function meanRouterEntropy(scores: tf.Tensor2D, config: DeepSeekMoEConfig): tf.Scalar {
+  return meanRouterEntropyOf(stopGradient(scores), config); // a statistic, like the rest of RoutingStats
 }
 
 /**

@@ -9,9 +9,7 @@ export type ScoreFunc = 'softmax' | 'sigmoid';
 /** How a group of experts is scored for group-limited routing: V2 takes the max, V3 the sum of the top two. */
 export type GroupScoreFunc = 'max' | 'sumTop2';
 /** How tokens reach their experts; chosen once, at construction. */
-export type DispatchMode = 'dropless' | 'capacity' | 'dense';
-/** How 'dropless' and 'capacity' run the routed experts: grouped kernels, or the stock-op reference. */
-export type ExpertCompute = 'grouped' | 'reference';
+export type DispatchMode = 'dropless' | 'capacity';
 /** Which assignments an expert past its capacity keeps: the earliest tokens, or those of highest affinity. */
 export type DropPolicy = 'position' | 'probs';
 /** Over which tokens the balance losses count f_i: each micro-batch's, or the whole global batch's. */
@@ -70,13 +68,6 @@ export interface DeepSeekMoEConfig {
   balanceScope: BalanceScope;
   dispatch: DispatchMode;
   /**
-   * 'grouped' (default): assignments sorted by expert into contiguous rows, each stage one kernel over all experts
-   * (custom programs on webgpu and webgl, XNNPACK on wasm, loops on cpu); falls back to 'reference' on a backend
-   * without those kernels. 'reference': today's stock-op path (tokens gathered into [E, capacity] slots, batched
-   * matmuls), kept to test the grouped path against.
-   */
-  expertCompute: ExpertCompute;
-  /**
    * With dispatch 'capacity', each expert takes at most ceil(capacityFactor * T * K / E) tokens of a training
    * call. Evaluation and generation (training false) run dropless, as DeepSeek-V2 describes.
    */
@@ -92,8 +83,8 @@ export interface DeepSeekMoEConfig {
    */
   sharedExpertGate: boolean;
   /**
-   * Throw on NaN or infinite input. With 'dropless' this rides on the one read the dispatch already makes;
-   * with 'capacity' and 'dense' it costs one GPU-to-CPU read per call, so set it false for sync-free steps.
+   * Throw on NaN or infinite input. It costs one GPU-to-CPU read per call (none with moeForward's
+   * `deferFiniteCheck` or `inputChecked`), so set it false for sync-free steps.
    */
   checkFinite: boolean;
   /** Seed for the weight initialisers; null draws a fresh seed. */
@@ -123,7 +114,6 @@ export const moeConfigDefaults: Omit<DeepSeekMoEConfig, 'dModel' | 'nRoutedExper
   biasUpdate: 'sign',
   balanceScope: 'microBatch',
   dispatch: 'dropless',
-  expertCompute: 'grouped',
   capacityFactor: 1.25,
   dropPolicy: 'position',
   sharedExpertGate: false,
@@ -135,10 +125,33 @@ const configKeys = ['dModel', 'nRoutedExperts', 'topK', 'expertHiddenDim', ...Ob
 
 const check: ConfigChecker = new ConfigChecker('DeepSeekMoE config');
 
+const notesShown = new Set<string>();
+
+/**
+ * What configs saved by earlier versions hold that this one computes another way: `expertCompute` (there is one
+ * routed path now) and dispatch 'dense' (every expert on every token, masked: the same outputs as 'dropless').
+ * They keep loading, with a note, once per kind.
+ */
+function withoutRetiredFields(input: MoEConfigInput): MoEConfigInput {
+  const { expertCompute, ...rest } = input as MoEConfigInput & { expertCompute?: unknown };
+  const note = (message: string) => {
+    if (!notesShown.has(message)) console.info(`DeepSeekMoE config: ${message}`);
+    notesShown.add(message);
+  };
+  if (expertCompute !== undefined) {
+    note(`expertCompute (${show(expertCompute)}) is no longer a setting: every backend runs the one routed path; ignored.`);
+  }
+  if ((rest.dispatch as string) === 'dense') {
+    note("dispatch 'dense' (every expert on every token, masked) computes what 'dropless' does; it runs as 'dropless'.");
+    return { ...rest, dispatch: 'dropless' };
+  }
+  return rest;
+}
+
 /** Validates a user config, fills in defaults, and returns a complete, frozen config. Throws naming the field. */
 export function resolveMoEConfig(input: MoEConfigInput): DeepSeekMoEConfig {
-  check.fields(input, configKeys);
-  const c: DeepSeekMoEConfig = { ...moeConfigDefaults, ...input };
+  check.fields(input, [...configKeys, 'expertCompute']);
+  const c: DeepSeekMoEConfig = { ...moeConfigDefaults, ...withoutRetiredFields(input) };
   check.int('dModel', c.dModel, 1);
   check.int('nRoutedExperts', c.nRoutedExperts, 1);
   check.int('nSharedExperts', c.nSharedExperts, 0);
@@ -156,8 +169,7 @@ export function resolveMoEConfig(input: MoEConfigInput): DeepSeekMoEConfig {
   check.bool('auxFreeBias', c.auxFreeBias);
   check.oneOf('biasUpdate', c.biasUpdate, ['sign', 'signCentered']);
   check.oneOf('balanceScope', c.balanceScope, ['microBatch', 'globalBatch']);
-  check.oneOf('dispatch', c.dispatch, ['dropless', 'capacity', 'dense']);
-  check.oneOf('expertCompute', c.expertCompute, ['grouped', 'reference']);
+  check.oneOf('dispatch', c.dispatch, ['dropless', 'capacity']);
   check.number('capacityFactor', c.capacityFactor, { min: 0, minOpen: true });
   check.oneOf('dropPolicy', c.dropPolicy, ['position', 'probs']);
   check.bool('sharedExpertGate', c.sharedExpertGate);

@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DeepSeekMoEConfig } from './config.js';
 import { linear, matMulT } from '../kernels.js';
-import { customOp, oneHotFloat, stopGradient } from '../ops.js';
+import { customOp, stopGradient } from '../ops.js';
 import { selectExperts } from './grouped.js';
 
 /** What the gate computes for T tokens. */
 export interface RouterOutput {
   /**
-   * Router logits, x Wg: [T, E]. Null on the grouped path ('kernel' selection) when the z-loss is off: there the
-   * scores come from one op whose backward needs only the scores, so the logits are not kept (E floats per token).
+   * Router logits, x Wg: [T, E]; null when the z-loss is off: the scores then come from one op whose backward needs
+   * only the scores, so the logits are not kept (E floats per token).
    */
   logits: tf.Tensor2D | null;
   /** Unbiased affinities s (softmax or sigmoid of the logits): [T, E]. Gate weights come from these. */
@@ -18,9 +18,8 @@ export interface RouterOutput {
 }
 
 /**
- * DeepSeek-V3's Gate up to the choice of experts: scores, bias for selection only, group-limited top-k.
- * `selection` 'kernel' picks with the grouped selectExperts kernel (one program), 'stock' with TF.js ops (the
- * reference; TopK alone is tens of programs on webgpu).
+ * DeepSeek-V3's Gate up to the choice of experts: scores, bias for selection only, group-limited top-k, picked by
+ * the selectExperts kernel (one program; TF.js's TopK alone is tens of programs on webgpu).
  */
 export function route(
   x: tf.Tensor2D, // [T, d]
@@ -28,22 +27,20 @@ export function route(
   expertBias: tf.Tensor1D | null, // [E]
   config: DeepSeekMoEConfig,
   training: boolean,
-  selection: 'kernel' | 'stock' = 'stock',
   jitterSeed?: number, // seeds the jitter noise, so runs repeat and resume bit for bit; unseeded without it
 ): RouterOutput {
   const j = config.routerJitter;
   const routerInput = training && j > 0 ? tf.mul(x, tf.randomUniform(x.shape, 1 - j, 1 + j, 'float32', jitterSeed)) : x;
   let logits: tf.Tensor2D | null = null;
   let scores: tf.Tensor2D;
-  if (selection === 'kernel' && config.zLossCoef === 0) {
+  if (config.zLossCoef === 0) {
     scores = routerScores(routerInput as tf.Tensor2D, routerKernel, config);
   } else {
     logits = linear(routerInput as tf.Tensor2D, routerKernel); // [T, E]
     scores = (config.scoreFunc === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits)) as tf.Tensor2D;
   }
   const detached = stopGradient(scores);
-  const topKIndices = selection === 'kernel' ? selectExperts(detached, expertBias, config) : selectTopK(detached, expertBias, config);
-  return { logits, scores, topKIndices };
+  return { logits, scores, topKIndices: selectExperts(detached, expertBias, config) };
 }
 
 /**
@@ -66,35 +63,4 @@ export function routerScores(x: tf.Tensor2D, routerKernel: tf.Tensor2D, config: 
     return { value: s, gradFunc };
   });
   return op(x, routerKernel) as tf.Tensor2D;
-}
-
-/**
- * The selection in stock ops. Groups outside a token's topKGroups are masked with -Infinity (never 0), so a
- * negative biased score can never lose to a masked expert. `scores` must be off the tape: TopK has no gradient.
- */
-export function selectTopK(scores: tf.Tensor2D, expertBias: tf.Tensor1D | null, config: DeepSeekMoEConfig): tf.Tensor2D {
-  const { nRoutedExperts: E, topK: K, nExpertGroups: G, topKGroups } = config;
-  const T = scores.shape[0];
-  let selection = scores;
-  if (expertBias !== null) selection = tf.add(selection, expertBias) as tf.Tensor2D;
-  if (G > 1) {
-    const grouped = tf.reshape(selection, [T, G, E / G]);
-    const groupScores =
-      config.groupScoreFunc === 'max' ? tf.max(grouped, -1) : tf.sum(tf.topk(grouped, 2).values, -1); // [T, G]
-    const keptGroups = tf.sum(oneHotFloat(tf.topk(groupScores, topKGroups).indices, G), 1); // [T, G], 0 or 1
-    const masked = tf.where(
-      tf.greater(tf.expandDims(keptGroups, -1), 0).broadcastTo([T, G, E / G]),
-      grouped,
-      tf.fill([T, G, E / G], -Infinity),
-    );
-    selection = tf.reshape(masked, [T, E]) as tf.Tensor2D;
-  }
-  return tf.topk(selection, K).indices as tf.Tensor2D; // [T, K]
-}
-
-/** Turns the K gathered affinities into gate weights: optional renormalisation, then routeScale. */
-export function gateWeights(chosenScores: tf.Tensor2D, config: DeepSeekMoEConfig): tf.Tensor2D {
-  let g = chosenScores; // [T, K]
-  if (config.normTopK) g = tf.div(g, tf.sum(g, -1, true)) as tf.Tensor2D;
-  return config.routeScale === 1 ? g : (tf.mul(g, config.routeScale) as tf.Tensor2D);
 }

@@ -13,9 +13,11 @@ describe('the bench result schema', () => {
   it.each([
     ['a missing section', (r: Record<string, any>) => delete r.training, /expected training to be an object, but got nothing/],
     ['another schema', (r: Record<string, any>) => (r.schema = 'other@2'),
-      /expected schema to be one of 'deepseek-moe-tfjs\/bench@2', but got "other@2"/],
+      /expected schema to be one of 'deepseek-moe-tfjs\/bench@3', but got "other@2"/],
     ['an unknown mode', (r: Record<string, any>) => (r.mode = 'fast'), /expected mode to be one of 'quick', 'full', but got "fast"/],
     ['a negative size', (r: Record<string, any>) => (r.params[0].total = -1), /expected params\[0\].total to be a number >= 0, but got -1/],
+    ['a range upside down', (r: Record<string, any>) => (r.layer.ratios.moeOverDenseActivatedIqr = [1.2, 1.1]),
+      /expected layer.ratios.moeOverDenseActivatedIqr to be \[low, high\] with 0 < low <= high, but got \[1.2,1.1\]/],
     ['a zero time', (r: Record<string, any>) => (r.scaling.topK[0].ms.moe = 0),
       /expected scaling.topK\[0\].ms.moe to be a number > 0, but got 0/],
     ['a non-finite figure', (r: Record<string, any>) => (r.breakdown.stages.combine.ms = null),

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { initBackend, measureDroplessCapacity, swiGLU, type MoEConfigInput } from 'deepseek-moe-tfjs';
+import { checkInputFinite, initBackend, swiGLU, type MoEConfigInput } from 'deepseek-moe-tfjs';
 import { silu } from '../../src/ops.js';
 import { backendsUnderTest, config, inBrowser, probeLoss, relDiff, seededWeights, useBackend } from '../helpers.js';
 
@@ -51,24 +51,22 @@ describe.each(backendsUnderTest)('on %s', (backend) => {
   };
   const steps = [
     ['capacity, checkFinite off', { dispatch: 'capacity', checkFinite: false }, false, 0],
-    ['dense, checkFinite off', { dispatch: 'dense', checkFinite: false }, false, 0],
-    ['dropless with a measured capacity', { dispatch: 'dropless' }, true, 0],
-    // The grouped path sizes nothing: dropless reads only for the finite check.
+    ['the input checked ahead (checkInputFinite)', { dispatch: 'dropless' }, true, 0],
+    // Nothing is sized: dropless reads only for the finite check.
     ['dropless, checkFinite off', { dispatch: 'dropless', checkFinite: false }, false, 0],
-    ['dropless on the reference path, checkFinite off (sizes its slots)',
-      { dispatch: 'dropless', checkFinite: false, expertCompute: 'reference' }, false, 1],
     ['dropless', { dispatch: 'dropless' }, false, 1],
   ] as const;
   const isGpu = backend === 'webgl' || backend === 'webgpu';
   // A sync read loses the SwiftShader webgpu device, so there only the sync-free steps are counted.
   const stepsHere = steps.filter(([, , , reads]) => backend !== 'webgpu' || reads === 0);
   it.runIf(isGpu).each(stepsHere)('a training step with %s makes the documented number of ' +
-    'GPU-to-CPU reads', async (_, extra, measured, expected) => {
+    'GPU-to-CPU reads', async (_, extra, checkedAhead, expected) => {
     await useBackend(backend);
     const c = config({ ...input, ...extra });
     const w = seededWeights(c, 2);
     const x = tf.randomNormal([4, 64, 16], 0, 1, 'float32', 3);
-    const options = measured ? { capacity: await measureDroplessCapacity(x, w, c) } : {};
+    if (checkedAhead) await checkInputFinite(x, c);
+    const options = checkedAhead ? { inputChecked: true } : {};
     const { f, inputs } = probeLoss(w, c, options, tf.ones(x.shape));
     const kernelBackend = tf.backend() as unknown as { readSync: (...a: unknown[]) => unknown };
     const readSync = kernelBackend.readSync;

@@ -1,11 +1,15 @@
 /**
- * The grouped path (expertCompute 'grouped', the default) against the stock-op reference path on every backend:
- * outputs, balance losses, statistics and every gradient, with drops, empty experts, E = 1, K = E and E = 256.
+ * The library's routed path (the grouped kernels) against the oracle (tools/oracle: the stock-op slots path it
+ * replaced) on every backend: outputs, balance losses, statistics and every gradient, with drops, empty experts,
+ * E = 1, K = E and E = 256.
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { moeForward, type BackendName, type MoEConfigInput, type MoEWeights } from 'deepseek-moe-tfjs';
-import { backendsUnderTest, config, forBackend, probeLoss, relDiff, seededWeights, useBackend } from '../helpers.js';
+import {
+  backendsUnderTest, config, forBackend, libraryForward, oracle, probeLoss, relDiff, seededWeights, useBackend,
+} from '../helpers.js';
+import { oracleForward } from '../../tools/oracle/forward.js';
 
 const v3Gate = { scoreFunc: 'sigmoid', normTopK: true, routeScale: 2.5, auxFreeBias: true } as const;
 
@@ -32,15 +36,17 @@ const cases: [string, MoEConfigInput, number][] = [
   }, 1],
 ];
 
-/** Output, losses, statistics and gradients of one path. */
-async function evaluate(backend: BackendName, input: MoEConfigInput, w: MoEWeights, x: tf.Tensor, probe: tf.Tensor) {
-  const { config: c, options } = await forBackend(backend, input, w, x);
-  const { names, f, inputs } = probeLoss(w, c, options, probe);
-  const out = moeForward(x, w, c, { ...options, training: true });
+/** Output, losses, statistics and gradients of the library's path or the oracle's. */
+async function evaluate(
+  backend: BackendName, input: MoEConfigInput, w: MoEWeights, x: tf.Tensor, probe: tf.Tensor, path: 'library' | 'oracle',
+) {
+  const { config: c, options, oracle: oracleOptions } = await forBackend(backend, input, w, x);
+  const forward = path === 'library' ? libraryForward(options) : oracle(oracleOptions);
+  const { names, f, inputs } = probeLoss(w, c, options, probe, forward);
+  const out = forward(x, w, c, { training: true });
   const grads = tf.grads(f)(inputs(x));
   // The balance losses alone: their gradient is small beside the output's, so it gets a check of its own.
-  const lossesOnly = (router: tf.Tensor) =>
-    moeForward(x, { ...w, routerKernel: router as tf.Tensor2D }, c, options).losses.total;
+  const lossesOnly = (router: tf.Tensor) => forward(x, { ...w, routerKernel: router as tf.Tensor2D }, c, {}).losses.total;
   const anyLoss = c.alpha1 + c.alpha2 + c.seqAlpha + c.zLossCoef > 0;
   const routerGrad = anyLoss ? tf.grad(lossesOnly)(w.routerKernel) : tf.scalar(0);
   return {
@@ -68,15 +74,15 @@ async function ownScaleDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
   return diff / Math.max(scale, 1e-6);
 }
 
-describe.each(backendsUnderTest)('grouped path against the reference on %s', (backend) => {
+describe.each(backendsUnderTest)('the routed path against the oracle on %s', (backend) => {
   beforeAll(() => useBackend(backend));
 
   it.each(cases)('%s: outputs, losses, statistics and every gradient agree', async (_, input, biasScale) => {
     const w = seededWeights(config({ ...input, seed: 3 }), 3, biasScale * 0.05);
     const x = tf.randomNormal([2, 9, input.dModel], 0, 1, 'float32', 11);
     const probe = tf.randomNormal([2, 9, input.dModel], 0, 1, 'float32', 12);
-    const grouped = await evaluate(backend, { ...input, expertCompute: 'grouped' }, w, x, probe);
-    const reference = await evaluate(backend, { ...input, expertCompute: 'reference' }, w, x, probe);
+    const grouped = await evaluate(backend, input, w, x, probe, 'library');
+    const reference = await evaluate(backend, input, w, x, probe, 'oracle');
     for (const [name, t] of grouped.tensors) {
       expect.soft(await relDiff(t, reference.tensors.get(name)!), `${name}`).toBeLessThan(2e-5);
     }
@@ -85,14 +91,13 @@ describe.each(backendsUnderTest)('grouped path against the reference on %s', (ba
     }
   });
 
-  it('capacity drops the same assignments as the reference, and reports the same share', async () => {
+  it('capacity drops the same assignments as the oracle, and reports the same share', async () => {
     const input: MoEConfigInput = {
       dModel: 8, nRoutedExperts: 4, topK: 2, expertHiddenDim: 4, dispatch: 'capacity', capacityFactor: 0.5, checkFinite: false,
     };
     const w = seededWeights(config(input), 5, 0.5);
     const x = tf.randomNormal([24, 8], 0, 1, 'float32', 13);
-    const run = (expertCompute: 'grouped' | 'reference') => moeForward(x, w, config({ ...input, expertCompute }), { training: true });
-    const [g, r] = [run('grouped'), run('reference')];
+    const [g, r] = [moeForward(x, w, config(input), { training: true }), oracleForward(x, w, config(input), { training: true })];
     const dropped = (await g!.stats.droppedFraction.data())[0]!;
     expect(dropped).toBeGreaterThan(0.2); // capacity ceil(0.5 * 24 * 2 / 4) = 6 of 12 mean load
     expect(dropped).toBeCloseTo((await r!.stats.droppedFraction.data())[0]!, 6);

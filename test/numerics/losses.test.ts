@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { balanceLosses, routingStats } from 'deepseek-moe-tfjs';
 import { backendsUnderTest, config, useBackend } from '../helpers.js';
+import { oracleBalanceLosses } from '../../tools/oracle/balance.js';
 
 // Four tokens, four experts, top-2, worked out by hand in the comments.
 const scores = [
@@ -18,16 +19,16 @@ const membership = [
 ];
 const base = { dModel: 4, nRoutedExperts: 4, topK: 2, expertHiddenDim: 2 };
 
-// Stock ops (the reference path) and the grouped path's affinityBalance kernel.
-const variants = backendsUnderTest.flatMap((b) => [[b, 'stock'], [b, 'fused']] as const);
+// The library's affinityBalance kernel, and the oracle's stock ops (tools/oracle).
+const variants = backendsUnderTest.flatMap((b) => [[b, 'kernel'], [b, 'oracle']] as const);
 
 describe.each(variants)('balance losses against hand-worked values on %s, %s', (backend, ops) => {
   beforeAll(() => useBackend(backend));
   const losses = (extra: object, s = scores, m = membership, nSequences = 1) =>
-    balanceLosses(
+    (ops === 'kernel' ? balanceLosses : oracleBalanceLosses)(
       tf.zeros([s.length, 4]), tf.tensor2d(s), tf.sum(tf.tensor2d(m), 0),
       () => tf.sum(tf.reshape(tf.tensor2d(m), [nSequences, m.length / nSequences, 4]), 1),
-      nSequences, config({ ...base, ...extra }), ops === 'fused',
+      nSequences, config({ ...base, ...extra }),
     );
   const value = async (t: tf.Tensor) => (await t.data())[0]!;
 
@@ -38,9 +39,9 @@ describe.each(variants)('balance losses against hand-worked values on %s, %s', (
   });
 
   it("with the global batch's load: f from its counts and tokens, P from this call's tokens", async () => {
-    const withLoad = (counts: number[], tokens: number, extra: object) => balanceLosses(
+    const withLoad = (counts: number[], tokens: number, extra: object) => (ops === 'kernel' ? balanceLosses : oracleBalanceLosses)(
       tf.zeros([4, 4]), tf.tensor2d(scores), tf.sum(tf.tensor2d(membership), 0), () => tf.zeros([1, 4]), 1,
-      config({ ...base, ...extra }), ops === 'fused', { counts: tf.tensor1d(counts), tokens },
+      config({ ...base, ...extra }), { counts: tf.tensor1d(counts), tokens },
     );
     // Counts [6,4,4,2] over 8 tokens give this call's f = [1.5,1,1,0.5]: the same 1.05.
     expect(await value(withLoad([6, 4, 4, 2], 8, { alpha1: 0.1 }).expertBalance)).toBeCloseTo(0.105, 6);

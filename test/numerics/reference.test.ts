@@ -1,17 +1,26 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  moeForward, swiGLU, type BackendName, type DispatchMode, type MoEConfigInput, type MoEWeights,
+  moeForward, swiGLU, type BackendName, type MoEConfigInput, type MoEWeights,
 } from 'deepseek-moe-tfjs';
-import { backendsUnderTest, config, forBackend, probeLoss, relDiff, seededWeights, useBackend } from '../helpers.js';
+import {
+  backendsUnderTest, config, forBackend, libraryForward, oracle, probeLoss, relDiff, seededWeights, useBackend,
+} from '../helpers.js';
 
-const dispatchModes: DispatchMode[] = ['dense', 'dropless', 'capacity'];
+/** The library's dispatch modes, and 'masked': the oracle's every expert on every token (tools/oracle). */
+const modes = ['masked', 'dropless', 'capacity'] as const;
 
-/** Output and the gradients of (sum(output * probe) + balance losses) w.r.t. every weight and the input. */
-async function outputAndGrads(backend: BackendName, input: MoEConfigInput, w: MoEWeights, x: tf.Tensor, probe: tf.Tensor) {
+/**
+ * Output and the gradients of (sum(output * probe) + balance losses) w.r.t. every weight and the input, on the
+ * library's path or (`masked`) the oracle's masked dense computation.
+ */
+async function outputAndGrads(
+  backend: BackendName, input: MoEConfigInput, w: MoEWeights, x: tf.Tensor, probe: tf.Tensor, masked = false,
+) {
   const { config: c, options } = await forBackend(backend, input, w, x);
-  const { names, f, inputs } = probeLoss(w, c, options, probe);
-  const output = moeForward(x, w, c, options).output;
+  const forward = masked ? oracle({ path: 'masked' }) : libraryForward(options);
+  const { names, f, inputs } = probeLoss(w, c, options, probe, forward);
+  const output = forward(x, w, c, {}).output;
   const grads = tf.grads(f)(inputs(x));
   return {
     output,
@@ -24,12 +33,12 @@ async function outputAndGrads(backend: BackendName, input: MoEConfigInput, w: Mo
 describe.each(backendsUnderTest)('reference checks on %s', (backend) => {
   beforeAll(() => useBackend(backend));
 
-  it.each(dispatchModes)('one routed expert, top-1, no shared expert equals a dense SwiGLU FFN (%s)', async (dispatch) => {
-    const input = { dModel: 8, nRoutedExperts: 1, topK: 1, expertHiddenDim: 16, dispatch };
+  it.each(modes)('one routed expert, top-1, no shared expert equals a dense SwiGLU FFN (%s)', async (mode) => {
+    const input = { dModel: 8, nRoutedExperts: 1, topK: 1, expertHiddenDim: 16, dispatch: mode === 'masked' ? 'dropless' : mode } as const;
     const w = seededWeights(config(input));
     const x = tf.randomNormal([2, 5, 8], 0, 1, 'float32', 7);
     const probe = tf.randomNormal([2, 5, 8], 0, 1, 'float32', 8);
-    const moe = await outputAndGrads(backend, input, w, x, probe);
+    const moe = await outputAndGrads(backend, input, w, x, probe, mode === 'masked');
 
     const [w1, w3, w2] = [w.expertW1, w.expertW3, w.expertW2].map((t) => tf.squeeze(t, [0]) as tf.Tensor2D);
     const ffn = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
@@ -63,12 +72,12 @@ describe.each(backendsUnderTest)('reference checks on %s', (backend) => {
     }],
   ];
 
-  it.each(variants)('dense, dropless and capacity (large factor) agree in outputs and gradients: %s', async (_, extra) => {
+  it.each(variants)('the masked oracle, dropless and capacity (large factor) agree in outputs and gradients: %s', async (_, extra) => {
     const base: MoEConfigInput = { dModel: 16, nRoutedExperts: 8, topK: 3, expertHiddenDim: 8, ...extra };
     const w = seededWeights(config(base), 3, 0.2);
     const x = tf.randomNormal([3, 6, 16], 0, 1, 'float32', 11);
     const probe = tf.randomNormal([3, 6, 16], 0, 1, 'float32', 12);
-    const dense = await outputAndGrads(backend, { ...base, dispatch: 'dense' }, w, x, probe);
+    const dense = await outputAndGrads(backend, base, w, x, probe, true);
     for (const other of [{ dispatch: 'dropless' }, { dispatch: 'capacity', capacityFactor: 8 }] as const) {
       const fast = await outputAndGrads(backend, { ...base, ...other }, w, x, probe);
       expect(await relDiff(fast.output, dense.output), `${other.dispatch} output`).toBeLessThan(2e-5);
@@ -78,7 +87,7 @@ describe.each(backendsUnderTest)('reference checks on %s', (backend) => {
     }
   });
 
-  it('dropless with idle experts (no tokens) still equals the dense reference', async () => {
+  it('dropless with idle experts (no tokens) still equals the masked oracle', async () => {
     const base: MoEConfigInput = { dModel: 16, nRoutedExperts: 8, topK: 2, expertHiddenDim: 8, nSharedExperts: 1, auxFreeBias: true };
     const w = seededWeights(config(base), 4, 0.2);
     // Experts 4..7 are pushed out of every selection by the bias, so they get no tokens at all.
@@ -88,7 +97,7 @@ describe.each(backendsUnderTest)('reference checks on %s', (backend) => {
     const { config: c, options } = await forBackend(backend, { ...base, dispatch: 'dropless' }, weights, x);
     const counts = Array.from(await moeForward(x, weights, c, options).expertCounts.data());
     expect(counts.slice(4)).toEqual([0, 0, 0, 0]);
-    const dense = await outputAndGrads(backend, { ...base, dispatch: 'dense' }, weights, x, probe);
+    const dense = await outputAndGrads(backend, base, weights, x, probe, true);
     const fast = await outputAndGrads(backend, { ...base, dispatch: 'dropless' }, weights, x, probe);
     expect(await relDiff(fast.output, dense.output)).toBeLessThan(2e-5);
     for (const [name, g] of dense.grads) expect(await relDiff(fast.grads.get(name)!, g), `d${name}`).toBeLessThan(2e-5);

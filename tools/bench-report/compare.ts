@@ -8,7 +8,7 @@ import { MiB } from './format.js';
 
 export interface ComparedFigure {
   name: string;
-  unit: 'ms' | 'tokens/s' | 'MiB' | 'programs' | 'kernels';
+  unit: 'ms' | 'tokens/s' | 'MiB' | 'programs' | 'ops' | 'kernels';
   a: number;
   b: number;
   /** b / a. */

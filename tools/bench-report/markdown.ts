@@ -5,6 +5,8 @@ import { bytes, human } from './format.js';
 
 const ms = (n: number) => n.toFixed(n < 10 ? 2 : 1);
 const x = (n: number) => `${n.toFixed(2)}×`;
+/** A paired ratio with its interquartile range. */
+const xr = (n: number, iqr: [number, number] | null) => (iqr ? `${x(n)} [${iqr[0].toFixed(2)}, ${iqr[1].toFixed(2)}]` : x(n));
 const pct = (n: number) => `${(100 * n).toFixed(1)}%`;
 
 function table(header: string[], rows: (string | number)[][]): string {
@@ -28,8 +30,8 @@ function totalGrowth(points: ScalingPoint[]): string {
 function scalingTable(points: ScalingPoint[]): string {
   return table(['E', 'K', 'total', 'activated', 'MoE ms', 'dense =activated', 'dense =total', 'MoE / =activated', 'MoE / =total'],
     points.map((p) => [p.nRoutedExperts, p.topK, human(p.totalParams), human(p.activatedParams), ms(p.ms.moe), ms(p.ms.denseActivated),
-      p.ms.denseTotal === null ? 'not timed' : ms(p.ms.denseTotal), x(p.ratios.moeOverDenseActivated),
-      p.ratios.moeOverDenseTotal === null ? '-' : x(p.ratios.moeOverDenseTotal)]));
+      p.ms.denseTotal === null ? 'not timed' : ms(p.ms.denseTotal), xr(p.ratios.moeOverDenseActivated, p.ratios.moeOverDenseActivatedIqr),
+      p.ratios.moeOverDenseTotal === null ? '-' : xr(p.ratios.moeOverDenseTotal, p.ratios.moeOverDenseTotalIqr)]));
 }
 
 function memoryTable(points: MemoryPoint[]): string {
@@ -48,8 +50,9 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
   const out: string[] = [];
   out.push(`# DeepSeekMoE bench, ${first.date.slice(0, 10)} (${first.mode})`);
   out.push(`${first.environment.description}, ${first.environment.cores ?? '?'} cores, TF.js ${first.environment.tfjsVersion}. ` +
-    `Every time is a median over ${first.settings.runs} warm runs after ${first.settings.warmup} warm-up; every ` +
-      `ratio is between figures of the same run. ` +
+    `Every time is a median over ${first.settings.runs} warm runs after ${first.settings.warmup} warm-up. MoE / dense ` +
+      `ratios are medians of the ratios of runs that alternate (MoE, dense, dense, MoE, ...), with their interquartile ` +
+      `range in brackets: these machines drift within minutes, so only runs side by side compare. ` +
     `Backends: ${results.map((r) =>
       `${resultLabel(r)} (${r.seconds.toFixed(0)} s${r.environment.device ? `, ${r.environment.device}` : ''})`,
     ).join(', ')}.`);
@@ -66,8 +69,8 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
 
   out.push('## One layer');
   out.push('Forward + backward of one layer: the grouped path (the default) and the stock-op reference path, against a dense ' +
-    'SwiGLU FFN of equal activated parameters. Programs: shader dispatches on webgpu and webgl, TF.js kernels elsewhere, ' +
-    'counted over one forward + backward.');
+    'SwiGLU FFN of equal activated parameters. Programs: shader dispatches on webgpu and webgl, libtensorflow ops on ' +
+    'tensorflow, TF.js kernels on cpu and wasm, counted over one forward + backward.');
   const layerNames = [first.layer, ...first.otherLayers].map((l) => `${l.name} T=${l.shape.tokens}`);
   layerNames.forEach((_, li) => {
     const at = (r: BenchResult) => (li === 0 ? r.layer : r.otherLayers[li - 1]);
@@ -84,7 +87,8 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
       const orDash = (v: number | null, f: (n: number) => string) => (v === null ? '-' : f(v));
       return [[
         resultLabel(r), ms(m.ms.moe), orDash(m.ms.moeReference, ms), ms(m.ms.moeCapacity), ms(m.ms.denseActivated),
-        orDash(m.ms.naive, ms), x(m.ratios.moeOverDenseActivated), `${m.programs.moe} ${m.programs.unit}`,
+        orDash(m.ms.naive, ms), xr(m.ratios.moeOverDenseActivated, m.ratios.moeOverDenseActivatedIqr),
+        `${m.programs.moe} ${m.programs.unit}`,
         orDash(m.programs.moeReference, String), m.programs.denseActivated,
         x(m.programs.moeOverDenseActivated), m.gflops.moe.toFixed(2), m.gflops.matmul.toFixed(2)]];
     })));
@@ -112,12 +116,14 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
 
   out.push(`## Training the ${first.training.model} model`);
   out.push(`Batch ${first.training.batchSize} × ${first.training.seqLen} tokens, median of ${first.training.steps} ` +
-    `steps after warm-up (forward, backward, AdamW, bias update, the trainer's one read).`);
+    `steps after warm-up (forward, backward, AdamW, bias update, the trainer's one read); the three models take ` +
+    `turns step by step, and the ratios are medians of the per-round ratios.`);
   out.push(table(['backend', 'MoE dispatch', 'MoE tokens/s', 'dense =activated', 'dense =total', 'MoE / =activated', 'MoE / =total'],
     results.map((r) => [
       resultLabel(r), r.training.dispatch, r.training.moe.tokensPerSecond.toFixed(0),
       r.training.denseActivated.tokensPerSecond.toFixed(0), r.training.denseTotal.tokensPerSecond.toFixed(0),
-      x(r.training.ratios.moeOverDenseActivatedTokensPerSecond), x(r.training.ratios.moeOverDenseTotalTokensPerSecond),
+      xr(r.training.ratios.moeOverDenseActivatedTokensPerSecond, r.training.ratios.moeOverDenseActivatedIqr),
+      xr(r.training.ratios.moeOverDenseTotalTokensPerSecond, r.training.ratios.moeOverDenseTotalIqr),
     ])));
   out.push(img('training.svg', 'training tokens per second'));
 

@@ -35,7 +35,7 @@ export async function breakdownSection(
     // The layer's intermediates, computed once, and an upstream gradient for each stage's output.
     // The z-loss is off: the grouped router keeps no logits.
     const { scores, topKIndices: ids } = tf.tidy(() => {
-      const routed = route(x, w.routerKernel, w.expertBias, config, false, 'kernel');
+      const routed = route(x, w.routerKernel, w.expertBias, config, false);
       return { scores: routed.scores, topKIndices: routed.topKIndices };
     });
     const counts = held(tf.tidy(() => tf.reshape(countExperts(ids, E), [E]) as tf.Tensor1D));
@@ -49,7 +49,7 @@ export async function breakdownSection(
 
     const stages: Record<BreakdownStage, () => tf.Scalar> = {
       router: () => forwardBackward((xx, wg) => {
-        const { scores: s } = route(xx as tf.Tensor2D, wg as tf.Tensor2D, w.expertBias, config, false, 'kernel');
+        const { scores: s } = route(xx as tf.Tensor2D, wg as tf.Tensor2D, w.expertBias, config, false);
         return probe(s, rScores);
       }, [x, w.routerKernel]),
       // No gradient flows through the plan: timed as a forward, reduced to a scalar like the others.
@@ -67,8 +67,8 @@ export async function breakdownSection(
       // Gradients w.r.t. the scores only: the logits enter the losses only through the z-loss, which is off here.
       losses: () => forwardBackward((s) => {
         const sequenceCounts = () => tf.expandDims(counts, 0) as tf.Tensor2D;
-        const losses = balanceLosses(null, s as tf.Tensor2D, counts, sequenceCounts, 1, config, true);
-        const entropy = meanRouterEntropy(s as tf.Tensor2D, config, true);
+        const losses = balanceLosses(null, s as tf.Tensor2D, counts, sequenceCounts, 1, config);
+        const entropy = meanRouterEntropy(s as tf.Tensor2D, config);
         const stats = routingStats(counts, s as tf.Tensor2D, tf.scalar(0), config, entropy);
         return tf.add(losses.total, tf.add(stats.maxViolation, stats.routerEntropy)) as tf.Scalar;
       }, [scores]),

@@ -16,7 +16,7 @@ export type BenchMode = 'quick' | 'full';
 /** Quick: a one-minute subset (fewer tokens, runs and points); full: the reference shape. */
 export const benchSettings: Record<BenchMode, { tokens: number; runs: number; warmup: number }> = {
   quick: { tokens: 256, runs: 3, warmup: 1 },
-  full: { tokens: 2048, runs: 5, warmup: 2 },
+  full: { tokens: 2048, runs: 10, warmup: 2 },
 };
 
 export interface BenchProgress {
@@ -41,10 +41,10 @@ export const otherLayerPlans: Record<BenchMode, [string, number, Omit<LayerShape
 /** Progress ticks of a layer section: dense, grouped, (reference), capacity, (masked), matmul. */
 const layerTicks = (slowPaths: boolean) => (slowPaths ? 6 : 4);
 
-/** How many progress ticks a run makes: params, the layers, the series points twice, 3 trainings, the breakdown. */
+/** How many progress ticks a run makes: params, the layers, the series points twice, training, the breakdown. */
 export function benchTaskCount(mode: BenchMode): number {
   const layers = layerTicks(true) + otherLayerPlans[mode].reduce((n, [, , , slow]) => n + layerTicks(slow), 0);
-  return 1 + layers + 2 * seriesPoints(seriesPlans[mode]).length + 3 + 1 + breakdownStages.length;
+  return 1 + layers + 2 * seriesPoints(seriesPlans[mode]).length + 1 + 1 + breakdownStages.length;
 }
 
 export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchResult> {

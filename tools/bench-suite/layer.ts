@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { countPrograms, programUnit } from './programs.js';
 import { benchLayerConfig, denseUnit, layerParams, moeUnit, twinHidden, type TimedUnit } from './steps.js';
-import { timeStep, type Repeats } from './timing.js';
+import { median, pairedRatio, timeAlternating, timeStep, type Repeats } from './timing.js';
 import type { LayerSection, LayerShape } from './schema.js';
 
 /** The reference shape of issue 2: T = 2048 tokens, d = 128, 64 routed experts of h = 64, top-6, 2 shared. */
@@ -47,20 +47,34 @@ export async function layerSection(
   name: string, shape: LayerShape, repeats: Repeats, asyncReads: boolean, log: (line: string) => void, slowPaths = true,
 ): Promise<LayerSection> {
   const x = tf.randomNormal([shape.tokens, shape.dModel], 0, 1, 'float32', 1) as tf.Tensor2D;
-  const config = (dispatch: 'dropless' | 'capacity' | 'dense', compute: 'grouped' | 'reference' = 'grouped') =>
-    benchLayerConfig(shape, dispatch, asyncReads, compute);
+  const config = (dispatch: 'dropless' | 'capacity') => benchLayerConfig(shape, dispatch, asyncReads);
   try {
     const hidden = twinHidden(shape, 'activated');
-    const dense = await timeAndCount(denseUnit(x, hidden, 10), repeats);
+    // The headline ratio from runs that alternate (timing.ts), then each one's programs.
+    const [moeUnitOf, denseUnitOf] = [moeUnit(config('dropless'), x, asyncReads), denseUnit(x, hidden, 10)];
+    let paired: { moe: number[]; dense: number[]; programs: [number, number] };
+    try {
+      const [moeTimes, denseTimes] = await timeAlternating([moeUnitOf.step, denseUnitOf.step], repeats);
+      paired = {
+        moe: moeTimes!, dense: denseTimes!,
+        programs: [await countPrograms(moeUnitOf.gradients), await countPrograms(denseUnitOf.gradients)],
+      };
+    } finally {
+      moeUnitOf.dispose();
+      denseUnitOf.dispose();
+    }
+    const moe = { ms: median(paired.moe), programs: paired.programs[0] };
+    const dense = { ms: median(paired.dense), programs: paired.programs[1] };
+    const moeOverDense = pairedRatio(paired.moe, paired.dense);
     log(`${name}: dense SwiGLU, hidden ${hidden}: ${dense.ms.toFixed(1)} ms, ${dense.programs} ${programUnit()}`);
-    const moe = await timeAndCount(moeUnit(config('dropless'), x, asyncReads), repeats);
-    log(`${name}: DeepSeekMoE grouped, E=${shape.nRoutedExperts}: ${moe.ms.toFixed(1)} ms, ${moe.programs} ${programUnit()}`);
-    const reference = slowPaths ? await timeAndCount(moeUnit(config('dropless', 'reference'), x, asyncReads), repeats) : null;
+    log(`${name}: DeepSeekMoE grouped, E=${shape.nRoutedExperts}: ${moe.ms.toFixed(1)} ms, ${moe.programs} ${programUnit()}; ` +
+      `MoE / dense ${moeOverDense.ratio.toFixed(2)} [${moeOverDense.iqr.map((v) => v.toFixed(2)).join(', ')}] in pairs`);
+    const reference = slowPaths ? await timeAndCount(moeUnit(config('dropless'), x, asyncReads, 'slots'), repeats) : null;
     if (reference) log(`${name}: DeepSeekMoE reference path: ${reference.ms.toFixed(1)} ms, ${reference.programs} ${programUnit()}`);
     const moeCapacity = await timeUnit(moeUnit(config('capacity'), x, asyncReads), repeats);
     log(`${name}: DeepSeekMoE capacity 1.25: ${moeCapacity.toFixed(1)} ms`);
     const naiveMs = slowPaths
-      ? await timeUnit(moeUnit(config('dense'), x, asyncReads), { runs: Math.max(1, Math.ceil(repeats.runs / 2)), warmup: 1 })
+      ? await timeUnit(moeUnit(config('dropless'), x, asyncReads, 'masked'), { runs: Math.max(1, Math.ceil(repeats.runs / 2)), warmup: 1 })
       : null;
     if (naiveMs !== null) log(`${name}: DeepSeekMoE masked dense path: ${naiveMs.toFixed(1)} ms`);
     const w = tf.randomNormal([shape.dModel, hidden], 0, 1, 'float32', 20);
@@ -75,7 +89,8 @@ export async function layerSection(
       shape,
       ms: { moe: moe.ms, moeReference: reference?.ms ?? null, moeCapacity, denseActivated: dense.ms, naive: naiveMs, matmul },
       ratios: {
-        moeOverDenseActivated: moe.ms / dense.ms,
+        moeOverDenseActivated: moeOverDense.ratio,
+        moeOverDenseActivatedIqr: moeOverDense.iqr,
         referenceOverMoe: reference ? reference.ms / moe.ms : null,
         naiveOverMoe: naiveMs === null ? null : naiveMs / moe.ms,
         capacityOverDropless: moeCapacity / moe.ms,

@@ -4,10 +4,9 @@
  * activated and of equal total parameters, timed in the same run.
  */
 import * as tf from '@tensorflow/tfjs';
-import { timeUnit } from './layer.js';
 import { benchLayerConfig, denseUnit, layerParams, moeUnit, twinHidden } from './steps.js';
 import { bytes } from '../bench-report/format.js';
-import { peakBytes, tensorBytes, type Repeats } from './timing.js';
+import { median, pairedRatio, peakBytes, tensorBytes, timeAlternating, type Repeats } from './timing.js';
 import type { MemoryPoint, ScalingPoint, ScalingSection, SeriesShape } from './schema.js';
 
 export interface SeriesPlan {
@@ -43,39 +42,63 @@ export async function scalingSection(
   budgetMs = baselineBudgetMs,
 ): Promise<ScalingSection> {
   const x = tf.randomNormal([shape.tokens, shape.dModel], 0, 1, 'float32', 2) as tf.Tensor2D;
-  // Dense twins recur across points (equal activated is the same width along the experts series): time each once.
-  const denseMs = new Map<number, number>();
-  const dense = async (hidden: number) => {
-    if (!denseMs.has(hidden)) denseMs.set(hidden, await timeUnit(denseUnit(x, hidden, 30), repeats));
-    return denseMs.get(hidden)!;
-  };
   // A point both series share (E = topKExperts at K = expertsTopK) is timed once.
-  const moeMs = new Map<string, number>();
+  const points = new Map<string, ScalingPoint & { predictedDenseTotalMs: number | null }>();
   const result: ScalingSection = { shape, experts: [], topK: [] };
   try {
     for (const [series, nRoutedExperts, topK] of seriesPoints(plan)) {
-      const s = { ...shape, nRoutedExperts, topK };
       const key = `${nRoutedExperts}/${topK}`;
-      if (!moeMs.has(key)) moeMs.set(key, await timeUnit(moeUnit(benchLayerConfig(s, 'dropless', asyncReads), x, asyncReads), repeats));
-      const moe = moeMs.get(key)!;
-      const [activatedHidden, totalHidden] = [twinHidden(s, 'activated'), twinHidden(s, 'total')];
-      const denseActivated = await dense(activatedHidden);
-      const predicted = (denseActivated * totalHidden) / activatedHidden;
-      const denseTotal = denseMs.has(totalHidden) || predicted <= budgetMs ? await dense(totalHidden) : null;
-      const p = layerParams(s);
-      const point: ScalingPoint = {
-        nRoutedExperts, topK, totalParams: p.total, activatedParams: p.activated,
-        ms: { moe, denseActivated, denseTotal },
-        ratios: { moeOverDenseActivated: moe / denseActivated, moeOverDenseTotal: denseTotal === null ? null : moe / denseTotal },
-      };
+      if (!points.has(key)) points.set(key, await scalingPoint({ ...shape, nRoutedExperts, topK }, x, repeats, asyncReads, budgetMs));
+      const { predictedDenseTotalMs, ...point } = points.get(key)!;
       result[series].push(point);
-      const total = denseTotal === null ? `not timed (about ${(predicted / 1000).toFixed(0)} s a run)` : denseTotal.toFixed(1);
+      const { moe, denseActivated, denseTotal } = point.ms;
+      const total = denseTotal === null
+        ? `not timed (about ${((predictedDenseTotalMs ?? 0) / 1000).toFixed(0)} s a run)` : denseTotal.toFixed(1);
       tick(`scaling E=${nRoutedExperts} K=${topK}: moe ${moe.toFixed(1)} ms, dense =activated ` +
-        `${denseActivated.toFixed(1)}, =total ${total}`);
+        `${denseActivated.toFixed(1)}, =total ${total}; moe / =activated ${point.ratios.moeOverDenseActivated.toFixed(2)}`);
     }
     return result;
   } finally {
     x.dispose();
+  }
+}
+
+/**
+ * One point: the MoE layer and its dense twins in runs that alternate. The twin of equal total is left out when
+ * one run of it would take longer than `budgetMs`, predicted from the twin of equal activated size by their widths
+ * (after one untimed run of each).
+ */
+async function scalingPoint(
+  s: SeriesShape & { nRoutedExperts: number; topK: number }, x: tf.Tensor2D, repeats: Repeats, asyncReads: boolean,
+  budgetMs: number,
+): Promise<ScalingPoint & { predictedDenseTotalMs: number | null }> {
+  const [activatedHidden, totalHidden] = [twinHidden(s, 'activated'), twinHidden(s, 'total')];
+  const units = [
+    moeUnit(benchLayerConfig(s, 'dropless', asyncReads), x, asyncReads),
+    denseUnit(x, activatedHidden, 30),
+  ];
+  try {
+    const [probe] = await timeAlternating([units[1]!.step], { runs: 1, warmup: 1 });
+    const predicted = (probe![0]! * totalHidden) / activatedHidden;
+    // At E = K both twins have one width: the twin of equal activated size is the one of equal total.
+    const sameWidth = totalHidden === activatedHidden;
+    if (!sameWidth && predicted <= budgetMs) units.push(denseUnit(x, totalHidden, 31));
+    const [moe, denseActivated, timedTotal] = await timeAlternating(units.map((u) => u.step), repeats);
+    const denseTotal = sameWidth ? denseActivated : timedTotal;
+    const p = layerParams(s);
+    const activated = pairedRatio(moe!, denseActivated!);
+    const total = denseTotal ? pairedRatio(moe!, denseTotal) : null;
+    return {
+      nRoutedExperts: s.nRoutedExperts, topK: s.topK, totalParams: p.total, activatedParams: p.activated,
+      ms: { moe: median(moe!), denseActivated: median(denseActivated!), denseTotal: denseTotal ? median(denseTotal) : null },
+      predictedDenseTotalMs: denseTotal ? null : predicted,
+      ratios: {
+        moeOverDenseActivated: activated.ratio, moeOverDenseActivatedIqr: activated.iqr,
+        moeOverDenseTotal: total?.ratio ?? null, moeOverDenseTotalIqr: total?.iqr ?? null,
+      },
+    };
+  } finally {
+    for (const u of units) u.dispose();
   }
 }
 

@@ -4,7 +4,7 @@
  * in ms over warm runs; bytes are tensor bytes as tf.memory() counts them.
  */
 
-export const benchSchemaId = 'deepseek-moe-tfjs/bench@2';
+export const benchSchemaId = 'deepseek-moe-tfjs/bench@3';
 
 /** Where a model's parameters sit (the stacked bars); router and norms are folded into `other`. */
 export interface ParamParts {
@@ -57,10 +57,17 @@ export interface LayerSection {
    * take too long (the reference path at E = 256 runs thousands of kernels a step).
    */
   ms: { moe: number; moeReference: number | null; moeCapacity: number; denseActivated: number; naive: number | null; matmul: number };
-  ratios: { moeOverDenseActivated: number; referenceOverMoe: number | null; naiveOverMoe: number | null; capacityOverDropless: number };
+  /**
+   * MoE / dense: the median of the ratios of runs that alternate (timing.ts `timeAlternating`), with their
+   * interquartile range. The other ratios divide medians.
+   */
+  ratios: {
+    moeOverDenseActivated: number; moeOverDenseActivatedIqr: [number, number]; referenceOverMoe: number | null;
+    naiveOverMoe: number | null; capacityOverDropless: number;
+  };
   /** Programs dispatched on webgpu and webgl, TF.js kernels run elsewhere, per forward + backward. */
   programs: {
-    unit: 'programs' | 'kernels'; moe: number; moeReference: number | null; denseActivated: number; moeOverDenseActivated: number;
+    unit: 'programs' | 'ops' | 'kernels'; moe: number; moeReference: number | null; denseActivated: number; moeOverDenseActivated: number;
   };
   gflops: { moe: number; matmul: number };
 }
@@ -76,7 +83,11 @@ export interface ScalingPoint {
   totalParams: number;
   activatedParams: number;
   ms: { moe: number; denseActivated: number; denseTotal: number | null };
-  ratios: { moeOverDenseActivated: number; moeOverDenseTotal: number | null };
+  /** Medians of the ratios of runs that alternate, with their interquartile ranges. */
+  ratios: {
+    moeOverDenseActivated: number; moeOverDenseActivatedIqr: [number, number];
+    moeOverDenseTotal: number | null; moeOverDenseTotalIqr: [number, number] | null;
+  };
 }
 
 /** The fixed part of the scaling and memory series' shapes. */
@@ -110,7 +121,11 @@ export interface TrainingSection {
   moe: TrainingVariant;
   denseActivated: TrainingVariant;
   denseTotal: TrainingVariant;
-  ratios: { moeOverDenseActivatedTokensPerSecond: number; moeOverDenseTotalTokensPerSecond: number };
+  /** Medians of the per-round ratios (the three models take turns step by step), with interquartile ranges. */
+  ratios: {
+    moeOverDenseActivatedTokensPerSecond: number; moeOverDenseActivatedIqr: [number, number];
+    moeOverDenseTotalTokensPerSecond: number; moeOverDenseTotalIqr: [number, number];
+  };
 }
 
 /**

@@ -1,21 +1,21 @@
 /** The timed units: one DeepSeekMoE layer call and one dense SwiGLU FFN, forward + backward to a scalar loss. */
 import * as tf from '@tensorflow/tfjs';
 import {
-  countLayerParams, createMoEWeights, disposeMoEWeights, measureDroplessCapacity, moeForward, resolveMoEConfig, swiGLU,
-  type DeepSeekMoEConfig, type DispatchMode, type ExpertCompute, type MoEForwardOptions, type MoEWeights,
+  countLayerParams, createMoEWeights, disposeMoEWeights, moeForward, resolveMoEConfig, swiGLU,
+  type DeepSeekMoEConfig, type DispatchMode, type MoEOutput, type MoEWeights,
 } from 'deepseek-moe-tfjs';
+import { oracleForward, oracleSlots, type OraclePath } from '../oracle/forward.js';
 import { forwardBackward } from './timing.js';
 import type { LayerShape } from './schema.js';
 
 /** The layer config the bench times: DeepSeek-V3's gate (sigmoid, normalised top-K, selection bias). */
 export function benchLayerConfig(
   s: Omit<LayerShape, 'tokens' | 'nExpertGroups' | 'topKGroups'> & Partial<LayerShape>, dispatch: DispatchMode, asyncReads: boolean,
-  expertCompute: ExpertCompute = 'grouped',
 ): DeepSeekMoEConfig {
   return resolveMoEConfig({
     dModel: s.dModel, nRoutedExperts: s.nRoutedExperts, topK: s.topK, expertHiddenDim: s.expertHiddenDim, nSharedExperts: s.nSharedExperts,
     nExpertGroups: s.nExpertGroups ?? 1, topKGroups: s.topKGroups ?? 1, groupScoreFunc: 'sumTop2',
-    scoreFunc: 'sigmoid', normTopK: true, auxFreeBias: true, seqAlpha: 0.0001, dispatch, expertCompute, seed: 1,
+    scoreFunc: 'sigmoid', normTopK: true, auxFreeBias: true, seqAlpha: 0.0001, dispatch, seed: 1,
     // Off where reads must be awaited: the finite check is a synchronous read.
     checkFinite: !asyncReads,
   });
@@ -33,12 +33,12 @@ export function layerParams(
  * A training loss of one layer call, mean(y^2) + balance losses, as a function of [x, ...trainable weights]
  * for tf.grads; `inputs(x)` lists those tensors in order.
  */
-export function moeLoss(config: DeepSeekMoEConfig, w: MoEWeights, options: MoEForwardOptions = {}) {
+export function moeLoss(w: MoEWeights, forward: (x: tf.Tensor, weights: MoEWeights) => MoEOutput) {
   const names = (Object.keys(w) as (keyof MoEWeights)[]).filter((k) => w[k] !== null && k !== 'expertBias');
   const f = (...args: tf.Tensor[]) => {
     const weights = { ...w } as Record<string, tf.Tensor | null>;
     names.forEach((n, i) => (weights[n] = args[i + 1]!));
-    const { output, losses } = moeForward(args[0]!, weights as unknown as MoEWeights, config, options);
+    const { output, losses } = forward(args[0]!, weights as unknown as MoEWeights);
     return tf.add(tf.mean(tf.square(output)), losses.total) as tf.Scalar;
   };
   return { f, inputs: (x: tf.Tensor) => [x, ...names.map((n) => w[n]!)] };
@@ -57,16 +57,19 @@ export interface TimedUnit {
 }
 
 /**
- * Forward + backward of the layer on x. With `asyncReads`, 'dropless' sizes its slots with an awaited read
- * first (part of the timed step), since a synchronous read loses the device on webgpu (SwiftShader).
+ * Forward + backward of the layer on x: the library's moeForward, or the oracle's 'slots' or 'masked' path (the
+ * stock-op computations it replaced, tools/oracle). With `asyncReads` the oracle's 'dropless' slots are measured
+ * with an awaited read first (part of the timed step), since a synchronous read loses the device on webgpu
+ * (SwiftShader); the library's path reads nothing there (checkFinite off).
  */
-export function moeUnit(config: DeepSeekMoEConfig, x: tf.Tensor2D, asyncReads: boolean): TimedUnit {
+export function moeUnit(config: DeepSeekMoEConfig, x: tf.Tensor2D, asyncReads: boolean, path: 'layer' | OraclePath = 'layer'): TimedUnit {
   const w = createMoEWeights(config);
-  const { f, inputs } = moeLoss(config, w);
   const loss = async () => {
-    const capacity = asyncReads && config.dispatch === 'dropless' ? await measureDroplessCapacity(x, w, config) : undefined;
-    return capacity === undefined ? f : moeLoss(config, w, { capacity }).f;
+    if (path === 'layer') return moeLoss(w, (xx, ww) => moeForward(xx, ww, config)).f;
+    const slots = asyncReads && path === 'slots' && config.dispatch === 'dropless' ? await oracleSlots(x, w, config) : undefined;
+    return moeLoss(w, (xx, ww) => oracleForward(xx, ww, config, { path, slots })).f;
   };
+  const { inputs } = moeLoss(w, (xx, ww) => moeForward(xx, ww, config));
   return {
     step: async () => forwardBackward(await loss(), inputs(x)),
     forward: async () => {

@@ -56,19 +56,22 @@ export async function peakBytes(step: () => Promise<tf.Scalar> | tf.Scalar): Pro
 export const tensorBytes = (ts: (tf.Tensor | null)[]): number =>
   ts.reduce((n, t) => n + (t === null ? 0 : t.size * (t.dtype === 'float32' || t.dtype === 'int32' ? 4 : 1)), 0);
 
-/** A ratio of two steps' times from runs that alternate: the median of the pair ratios and its spread. */
+/** A ratio from runs that alternate: the median of the per-run ratios and their spread. */
 export interface PairedRatio {
-  /** Median of a_i / b_i over the pairs. */
+  /** Median over the runs of a_i / b_i. */
   ratio: number;
-  /** Interquartile range of the pair ratios: [25th, 75th percentile]. */
+  /** Interquartile range of the per-run ratios: [25th, 75th percentile]. */
   iqr: [number, number];
-  /** Median times of each step, in ms. */
-  aMs: number;
-  bMs: number;
-  pairs: number;
 }
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.round(q * (sorted.length - 1)))]!;
+
+/** The median and interquartile range of a_i / b_i over matched runs. */
+export function pairedRatio(a: number[], b: number[]): PairedRatio {
+  const ratios = a.map((x, i) => x / b[i]!);
+  const sorted = [...ratios].sort((x, y) => x - y);
+  return { ratio: median(ratios), iqr: [quantile(sorted, 0.25), quantile(sorted, 0.75)] };
+}
 
 /** One timed run of `step`, in ms, its result read before the clock stops. */
 async function timeOnce(step: () => Promise<tf.Scalar> | tf.Scalar): Promise<number> {
@@ -81,23 +84,19 @@ async function timeOnce(step: () => Promise<tf.Scalar> | tf.Scalar): Promise<num
 }
 
 /**
- * Times `a` against `b` as pairs that alternate (a, b, b, a, a, b, ...: which goes first alternates too), after
- * `warmup` runs of each. These machines drift within minutes: blocks of five runs of each gave the same code
- * ratios from 0.86 to 2.03, pairs 1.45-1.50. A pair sees the same machine, so its ratio holds still.
+ * Times several steps in runs that alternate, after `warmup` runs of each: run i times every step once, in
+ * forward order when i is even and backward when odd, so none always goes first. Returns each step's times, run
+ * by run, for `pairedRatio`. These machines drift within minutes: blocks of five runs of each step gave the same
+ * code MoE / dense ratios from 0.86 to 2.03; ratios of runs that alternate held within +-0.03.
  */
-export async function pairedRatio(
-  a: () => Promise<tf.Scalar> | tf.Scalar, b: () => Promise<tf.Scalar> | tf.Scalar, { runs, warmup }: Repeats,
-): Promise<PairedRatio> {
-  for (let i = 0; i < warmup; i++) await timeOnce(a), await timeOnce(b);
-  const as: number[] = [];
-  const bs: number[] = [];
-  const ratios: number[] = [];
+export async function timeAlternating(
+  steps: (() => Promise<tf.Scalar> | tf.Scalar)[], { runs, warmup }: Repeats,
+): Promise<number[][]> {
+  for (let i = 0; i < warmup; i++) for (const step of steps) await timeOnce(step);
+  const times = steps.map(() => [] as number[]);
   for (let i = 0; i < runs; i++) {
-    const [ta, tb] = i % 2 === 0 ? [await timeOnce(a), await timeOnce(b)] : (([y, x]) => [x, y])([await timeOnce(b), await timeOnce(a)]);
-    as.push(ta!);
-    bs.push(tb!);
-    ratios.push(ta! / tb!);
+    const order = steps.map((_, j) => (i % 2 === 0 ? j : steps.length - 1 - j));
+    for (const j of order) times[j]!.push(await timeOnce(steps[j]!));
   }
-  const sorted = [...ratios].sort((x, y) => x - y);
-  return { ratio: median(ratios), iqr: [quantile(sorted, 0.25), quantile(sorted, 0.75)], aMs: median(as), bMs: median(bs), pairs: runs };
+  return times;
 }

@@ -3,7 +3,7 @@ import {
   DeepSeekLM, countModelParams, denseTwin, plainModelConfig, preset, resolveModelConfig, type ResolvedModelConfig,
 } from 'deepseek-moe-tfjs/model';
 import { Rng, TextDataset, Trainer } from 'deepseek-moe-tfjs/train';
-import { median } from './timing.js';
+import { median, pairedRatio } from './timing.js';
 import type { TrainingSection, TrainingVariant } from './schema.js';
 
 export interface TrainingPlan {
@@ -15,7 +15,7 @@ export interface TrainingPlan {
 
 export const trainingPlans: Record<'quick' | 'full', TrainingPlan> = {
   quick: { batchSize: 2, seqLen: 64, warmup: 1, steps: 3 },
-  full: { batchSize: 8, seqLen: 128, warmup: 2, steps: 5 },
+  full: { batchSize: 8, seqLen: 128, warmup: 2, steps: 8 },
 };
 
 /** Printable bytes from a seeded generator: the step's cost does not depend on the text. */
@@ -24,26 +24,50 @@ function syntheticCorpus(bytes: number): Record<string, string> {
   return { synthetic: Array.from({ length: bytes }, () => String.fromCharCode(32 + Math.floor(rng.next() * 95))).join('') };
 }
 
-async function timeTraining(config: ResolvedModelConfig, dataset: TextDataset, plan: TrainingPlan): Promise<TrainingVariant> {
-  const model = new DeepSeekLM(config);
-  const trainer = new Trainer(model, dataset, {
+/**
+ * Trains the models in turns, one step each per round (forward order in even rounds, backward in odd), so every
+ * round sees the same machine: one trainer steps while the others are held at a step boundary. Returns each
+ * model's step times, round by round, after `warmup` rounds.
+ */
+async function trainInTurns(configs: ResolvedModelConfig[], dataset: TextDataset, plan: TrainingPlan): Promise<number[][]> {
+  const models = configs.map((c) => new DeepSeekLM(c));
+  const trainers = models.map((model) => new Trainer(model, dataset, {
     steps: plan.warmup + plan.steps, batchSize: plan.batchSize, seqLen: plan.seqLen, evalEvery: 0, evalWindows: 1, warmupSteps: 0,
-  });
-  const times: number[] = [];
-  let failure = '';
-  trainer.on('step', (e) => e.step > plan.warmup && times.push(e.msPerStep));
-  trainer.on('error', (e) => (failure = e.message));
+  }));
+  const n = trainers.length;
+  const turns = Array.from({ length: plan.warmup + plan.steps }, (_, r) => trainers.map((_, j) => (r % 2 === 0 ? j : n - 1 - j))).flat();
+  const times = trainers.map(() => [] as number[]);
+  const failures: string[] = [];
+  let turn = 0;
   try {
-    await trainer.run();
+    for (const t of trainers) void t.pause(); // held before their first step
+    const runs = trainers.map((t) => t.run());
+    trainers.forEach((t, j) => {
+      t.on('error', (e) => failures.push(e.message));
+      t.on('step', (e) => {
+        if (e.step > plan.warmup) times[j]!.push(e.msPerStep);
+        void t.pause();
+        turn++;
+        const next = trainers[turns[turn] ?? -1];
+        // A trainer's last step is followed by its final evaluation: the next one starts once that is over.
+        if (next) void (e.step === plan.warmup + plan.steps ? runs[j]!.then(() => next.resume()) : next.resume());
+      });
+    });
+    trainers[turns[0]!]!.resume();
+    await Promise.all(runs);
   } finally {
-    trainer.dispose();
-    model.dispose();
+    trainers.forEach((t) => t.dispose());
+    models.forEach((m) => m.dispose());
   }
-  if (failure) throw new Error(`training bench: ${failure}`);
+  if (failures.length > 0) throw new Error(`training bench: ${failures[0]}`);
+  return times;
+}
+
+const variantOf = (config: ResolvedModelConfig, times: number[], plan: TrainingPlan): TrainingVariant => {
   const msPerStep = median(times);
   const p = countModelParams(config);
   return { total: p.total, activated: p.activated, msPerStep, tokensPerSecond: (plan.batchSize * plan.seqLen * 1000) / msPerStep };
-}
+};
 
 /**
  * With `asyncReads` (webgpu, webgl) the MoE blocks use capacity dispatch (factor 1.5, no finite check), as the
@@ -55,18 +79,21 @@ export async function trainingSection(plan: TrainingPlan, asyncReads: boolean, t
     ? { ...small, moe: { ...small.moe, dispatch: 'capacity', capacityFactor: 1.5, checkFinite: false } }
     : small);
   const dataset = new TextDataset(syntheticCorpus(64 * 1024), { seqLen: plan.seqLen });
-  const variants = { moe: moeConfig, denseActivated: denseTwin(moeConfig, 'activated'), denseTotal: denseTwin(moeConfig, 'total') };
-  const result = {} as Record<keyof typeof variants, TrainingVariant>;
-  for (const [name, config] of Object.entries(variants) as [keyof typeof variants, ResolvedModelConfig][]) {
-    result[name] = await timeTraining(config, dataset, plan);
-    tick(`training ${name}: ${result[name].tokensPerSecond.toFixed(0)} tokens/s`);
-  }
+  const configs = [moeConfig, denseTwin(moeConfig, 'activated'), denseTwin(moeConfig, 'total')];
+  const [moeMs, activatedMs, totalMs] = await trainInTurns(configs, dataset, plan) as [number[], number[], number[]];
+  const [moe, denseActivated, denseTotal] = [moeMs, activatedMs, totalMs].map((t, i) => variantOf(configs[i]!, t, plan)) as
+    [TrainingVariant, TrainingVariant, TrainingVariant];
+  // tokens/s ratios: the dense twin's step time over the MoE's, round by round
+  const activated = pairedRatio(activatedMs, moeMs);
+  const total = pairedRatio(totalMs, moeMs);
+  tick(`training: moe ${moe.tokensPerSecond.toFixed(0)} tokens/s, dense =activated ${denseActivated.tokensPerSecond.toFixed(0)}, ` +
+    `=total ${denseTotal.tokensPerSecond.toFixed(0)}; moe / =activated ${activated.ratio.toFixed(2)}`);
   return {
     model: 'small', batchSize: plan.batchSize, seqLen: plan.seqLen, steps: plan.steps, dispatch: moeConfig.moeConfig.dispatch,
-    ...result,
+    moe, denseActivated, denseTotal,
     ratios: {
-      moeOverDenseActivatedTokensPerSecond: result.moe.tokensPerSecond / result.denseActivated.tokensPerSecond,
-      moeOverDenseTotalTokensPerSecond: result.moe.tokensPerSecond / result.denseTotal.tokensPerSecond,
+      moeOverDenseActivatedTokensPerSecond: activated.ratio, moeOverDenseActivatedIqr: activated.iqr,
+      moeOverDenseTotalTokensPerSecond: total.ratio, moeOverDenseTotalIqr: total.iqr,
     },
   };
 }

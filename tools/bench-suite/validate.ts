@@ -4,9 +4,13 @@
  */
 import { benchSchemaId, type BenchResult } from './schema.js';
 
-/** 'size': a non-negative number; 'ratio': a positive number; '?' suffix: or null; string[]: one of these. */
-type Leaf = 'number' | 'size' | 'ratio' | 'string' | 'size?' | 'ratio?' | 'string?' | readonly string[];
-type SpecOf<T> = [T] extends [(infer U)[]]
+/**
+ * 'size': a non-negative number; 'ratio': a positive number; 'range': [low, high] of positive numbers, low <= high;
+ * '?' suffix: or null; string[]: one of these.
+ */
+type Leaf = 'number' | 'size' | 'ratio' | 'range' | 'string' | 'size?' | 'ratio?' | 'range?' | 'string?' | readonly string[];
+type Range = [number, number];
+type SpecOf<T> = [T] extends [Range] ? 'range' : [T] extends [Range | null] ? 'range?' : [T] extends [(infer U)[]]
   ? readonly [SpecOf<U>]
   : [T] extends [object] ? { readonly [K in keyof T]-?: SpecOf<T[K]> } : Leaf;
 
@@ -24,14 +28,17 @@ const variant = { total: 'size', activated: 'size', msPerStep: 'ratio', tokensPe
 const scalingPoint = {
   nRoutedExperts: 'size', topK: 'size', totalParams: 'size', activatedParams: 'size',
   ms: { moe: 'ratio', denseActivated: 'ratio', denseTotal: 'ratio?' },
-  ratios: { moeOverDenseActivated: 'ratio', moeOverDenseTotal: 'ratio?' },
+  ratios: { moeOverDenseActivated: 'ratio', moeOverDenseActivatedIqr: 'range', moeOverDenseTotal: 'ratio?', moeOverDenseTotalIqr: 'range?' },
 } as const;
 const layerSpec = {
   name: 'string',
   shape,
   ms: { moe: 'ratio', moeReference: 'ratio?', moeCapacity: 'ratio', denseActivated: 'ratio', naive: 'ratio?', matmul: 'ratio' },
-  ratios: { moeOverDenseActivated: 'ratio', referenceOverMoe: 'ratio?', naiveOverMoe: 'ratio?', capacityOverDropless: 'ratio' },
-  programs: { unit: ['programs', 'kernels'], moe: 'size', moeReference: 'size?', denseActivated: 'size', moeOverDenseActivated: 'ratio' },
+  ratios: {
+    moeOverDenseActivated: 'ratio', moeOverDenseActivatedIqr: 'range', referenceOverMoe: 'ratio?', naiveOverMoe: 'ratio?',
+    capacityOverDropless: 'ratio',
+  },
+  programs: { unit: ['programs', 'ops', 'kernels'], moe: 'size', moeReference: 'size?', denseActivated: 'size', moeOverDenseActivated: 'ratio' },
   gflops: { moe: 'ratio', matmul: 'ratio' },
 } as const;
 const memoryPoint = {
@@ -58,7 +65,10 @@ export const benchResultSpec: SpecOf<BenchResult> = {
   training: {
     model: 'string', batchSize: 'size', seqLen: 'size', steps: 'size', dispatch: 'string',
     moe: variant, denseActivated: variant, denseTotal: variant,
-    ratios: { moeOverDenseActivatedTokensPerSecond: 'ratio', moeOverDenseTotalTokensPerSecond: 'ratio' },
+    ratios: {
+      moeOverDenseActivatedTokensPerSecond: 'ratio', moeOverDenseActivatedIqr: 'range',
+      moeOverDenseTotalTokensPerSecond: 'ratio', moeOverDenseTotalIqr: 'range',
+    },
   },
   breakdown: {
     shape, layerMs: 'ratio',
@@ -78,6 +88,12 @@ function check(value: unknown, spec: unknown, path: string): void {
     const nullable = spec.endsWith('?');
     if (nullable && value === null) return;
     const kind = nullable ? spec.slice(0, -1) : spec;
+    if (kind === 'range') {
+      const ok = Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'number' && v > 0) &&
+        value[0] <= value[1];
+      if (!ok) fail(`[low, high] with 0 < low <= high${nullable ? ', or null' : ''}`);
+      return;
+    }
     if (kind === 'string') {
       if (typeof value !== 'string') fail(nullable ? 'a string or null' : 'a string');
       return;

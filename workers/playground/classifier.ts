@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  createMoEWeights, measureDroplessCapacity, moeForward, resolveMoEConfig, route, updateExpertBias,
+  createMoEWeights, moeForward, resolveMoEConfig, route, updateExpertBias,
   type DeepSeekMoEConfig, type MoEWeights,
 } from 'deepseek-moe-tfjs';
 import { ConfigChecker } from 'deepseek-moe-tfjs/config';
@@ -20,7 +20,7 @@ const asFloat = (mask: tf.Tensor) => tf.where(mask, tf.ones(mask.shape), tf.zero
 export type Balancing = 'auxLoss' | 'bias' | 'none';
 
 /** The layer's fields the playground sets (dModel: the width of the features the router and experts see). */
-type LayerFields = 'dModel' | 'nRoutedExperts' | 'nSharedExperts' | 'topK' | 'expertHiddenDim' | 'scoreFunc' | 'expertCompute';
+type LayerFields = 'dModel' | 'nRoutedExperts' | 'nSharedExperts' | 'topK' | 'expertHiddenDim' | 'scoreFunc';
 
 export interface PlaneClassifierConfig extends Pick<DeepSeekMoEConfig, LayerFields> {
   task: PlaneTaskName;
@@ -39,7 +39,6 @@ export type PlaneClassifierConfigInput = Partial<PlaneClassifierConfig>;
 export const planeClassifierDefaults: PlaneClassifierConfig = {
   task: 'spirals', nPoints: 1024, dModel: 16, nRoutedExperts: 8, nSharedExperts: 1, topK: 2, expertHiddenDim: 16,
   scoreFunc: 'sigmoid', balancing: 'bias', balanceStrength: 0.01, learningRate: 0.02, batchSize: 256, seed: 0,
-  expertCompute: 'grouped',
 };
 
 /** One training step of the classifier, as plain numbers. */
@@ -87,8 +86,8 @@ export function resolvePlaneClassifierConfig(
     expertHiddenDim: c.expertHiddenDim, scoreFunc: c.scoreFunc, normTopK: c.scoreFunc === 'sigmoid',
     alpha1: c.balancing === 'auxLoss' ? c.balanceStrength : 0,
     auxFreeBias: c.balancing === 'bias', biasUpdateSpeed: c.balancing === 'bias' ? c.balanceStrength : 0,
-    // Each step measures the dropless slots with an awaited read, so no backend ever blocks on a sync read.
-    checkFinite: false, seed: c.seed, expertCompute: c.expertCompute,
+    // No finite check: the layer then reads nothing back, so no backend ever blocks on a sync read.
+    checkFinite: false, seed: c.seed,
   });
   return { config: c, moeConfig };
 }
@@ -134,13 +133,13 @@ export class PlaneClassifier {
     return tf.tanh(tf.add(tf.matMul(points, this.inW), this.inB)) as tf.Tensor2D;
   }
 
-  private logits(h: tf.Tensor2D, capacity: number, training: boolean) {
-    const out = moeForward(h, this.moe, this.moeConfig, { training, capacity });
+  private logits(h: tf.Tensor2D, training: boolean) {
+    const out = moeForward(h, this.moe, this.moeConfig, { training });
     const logits = tf.add(tf.matMul(tf.add(h, out.output) as tf.Tensor2D, this.outW), this.outB) as tf.Tensor2D;
     return { logits, out };
   }
 
-  /** One AdamW step on a random batch; two awaited reads (the dropless slot count, then the report). */
+  /** One AdamW step on a random batch; one awaited read (the report). */
   async trainStep(): Promise<PlaneStepReport> {
     const start = performance.now();
     const { batchSize: B, learningRate } = this.config;
@@ -148,11 +147,8 @@ export class PlaneClassifier {
     for (let i = 0; i < B; i++) idx[i] = this.rng.int(this.config.nPoints);
     const points = tf.gather(this.points, idx) as tf.Tensor2D; // [B, 2]
     const labels = tf.tensor1d(Array.from(idx, (i) => this.data.labels[i]!), 'int32');
-    const h = tf.tidy(() => this.features(points));
-    const capacity = await measureDroplessCapacity(h, this.moe, this.moeConfig);
-    h.dispose();
     const step = gradientStep(this.trainable, () => {
-      const { logits, out } = this.logits(this.features(points), capacity, true);
+      const { logits, out } = this.logits(this.features(points), true);
       const loss = crossEntropy(logits, labels);
       const accuracy = tf.mean(asFloat(tf.equal(tf.argMax(logits, -1), labels)));
       const bias = this.moe.expertBias ? tf.clone(this.moe.expertBias) : tf.zeros([0]);
@@ -182,7 +178,7 @@ export class PlaneClassifier {
     };
   }
 
-  /** Routes an R x R grid over the plane (inference); one awaited read after the slot count. */
+  /** Routes an R x R grid over the plane (inference); one awaited read. */
   async routingMap(resolution: number): Promise<RoutingMap> {
     if (!Number.isInteger(resolution) || resolution < 2 || resolution > 256) {
       throw new Error(`routingMap: expected resolution to be an integer in [2, 256], but got ${resolution}.`);
@@ -191,14 +187,13 @@ export class PlaneClassifier {
     const E = this.moeConfig.nRoutedExperts;
     const points = tf.tensor2d(planeGrid(resolution), [N, 2]);
     const h = tf.tidy(() => this.features(points));
-    const capacity = await measureDroplessCapacity(h, this.moe, this.moeConfig);
     const packed = tf.tidy(() => {
       const { scores, topKIndices } = route(h, this.moe.routerKernel, this.moe.expertBias, this.moeConfig, false);
       const first = tf.slice(topKIndices, [0, 0], [N, 1]); // [N, 1]
       const p = tf.div(scores, tf.sum(scores, -1, true)); // affinities as shares: [N, E]
       const share = tf.sum(tf.mul(p, asFloat(tf.equal(tf.range(0, E, 1, 'int32'), first))), -1); // [N]
       const confidence = tf.clipByValue(tf.div(tf.sub(share, 1 / E), 1 - 1 / E), 0, 1);
-      const predicted = tf.argMax(this.logits(h, capacity, false).logits, -1);
+      const predicted = tf.argMax(this.logits(h, false).logits, -1);
       return tf.concat([tf.reshape(tf.cast(first, 'float32'), [N]), confidence, tf.cast(predicted, 'float32')]);
     });
     tf.dispose([points, h]);

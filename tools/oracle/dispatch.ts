@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { gatherRows, sumOverChoices } from '../kernels.js';
-import { customOp } from '../ops.js';
+import { gatherRows, sumOverChoices } from '../../src/kernels.js';
+import { customOp } from '../../src/ops.js';
 import type { RoutingPlan } from './plan.js';
 
 /**
