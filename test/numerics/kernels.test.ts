@@ -35,6 +35,9 @@ const cases: KernelCase[] = [
   { name: 'E = 256, 8 groups', T: 40, K: 8, E: 256, d: 16, h: 8, capacity: 0, nGroups: 8, topKGroups: 4, groupScore: 'sumTop2' },
   { name: 'odd sizes', T: 75, K: 6, E: 24, d: 36, h: 20, capacity: 0, nGroups: 4, topKGroups: 2, groupScore: 'max' },
   { name: 'odd sizes with drops', T: 75, K: 6, E: 24, d: 36, h: 20, capacity: 13 },
+  // T E >= 32768: tfjs-node computes the routing kernels as TF ops from this size on (loops below it).
+  { name: 'a layer of scores', T: 520, K: 4, E: 64, d: 8, h: 4, capacity: 0 },
+  { name: 'a layer of scores in 3 sequences', T: 522, K: 6, E: 64, d: 8, h: 4, capacity: 0 },
 ];
 
 /** Distinct experts per token from the pool (top-K never repeats an expert). */
@@ -150,7 +153,10 @@ describe.each(backendsUnderTest)('grouped kernels on %s', (backend) => {
     const experts = ['expertsUp', 'expertsUpGradX', 'expertsUpGradW', 'expertsDown', 'expertsDownGradH', 'expertsDownGradW'];
     const native: Record<string, string[]> = {
       cpu: [], wasm: experts, webgl: keys, webgpu: keys,
-      tensorflow: [...experts, 'combine', 'combineGrad', 'combineGradGates'],
+      tensorflow: [
+        ...experts, 'combine', 'combineGrad', 'combineGradGates',
+        'selectExperts', 'gateWeightsGrad', 'routerEntropy', 'affinityBalance', 'affinityBalanceGrad',
+      ],
     };
     expect([...nativeKernels(backend)].sort()).toEqual([...native[backend]!].sort());
   });

@@ -127,7 +127,7 @@ describe('the packed package in an empty project', () => {
       }));
     `);
     const out = JSON.parse(run(process.execPath, ['train-node.mjs'], app).trim().split('\n').at(-1)!) as Record<string, number | string>;
-    expect(out).toMatchObject({ backend: 'tensorflow', userBackend: 'tensorflow', native: 9 });
+    expect(out).toMatchObject({ backend: 'tensorflow', userBackend: 'tensorflow', native: 14 });
     expect(existsSync(join(installed, 'node_modules/@tensorflow/tfjs-core'))).toBe(false); // one TF.js, the user's
     expect(out.last as number).toBeLessThan((out.first as number) * 0.7);
   });
