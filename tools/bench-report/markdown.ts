@@ -68,8 +68,8 @@ export function benchMarkdown(results: BenchResult[], chartPath: (name: string) 
   out.push(img('kv-cache.svg', 'KV cache bytes per token, MLA vs MHA'));
 
   out.push('## One layer');
-  out.push('Forward + backward of one layer: the grouped path (the default) and the stock-op reference path, against a dense ' +
-    'SwiGLU FFN of equal activated parameters. Programs: shader dispatches on webgpu and webgl, libtensorflow ops on ' +
+  out.push('Forward + backward of one layer: the library\'s routed path and the oracle\'s stock-op slots path (the reference ' +
+    'column; tools/oracle), against a dense SwiGLU FFN of equal activated parameters. Programs: shader dispatches on webgpu and webgl, libtensorflow ops on ' +
     'tensorflow, TF.js kernels on cpu and wasm, counted over one forward + backward.');
   const layerNames = [first.layer, ...first.otherLayers].map((l) => `${l.name} T=${l.shape.tokens}`);
   layerNames.forEach((_, li) => {
