@@ -88,6 +88,19 @@ describe.each(nodeBackends)('DeepSeekMoE layer on %s', (backend) => {
     expect(rebuilt.moeConfig).toEqual(layer.moeConfig);
   });
 
+  it('a layer saved before expertCompute was retired (its getConfig wrote it) still rebuilds', () => {
+    const layer = deepSeekMoE({ ...layerArgs, name: 'moe_old' });
+    const saved = { ...layer.getConfig(), expertCompute: 'grouped', dispatch: 'dense' };
+    const info = console.info;
+    console.info = () => {};
+    try {
+      const rebuilt = new DeepSeekMoE(saved as unknown as DeepSeekMoELayerArgs);
+      expect(rebuilt.moeConfig).toEqual({ ...layer.moeConfig, dispatch: 'dropless' });
+    } finally {
+      console.info = info;
+    }
+  });
+
   it('accepts [tokens, d] as well as [batch, seq, d] and keeps the shape', () => {
     const layer = deepSeekMoE(layerArgs);
     expect((layer.apply(tf.ones([5, 16])) as tf.Tensor).shape).toEqual([5, 16]);

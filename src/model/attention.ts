@@ -5,7 +5,7 @@
  * two for MLA, against H (dk + dv) numbers per token for MHA.
  */
 import * as tf from '@tensorflow/tfjs';
-import { batchMatMul, linear } from '../kernels.js';
+import { batchMatMul, linear } from '../backend-ops.js';
 import type { ResolvedModelConfig } from './config.js';
 import { applyRope, attendCausal, causalMask, rmsNorm } from './layers.js';
 import type { AttentionWeights } from './weights.js';

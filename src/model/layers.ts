@@ -1,6 +1,6 @@
 /** The small pieces a transformer block is built from: RMSNorm, rotary embeddings, token embedding, loss. */
 import * as tf from '@tensorflow/tfjs';
-import { batchMatMul, gatherRows, linear, matMulT } from '../kernels.js';
+import { batchMatMul, gatherRows, linear, matMulT } from '../backend-ops.js';
 import { customOp, oneHotFloat } from '../ops.js';
 
 /** RMSNorm: x / sqrt(mean(x^2) + eps) * weight, over the last axis. */

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { RoutingStats } from '../moe/balance.js';
 import { swiGLU } from '../moe/experts.js';
-import { linear } from '../kernels.js';
+import { linear } from '../backend-ops.js';
 import { mixSeeds } from '../rng.js';
 import { moeForward } from '../moe/moe.js';
 import { attention, attentionStep, cacheWidth, type LayerCache } from './attention.js';

@@ -130,7 +130,7 @@ const notesShown = new Set<string>();
 /**
  * What configs saved by earlier versions hold that this one computes another way: `expertCompute` (there is one
  * routed path now) and dispatch 'dense' (every expert on every token, masked: the same outputs as 'dropless').
- * They keep loading, with a note, once per kind.
+ * They keep loading, with a note (once per distinct note).
  */
 function withoutRetiredFields(input: MoEConfigInput): MoEConfigInput {
   const { expertCompute, ...rest } = input as MoEConfigInput & { expertCompute?: unknown };
@@ -150,7 +150,7 @@ function withoutRetiredFields(input: MoEConfigInput): MoEConfigInput {
 
 /** Validates a user config, fills in defaults, and returns a complete, frozen config. Throws naming the field. */
 export function resolveMoEConfig(input: MoEConfigInput): DeepSeekMoEConfig {
-  check.fields(input, [...configKeys, 'expertCompute']);
+  check.fields(input, configKeys, ['expertCompute']);
   const c: DeepSeekMoEConfig = { ...moeConfigDefaults, ...withoutRetiredFields(input) };
   check.int('dModel', c.dModel, 1);
   check.int('nRoutedExperts', c.nRoutedExperts, 1);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { matMulT } from '../kernels.js';
+import { matMulT } from '../backend-ops.js';
 import { customOp } from '../ops.js';
 
 /** silu(h1) * h3 and what its backward needs: a [N, h], plus sigmoid(h1) and silu(h1). */

@@ -6,8 +6,9 @@ import { ensureKernels, kernelNames, type KernelAttrs, type KernelKey } from './
 /**
  * The grouped expert computation (the MegaBlocks / ScatterMoE idea): the T K assignments are sorted by expert
  * into contiguous segments of rows, and each stage is one backend kernel over all experts at once, gathers fused
- * into the matmuls that read them. A token pays for its K experts: nothing is padded to [E, capacity] and no
- * [T, E] or [T, K, E] scratch is built. Kernel contracts: kernels/spec.ts. Each stage is a tf.customGrad whose
+ * into the matmuls that read them. A token pays for its K experts: no [T, E] or [T, K, E] scratch is built, and
+ * nothing is padded to [E, capacity] (except on tfjs-node, whose batched matmul needs equal blocks: there each
+ * expert's rows are padded to the busiest expert's, memory E C, up to E T when routing collapses). Kernel contracts: kernels/contract.ts. Each stage is a tf.customGrad whose
  * backward is kernels too, so no backend needs TF.js's missing gradients (TopK, gather on wasm).
  */
 
@@ -23,7 +24,7 @@ function run<K extends KernelKey>(key: K, inputs: Record<string, tf.Tensor | nul
 export interface GroupedRoute {
   /** The chosen experts: [T, K] int32. */
   ids: tf.Tensor2D;
-  /** The packed routing plan: [2 T K + E + 1] int32 (layout in kernels/spec.ts). */
+  /** The packed routing plan: [2 T K + E + 1] int32 (layout in kernels/contract.ts). */
   plan: tf.Tensor1D;
 }
 
@@ -45,7 +46,7 @@ export function routingPlan(ids: tf.Tensor2D, nExperts: number, capacity: number
 
 /**
  * The plan when `keep` [T, K] (1 kept, 0 dropped; dropPolicy 'probs') says which assignments survive, in the
- * layout every kernel reads (spec.ts: an expert's kept rows first, in assignment order). Built by the same kernel
+ * layout every kernel reads (contract.ts: an expert's kept rows first, in assignment order). Built by the same kernel
  * over 2 E virtual experts, kept assignments of e to 2 e and dropped ones to 2 e + 1, so segment 2 e + 1 sits right
  * after 2 e; then the dropped entries become the sentinel A and the odd segments' starts are left out.
  */
@@ -148,7 +149,7 @@ export function sharedExperts(x: tf.Tensor2D, w1: tf.Tensor2D, w3: tf.Tensor2D, 
   return expertsDown(h13, stacked(w2, H, d), route); // rows in token order: the output itself
 }
 
-/** Mean over tokens of the entropy of their normalised affinities (spec.ts); a statistic, no gradient. */
+/** Mean over tokens of the entropy of their normalised affinities (contract.ts); a statistic, no gradient. */
 export function meanRouterEntropyOf(scores: tf.Tensor2D, config: DeepSeekMoEConfig): tf.Scalar {
   return tf.mean(run('routerEntropy', { scores }, { normalise: config.scoreFunc !== 'softmax' })) as tf.Scalar;
 }

@@ -14,6 +14,8 @@ export type DeepSeekMoELayerArgs = MoEConfigInput & LayerArgs;
 // Keras layer arguments, and the customObjects that tf.loadLayersModel passes to fromConfig.
 const layerArgKeys = ['inputShape', 'batchInputShape', 'batchSize', 'dtype', 'name', 'trainable', 'weights', 'inputDType', 'customObjects'];
 const moeKeys = ['dModel', 'nRoutedExperts', 'topK', 'expertHiddenDim', ...Object.keys(moeConfigDefaults)];
+/** Fields of layers saved by earlier versions, passed on for resolveMoEConfig to retire (with a note). */
+const retiredKeys = ['expertCompute'];
 
 /**
  * The DeepSeekMoE layer for tf.layers models: shared experts plus top-K routed fine-grained experts.
@@ -32,7 +34,7 @@ export class DeepSeekMoE extends tf.layers.Layer {
     const moeInput: Record<string, unknown> = {};
     const layerArgs: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(args ?? {})) {
-      if (moeKeys.includes(key)) moeInput[key] = value;
+      if (moeKeys.includes(key) || retiredKeys.includes(key)) moeInput[key] = value;
       else if (layerArgKeys.includes(key)) layerArgs[key] = value;
       else throw new Error(`DeepSeekMoE config: unknown field '${key}'; known fields are ${moeKeys.join(', ')}.`);
     }

@@ -3,7 +3,7 @@ import { balanceLosses, meanRouterEntropy, routingStats, type BalanceLosses, typ
 import { capacityFor, keepByAffinity } from './capacity.js';
 import type { DeepSeekMoEConfig } from './config.js';
 import { countExperts, gateWeightsOf, groupedExperts, keptRoutingPlan, routingPlan, sharedExperts } from './grouped.js';
-import { linear, sumOverChoices } from '../kernels.js';
+import { linear, sumOverChoices } from '../backend-ops.js';
 import { maskToFloat, oneHotFloat, stopGradient } from '../ops.js';
 import { route } from './router.js';
 
@@ -85,7 +85,9 @@ export async function checkInputFinite(x: tf.Tensor, config: DeepSeekMoEConfig):
 function checkInput(x: tf.Tensor, config: DeepSeekMoEConfig): void {
   if (!(x instanceof tf.Tensor)) throw new Error(`DeepSeekMoE input: expected a tf.Tensor, but got ${typeof x}.`);
   if (x.rank !== 2 && x.rank !== 3) {
-    throw new Error(`DeepSeekMoE input: expected rank 2 [tokens, dModel] or 3 [batch, seq, dModel], but got shape [${x.shape}].`);
+    throw new Error(
+      `DeepSeekMoE input: expected rank 2 [tokens, dModel] or 3 [batch, seq, dModel], but got shape [${x.shape}].`,
+    );
   }
   if (x.shape[x.rank - 1] !== config.dModel) {
     throw new Error(`DeepSeekMoE input: expected last dimension dModel = ${config.dModel}, but got shape [${x.shape}].`);
@@ -127,7 +129,8 @@ export function moeForward(
     } else if (check && tf.any(tf.logicalNot(tf.isFinite(tokens))).dataSync()[0]) {
       throw nonFiniteError();
     }
-    const { logits, scores, topKIndices: ids } = route(tokens, weights.routerKernel, weights.expertBias, config, training, options.jitterSeed);
+    const { routerKernel, expertBias } = weights;
+    const { logits, scores, topKIndices: ids } = route(tokens, routerKernel, expertBias, config, training, options.jitterSeed);
     const routerEntropy = meanRouterEntropy(scores, config);
 
     const capacity = config.dispatch === 'capacity' ? capacityFor(T, K, E, config.capacityFactor) : 0;
@@ -137,7 +140,9 @@ export function moeForward(
     const gates = gateWeightsOf(scores, ids, config);
     const routed = groupedExperts(tokens, weights.expertW1, weights.expertW3, weights.expertW2, gates, plan);
     // Either policy drops max(0, count_e - C) of expert e's assignments.
-    const droppedFraction = (capacity === 0 ? tf.scalar(0) : tf.div(tf.sum(tf.relu(tf.sub(counts, capacity))), T * K)) as tf.Scalar;
+    const droppedFraction = (
+      capacity === 0 ? tf.scalar(0) : tf.div(tf.sum(tf.relu(tf.sub(counts, capacity))), T * K)
+    ) as tf.Scalar;
 
     const { sharedW1, sharedW3, sharedW2 } = weights;
     let shared = sharedW1 && sharedW3 && sharedW2 ? sharedExperts(tokens, sharedW1, sharedW3, sharedW2) : null;
@@ -147,7 +152,8 @@ export function moeForward(
     }
     const output = tf.reshape(shared ? tf.add(routed, shared) : routed, x.shape);
     // One sequence: its counts are the layer's, already counted (each count is a program on the GPU backends).
-    const sequenceCounts = () => (nSequences === 1 ? (tf.reshape(counts, [1, E]) as tf.Tensor2D) : countExperts(ids, E, nSequences));
+    const sequenceCounts = () =>
+      nSequences === 1 ? (tf.reshape(counts, [1, E]) as tf.Tensor2D) : countExperts(ids, E, nSequences);
     const losses = balanceLosses(logits, scores, counts, sequenceCounts, nSequences, config, options.balanceLoad);
     const stats = routingStats(counts, scores, droppedFraction, config, routerEntropy);
     return { output, losses, stats, expertCounts: counts, ...(nonFiniteInputs ? { nonFiniteInputs } : {}) };

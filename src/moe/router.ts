@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DeepSeekMoEConfig } from './config.js';
-import { linear, matMulT } from '../kernels.js';
+import { linear, matMulT } from '../backend-ops.js';
 import { customOp, stopGradient } from '../ops.js';
 import { selectExperts } from './grouped.js';
 

@@ -11,14 +11,12 @@ import {
 import type { ResolvedModelConfig } from '../model/config.js';
 import type { ModelView } from '../model/weights.js';
 import type { BalanceLoad, MoEWeights } from '../moe/moe.js';
+import type { Batch } from '../data/dataset.js';
 import { mixSeeds } from '../rng.js';
 import { gradientStep, type GradientStep } from './step.js';
 
-/** B sequences of S tokens: ids and their next tokens, flat [B S]. */
-export interface Batch {
-  ids: Int32Array;
-  targets: Int32Array;
-}
+/** B sequences of S tokens: ids and their next tokens, flat [B S] (the dataset's batch, or part of one). */
+export type TokenBatch = Pick<Batch, 'ids' | 'targets'>;
 
 /** Every loss of one forward pass (tensors). */
 export interface BatchLosses {
@@ -43,7 +41,7 @@ export function moeBlockWeights(view: ModelView, block: number): MoEWeights {
 
 /** The forward pass and every loss of B sequences of S tokens. */
 export function batchLosses(
-  model: DeepSeekLM, batch: Batch, B: number, S: number, options: ForwardOptions,
+  model: DeepSeekLM, batch: TokenBatch, B: number, S: number, options: ForwardOptions,
 ): BatchLosses {
   const ids = tf.tensor2d(batch.ids, [B, S], 'int32');
   const targets = tf.tensor2d(batch.targets, [B, S], 'int32');
@@ -75,7 +73,7 @@ export interface AccumulateOptions {
  * the bias update reads. One read (GradientStep.read).
  */
 export function accumulatedStep(
-  model: DeepSeekLM, trainable: Record<string, tf.Variable>, batch: Batch, S: number, options: AccumulateOptions,
+  model: DeepSeekLM, trainable: Record<string, tf.Variable>, batch: TokenBatch, S: number, options: AccumulateOptions,
   readouts: (losses: BatchLosses, m: number) => Record<string, tf.Tensor>,
 ): GradientStep {
   const N = options.microBatches;
@@ -84,7 +82,7 @@ export function accumulatedStep(
     throw new Error(`accumulatedStep: expected microBatches to divide the batch's ${B} sequences, but got ${N}.`);
   }
   const b = B / N;
-  const micro = Array.from({ length: N }, (_, m): Batch => ({
+  const micro = Array.from({ length: N }, (_, m): TokenBatch => ({
     ids: batch.ids.subarray(m * b * S, (m + 1) * b * S), targets: batch.targets.subarray(m * b * S, (m + 1) * b * S),
   }));
   const seed = options.jitterSeed;
@@ -112,7 +110,7 @@ export function accumulatedStep(
  * when there is one micro-batch (the two scopes then agree), or when no loss uses f_i.
  */
 function globalBalanceLoads(
-  model: DeepSeekLM, micro: Batch[], b: number, S: number, jitterSeed: (m: number) => number | undefined,
+  model: DeepSeekLM, micro: TokenBatch[], b: number, S: number, jitterSeed: (m: number) => number | undefined,
 ): Map<number, BalanceLoad> | null {
   const m = model.config.moeConfig;
   if (m.balanceScope !== 'globalBatch' || micro.length === 1 || (m.alpha1 === 0 && m.alpha2 === 0)) return null;

@@ -2,7 +2,7 @@
  * The training loop: AdamW with warm-up and cosine decay, gradient clipping, the balance losses, the
  * auxiliary-loss-free bias update after each step, periodic evaluation and checkpoints. It prints nothing:
  * everything it has to say goes out as typed events (events.ts). One GPU-to-CPU read per step (the loss,
- * gradient norm, routing statistics and biases together, awaited), plus the reads the MoE dispatch mode makes.
+ * gradient norm, routing statistics and biases together, awaited); the MoE blocks' finite check rides on it.
  */
 import * as tf from '@tensorflow/tfjs';
 import { updateExpertBias } from '../moe/balance.js';

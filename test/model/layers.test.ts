@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from 'deepseek-moe-tfjs';
-import { batchMatMul } from '../../src/kernels.js';
+import { batchMatMul } from '../../src/backend-ops.js';
 import { applyRope, crossEntropy } from '../../src/model/layers.js';
 import { maxAbsDiff, nodeBackends } from '../helpers.js';
 

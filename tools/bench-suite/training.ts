@@ -32,10 +32,12 @@ function syntheticCorpus(bytes: number): Record<string, string> {
 async function trainInTurns(configs: ResolvedModelConfig[], dataset: TextDataset, plan: TrainingPlan): Promise<number[][]> {
   const models = configs.map((c) => new DeepSeekLM(c));
   const trainers = models.map((model) => new Trainer(model, dataset, {
-    steps: plan.warmup + plan.steps, batchSize: plan.batchSize, seqLen: plan.seqLen, evalEvery: 0, evalWindows: 1, warmupSteps: 0,
+    steps: plan.warmup + plan.steps, batchSize: plan.batchSize, seqLen: plan.seqLen,
+    evalEvery: 0, evalWindows: 1, warmupSteps: 0,
   }));
   const n = trainers.length;
-  const turns = Array.from({ length: plan.warmup + plan.steps }, (_, r) => trainers.map((_, j) => (r % 2 === 0 ? j : n - 1 - j))).flat();
+  const rounds = Array.from({ length: plan.warmup + plan.steps }, (_, r) => r);
+  const turns = rounds.flatMap((r) => trainers.map((_, j) => (r % 2 === 0 ? j : n - 1 - j)));
   const times = trainers.map(() => [] as number[]);
   const failures: string[] = [];
   let turn = 0;
@@ -43,7 +45,10 @@ async function trainInTurns(configs: ResolvedModelConfig[], dataset: TextDataset
     for (const t of trainers) void t.pause(); // held before their first step
     const runs = trainers.map((t) => t.run());
     trainers.forEach((t, j) => {
-      t.on('error', (e) => failures.push(e.message));
+      t.on('error', (e) => {
+        failures.push(e.message);
+        for (const other of trainers) other.stop(); // a held run ends at once: nobody waits on a step that never comes
+      });
       t.on('step', (e) => {
         if (e.step > plan.warmup) times[j]!.push(e.msPerStep);
         void t.pause();
@@ -66,14 +71,17 @@ async function trainInTurns(configs: ResolvedModelConfig[], dataset: TextDataset
 const variantOf = (config: ResolvedModelConfig, times: number[], plan: TrainingPlan): TrainingVariant => {
   const msPerStep = median(times);
   const p = countModelParams(config);
-  return { total: p.total, activated: p.activated, msPerStep, tokensPerSecond: (plan.batchSize * plan.seqLen * 1000) / msPerStep };
+  const tokensPerSecond = (plan.batchSize * plan.seqLen * 1000) / msPerStep;
+  return { total: p.total, activated: p.activated, msPerStep, tokensPerSecond };
 };
 
 /**
  * With `asyncReads` (webgpu, webgl) the MoE blocks use capacity dispatch (factor 1.5, no finite check), as the
  * lab does, so no step makes a synchronous read; elsewhere the preset's dropless dispatch.
  */
-export async function trainingSection(plan: TrainingPlan, asyncReads: boolean, tick: (label: string) => void): Promise<TrainingSection> {
+export async function trainingSection(
+  plan: TrainingPlan, asyncReads: boolean, tick: (label: string) => void,
+): Promise<TrainingSection> {
   const small = plainModelConfig(preset('small'));
   const moeConfig = resolveModelConfig(asyncReads
     ? { ...small, moe: { ...small.moe, dispatch: 'capacity', capacityFactor: 1.5, checkFinite: false } }
@@ -86,10 +94,12 @@ export async function trainingSection(plan: TrainingPlan, asyncReads: boolean, t
   // tokens/s ratios: the dense twin's step time over the MoE's, round by round
   const activated = pairedRatio(activatedMs, moeMs);
   const total = pairedRatio(totalMs, moeMs);
-  tick(`training: moe ${moe.tokensPerSecond.toFixed(0)} tokens/s, dense =activated ${denseActivated.tokensPerSecond.toFixed(0)}, ` +
-    `=total ${denseTotal.tokensPerSecond.toFixed(0)}; moe / =activated ${activated.ratio.toFixed(2)}`);
+  const perSecond = (v: TrainingVariant) => v.tokensPerSecond.toFixed(0);
+  tick(`training: moe ${perSecond(moe)} tokens/s, dense =activated ${perSecond(denseActivated)}, ` +
+    `=total ${perSecond(denseTotal)}; moe / =activated ${activated.ratio.toFixed(2)}`);
   return {
-    model: 'small', batchSize: plan.batchSize, seqLen: plan.seqLen, steps: plan.steps, dispatch: moeConfig.moeConfig.dispatch,
+    model: 'small', batchSize: plan.batchSize, seqLen: plan.seqLen, steps: plan.steps,
+    dispatch: moeConfig.moeConfig.dispatch,
     moe, denseActivated, denseTotal,
     ratios: {
       moeOverDenseActivatedTokensPerSecond: activated.ratio, moeOverDenseActivatedIqr: activated.iqr,

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { gatherRows, sumOverChoices } from '../../src/kernels.js';
+import { gatherRows, sumOverChoices } from '../../src/backend-ops.js';
 import { customOp } from '../../src/ops.js';
 import type { RoutingPlan } from './plan.js';
 
 /**
- * The gather-based dispatch and combine steps of the fast paths. Each is a `tf.customGrad` whose backward is
+ * The oracle's gather-based dispatch and combine steps (the library's before its grouped kernels). Each is a `tf.customGrad` whose backward is
  * itself a gather through the plan's inverse map, so no backend needs UnsortedSegmentSum or ScatterNd.
  * Sentinel indices (one past the last row) read zeros through gatherRows.
  */

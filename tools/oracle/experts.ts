@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { takeRows } from '../../src/kernels.js';
+import { takeRows } from '../../src/backend-ops.js';
 import { gate, gateBackward } from '../../src/moe/experts.js';
 import { customOp, silu } from '../../src/ops.js';
 
 /**
  * All routed experts at once, one batched matmul per weight, TF.js autodiff: xe [E, C, d], w1 and w3
  * [E, d, h], w2 [E, h, d] -> [E, C, d]. The batch dims match exactly (no broadcasting, whose BatchMatMul
- * gradient is broken). The readable reference, and the fast path on GPU backends.
+ * gradient is broken). The oracle's readable reference (it was the library's path on GPU backends).
  */
 export function expertsSwiGLU(xe: tf.Tensor3D, w1: tf.Tensor3D, w3: tf.Tensor3D, w2: tf.Tensor3D): tf.Tensor3D {
   return tf.matMul(tf.mul(silu(tf.matMul(xe, w1)), tf.matMul(xe, w3)), w2);

@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   routingStats, type BalanceLoad, type DeepSeekMoEConfig, type MoEOutput, type MoEWeights,
 } from 'deepseek-moe-tfjs';
-import { linear, sumOverChoices } from '../../src/kernels.js';
+import { linear, sumOverChoices } from '../../src/backend-ops.js';
 import { capacityFor, keepByAffinity } from '../../src/moe/capacity.js';
 import { swiGLU } from '../../src/moe/experts.js';
 import { stopGradient } from '../../src/ops.js';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { sumOverChoices } from '../../src/kernels.js';
+import { sumOverChoices } from '../../src/backend-ops.js';
 import { maskToFloat, oneHotFloat, rangeInt } from '../../src/ops.js';
 
 /**

@@ -1,5 +1,5 @@
 /**
- * One way to put the kernel contract (spec.ts) on a backend: an adapter lists the kernels it has a native version
+ * One way to put the kernel contract (contract.ts) on a backend: an adapter lists the kernels it has a native version
  * of and says how to read and write the backend's tensors in host memory; `registerAdapter` registers all
  * seventeen kernels, each checking its inputs first, the native ones as they are and every other one as its
  * reference loop (loops.ts) over the adapter's host reads and writes. Adding a backend is one file that exports an
@@ -8,9 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { referenceLoops, type Arr, type Loop, type Out } from './loops.js';
-import { kernelInputs, kernelNames, type KernelAttrs, type KernelKey } from './spec.js';
+import { kernelInputs, kernelNames, type KernelAttrs, type KernelKey } from './contract.js';
 
-/** A kernel's inputs by the names spec.ts gives them; optional ones may be absent. */
+/** A kernel's inputs by the names contract.ts gives them; optional ones may be absent. */
 export type KernelInputs = Record<string, tf.TensorInfo | undefined>;
 
 /** A backend's own version of kernel K. `B` is the slice of the backend's API it uses. */

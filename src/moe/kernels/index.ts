@@ -16,6 +16,6 @@ export const adapters: readonly BackendAdapter<never>[] = [
 for (const adapter of adapters) registerAdapter(adapter);
 
 export { ensureKernels, nativeKernels, runLoop, type BackendAdapter, type NativeKernel } from './adapter.js';
-export { kernelNames, kernelInputs, type KernelAttrs, type KernelKey } from './spec.js';
+export { kernelNames, kernelInputs, type KernelAttrs, type KernelKey } from './contract.js';
 export { referenceLoops, type Arr, type Out } from './loops.js';
 export { wasmSimdKernelsActive } from './wasm.js';

@@ -1,9 +1,9 @@
 /**
- * The kernel contract (spec.ts) as plain loops over typed arrays: the readable definition every backend's native
+ * The kernel contract (contract.ts) as plain loops over typed arrays: the readable definition every backend's native
  * kernels are tested against, and what a backend runs for any kernel its adapter leaves out (adapter.ts), through
  * the adapter's host reads and writes: all of them on cpu, the routing kernels on wasm and tensorflow.
  */
-import type { KernelAttrs, KernelKey } from './spec.js';
+import type { KernelAttrs, KernelKey } from './contract.js';
 
 export interface Arr {
   shape: number[];
@@ -307,7 +307,7 @@ const combineGradGates: Loop<'combineGradGates'> = ({ rows, dy, plan }) => {
 };
 
 /** Token t's row of scores, their sum (1 when not normalising) and its block's row of weights. */
-function tokenRows(scores: Arr, t: number, normalise: boolean, weights?: Arr) {
+function scoreRow(scores: Arr, t: number, normalise: boolean, weights?: Arr) {
   const [T, E] = scores.shape as [number, number];
   const s = scores.values.subarray(t * E, (t + 1) * E);
   let sum = 0;
@@ -321,7 +321,7 @@ const routerEntropy: Loop<'routerEntropy'> = ({ scores }, { normalise }) => {
   const T = scores!.shape[0]!;
   const out = f32([T]);
   for (let t = 0; t < T; t++) {
-    const { s, E, sum } = tokenRows(scores!, t, normalise);
+    const { s, E, sum } = scoreRow(scores!, t, normalise);
     let h = 0;
     for (let j = 0; j < E; j++) {
       const p = s[j]! / sum;
@@ -336,7 +336,7 @@ const affinityBalance: Loop<'affinityBalance'> = ({ scores, weights }, { normali
   const T = scores!.shape[0]!;
   const out = f32([T]);
   for (let t = 0; t < T; t++) {
-    const { s, E, sum, w } = tokenRows(scores!, t, normalise, weights);
+    const { s, E, sum, w } = scoreRow(scores!, t, normalise, weights);
     let acc = 0;
     for (let j = 0; j < E; j++) acc += w![j]! * s[j]!;
     out.values[t] = (scale * acc) / sum;
@@ -348,7 +348,7 @@ const affinityBalanceGrad: Loop<'affinityBalanceGrad'> = ({ dy, scores, weights 
   const [T, E] = scores!.shape as [number, number];
   const out = f32([T, E]);
   for (let t = 0; t < T; t++) {
-    const { s, sum, w } = tokenRows(scores!, t, normalise, weights);
+    const { s, sum, w } = scoreRow(scores!, t, normalise, weights);
     let acc = 0;
     for (let j = 0; j < E; j++) acc += w![j]! * s[j]!;
     const L = normalise ? acc / sum : 0; // with normalise off, the L_t term is absent

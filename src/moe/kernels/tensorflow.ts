@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { hostAccess, runLoop, type BackendAdapter, type NativeKernel } from './adapter.js';
-import type { KernelKey } from './spec.js';
+import type { KernelKey } from './contract.js';
 
 /** An attribute of a TF op as tfjs-node's binding takes it. */
 interface OpAttr {
@@ -63,7 +63,7 @@ type Ref = Handle | tf.TensorInfo;
 
 /**
  * One kernel call's TF ops, run on the binding directly: intermediates are libtensorflow handles that never become
- * TF.js tensors (no engine bookkeeping per op, ~250 ops a layer step), freed by `result`, which hands the one
+ * TF.js tensors (no engine bookkeeping per op, about 190 ops a layer step), freed by `result`, which hands the one
  * output to TF.js.
  */
 class Ops {
@@ -71,6 +71,7 @@ class Ops {
   private readonly binding: Binding;
   constructor(private readonly backend: TensorflowBackend) {
     this.binding = backend.binding;
+    unfinished.add(this);
   }
 
   /** A handle of `ref`; a kernel input's is not owned (TF.js keeps it). */
@@ -107,7 +108,8 @@ class Ops {
   private scalar = (value: number) => this.upload(Int32Array.of(value), []);
 
   reshape(x: Ref, shape: number[]): Handle {
-    return this.op('Reshape', [this.type('T', this.handle(x).dtype), this.type('Tshape', this.binding.TF_INT32)], [x, this.ints(shape)]);
+    const attrs = [this.type('T', this.handle(x).dtype), this.type('Tshape', this.binding.TF_INT32)];
+    return this.op('Reshape', attrs, [x, this.ints(shape)]);
   }
   /**
    * Slices of x along `axis` at `index` (host values in [0, x.shape[axis])), the index shaped `indexShape`:
@@ -119,7 +121,9 @@ class Ops {
       return indexShape.length === 1 ? x : this.reshape(x, [...indexShape, ...x.shape.slice(1)]);
     }
     const { TF_INT32 } = this.binding;
-    const attrs = [this.type('Tparams'), this.type('Tindices', TF_INT32), this.type('Taxis', TF_INT32), this.int('batch_dims', 0)];
+    const attrs = [
+      this.type('Tparams'), this.type('Tindices', TF_INT32), this.type('Taxis', TF_INT32), this.int('batch_dims', 0),
+    ];
     return this.op('GatherV2', attrs, [x, this.upload(index, indexShape), this.scalar(axis)]);
   }
   /** Like gather on rows, and index N reads a row of zeros (dropped rows, padding that must not count). */
@@ -136,12 +140,6 @@ class Ops {
   /** Tensors [...] stacked along a new first axis. */
   pack(xs: Ref[]): Handle {
     return this.op('Pack', [this.int('N', xs.length), this.type('T'), this.int('axis', 0)], xs);
-  }
-  /** Part [begin, begin + size) of x along its first axis: a view of x's buffer (TF's Slice shares aligned rows). */
-  slice(x: Ref, begin: number, size: number): Handle {
-    const rest = x.shape.slice(1);
-    const attrs = [this.type('T'), this.type('Index', this.binding.TF_INT32)];
-    return this.op('Slice', attrs, [x, this.ints([begin, ...rest.map(() => 0)]), this.ints([size, ...rest])]);
   }
   concat(xs: Ref[], axis: number): Handle {
     const attrs = [this.int('N', xs.length), this.type('T'), this.type('Tidx', this.binding.TF_INT32)];
@@ -169,23 +167,26 @@ class Ops {
   }
   /** Sum over `axis`. */
   sum(x: Ref, axis: number, keepDims: boolean): Handle {
-    const attrs = [{ name: 'keep_dims', type: this.binding.TF_ATTR_BOOL, value: keepDims }, this.type('T'), this.type('Tidx', this.binding.TF_INT32)];
+    const attrs = [this.flag('keep_dims', keepDims), this.type('T'), this.type('Tidx', this.binding.TF_INT32)];
     return this.op('Sum', attrs, [x, this.scalar(axis)]);
   }
   /** The k largest of each row's last axis, descending, ties to the lower index: [values, indices int32]. */
   topK(x: Ref, k: number): [Handle, Handle] {
     return this.opN('TopKV2', [this.flag('sorted', true), this.type('T')], [x, this.scalar(k)], 2) as [Handle, Handle];
   }
-  /** x [T, E] at column index[t, k] (host [T, K] values in [0, E)): [T, K]. */
+  /** x [T, E] at column index[t, k] (index an int32 [T, K] tensor, values in [0, E)): [T, K]. */
   pick(x: Ref, index: Ref): Handle {
     const { TF_INT32 } = this.binding;
-    const attrs = [this.type('Tparams'), this.type('Tindices', TF_INT32), this.type('Taxis', TF_INT32), this.int('batch_dims', 1)];
+    const attrs = [
+      this.type('Tparams'), this.type('Tindices', TF_INT32), this.type('Taxis', TF_INT32), this.int('batch_dims', 1),
+    ];
     return this.op('GatherV2', attrs, [x, index, this.scalar(1)]);
   }
   /** A zero tensor of `shape` with `updates` [n] added at the positions `index` [n, rank] (host values). */
   scatter(index: Int32Array, updates: Ref, shape: number[]): Handle {
     const attrs = [this.type('T'), this.type('Tindices', this.binding.TF_INT32)];
-    return this.op('ScatterNd', attrs, [this.upload(index, [index.length / shape.length, shape.length]), updates, this.ints(shape)]);
+    const positions = this.upload(index, [index.length / shape.length, shape.length]);
+    return this.op('ScatterNd', attrs, [positions, updates, this.ints(shape)]);
   }
   broadcastTo(x: Ref, shape: number[]): Handle {
     return this.op('BroadcastTo', [this.type('T'), this.type('Tidx', this.binding.TF_INT32)], [x, this.ints(shape)]);
@@ -194,8 +195,29 @@ class Ops {
   result(out: Ref): tf.Tensor {
     if ('dataId' in out) throw new Error('tensorflow kernel: expected a result of its own, but got an input.');
     for (const id of this.owned) if (id !== out.id) this.binding.deleteTensor(id);
+    unfinished.delete(this);
     return this.backend.createOutputTensor(out);
   }
+  /** Frees every handle (a kernel that threw). */
+  free(): void {
+    for (const id of this.owned.splice(0)) this.binding.deleteTensor(id);
+    unfinished.delete(this);
+  }
+}
+
+/** Kernel calls that have not returned their result yet: libtensorflow handles TF.js cannot see. */
+const unfinished = new Set<Ops>();
+
+/** `kernel`, freeing the handles of its ops when it throws before its result (tf.memory() would not show them). */
+function freeingOnThrow<K extends KernelKey>(kernel: Kernel<K>): Kernel<K> {
+  return (inputs, attrs, backend) => {
+    try {
+      return kernel(inputs, attrs, backend);
+    } catch (e) {
+      for (const ops of [...unfinished]) ops.free();
+      throw e;
+    }
+  };
 }
 
 /**
@@ -212,8 +234,6 @@ interface Blocks {
   slotRowOrFirst: Int32Array;
   slotAssignment: Int32Array;
   rowSlot: Int32Array;
-  /** Whether capacity dropped any row. */
-  dropped: boolean;
 }
 
 /** Blocks by plan: the six expert kernels of a step read the same plan (a plan's values never change). */
@@ -244,7 +264,7 @@ function blocksOf(backend: TensorflowBackend, plan: tf.TensorInfo, A: number, E:
     }
   }
   const slotRowOrFirst = slotRow.map((r) => (r === A ? 0 : r));
-  const blocks = { E, C, slotRow, slotRowOrFirst, slotAssignment, rowSlot, dropped: rowSlot.includes(E * C) };
+  const blocks = { E, C, slotRow, slotRowOrFirst, slotAssignment, rowSlot };
   blocksCache.set(plan.dataId, blocks);
   return blocks;
 }
@@ -305,7 +325,7 @@ const expertsDownGradH: Kernel<'expertsDownGradH'> = ({ dYRows, h13, w2, ids, pl
   const u = fromBlocks(ops, ops.bmm(ops.gather(dYRows!, b.slotRowOrFirst, [E, b.C]), w2!, false, true), b); // [A, h]
   const { h3, s, silu } = swiGLU(ops, h13!);
   // d silu(h1) / d h1 = s (1 + h1 (1 - s)) = s + silu (1 - s)
-  const dSilu = ops.binary('AddV2', s, ops.binary('Mul', silu, ops.binary('Sub', ops.upload(Float32Array.of(1), []), s)));
+  const dSilu = ops.binary('AddV2', s, ops.binary('Mul', silu, ops.binary('Sub', ops.constant(1), s)));
   const dH1 = ops.binary('Mul', ops.binary('Mul', u, h3), dSilu);
   return ops.result(ops.pack([dH1, ops.binary('Mul', u, silu)]));
 };
@@ -445,12 +465,16 @@ const affinityBalanceGrad: Kernel<'affinityBalanceGrad'> = (inputs, attrs, backe
   return ops.result(ops.binary('RealDiv', ops.binary('Mul', ops.binary('Sub', rows, L), factor), R));
 };
 
+const kernels: Partial<{ [K in KernelKey]: Kernel<K> }> = {
+  expertsUp, expertsDown, expertsDownGradH, expertsDownGradW, expertsUpGradX, expertsUpGradW,
+  combine, combineGrad, combineGradGates,
+  selectExperts, gateWeightsGrad, routerEntropy, affinityBalance, affinityBalanceGrad,
+};
+
 export const tensorflowAdapter: BackendAdapter<TensorflowBackend> = {
   backendName: 'tensorflow',
-  kernels: {
-    expertsUp, expertsDown, expertsDownGradH, expertsDownGradW, expertsUpGradX, expertsUpGradW,
-    combine, combineGrad, combineGradGates,
-    selectExperts, gateWeightsGrad, routerEntropy, affinityBalance, affinityBalanceGrad,
-  },
+  kernels: Object.fromEntries(
+    Object.entries(kernels).map(([key, kernel]) => [key, freeingOnThrow(kernel as Kernel<KernelKey>)]),
+  ),
   ...hostAccess,
 };

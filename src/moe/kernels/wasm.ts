@@ -5,12 +5,12 @@
  * kernel that calls our own SIMD matmuls (simd/grouped.ts, compiled to WebAssembly) once per expert, directly on
  * TF.js's heap: tokens gathered inside the matmul, weights read in place, weight gradients as X^T dY without
  * transposing X. TF.js's C++ kernels serve the rest (the vectorised sigmoid, one transpose of the weights). The
- * routing kernels are the reference loops (js.ts) on the wasm heap.
+ * routing kernels are the reference loops (loops.ts) on the wasm heap.
  */
 import * as tf from '@tensorflow/tfjs';
 import { runLoop, type BackendAdapter, type NativeKernel } from './adapter.js';
 import { simdModuleBase64 } from './simd-module.js';
-import type { KernelAttrs, KernelKey } from './spec.js';
+import type { KernelAttrs, KernelKey } from './contract.js';
 
 /** The parts of TF.js's wasm backend and module these kernels use (backend_wasm.ts). */
 interface WasmModule {
@@ -157,7 +157,7 @@ type WasmKernel<K extends KernelKey> = (
 const bytes = (i: number) => i * 4;
 
 /** The token of each row as int32 on the heap (-1 for a dropped row), for the matmuls' fused gathers. */
-function tokenRows(heap: Heap, rows: Int32Array, A: number, K: number): number {
+function tokenOfEachRow(heap: Heap, rows: Int32Array, A: number, K: number): number {
   const info = heap.temp(A);
   const at = heap.at(info);
   const tokens = new Int32Array(heap.f32.buffer, bytes(at), A);
@@ -172,7 +172,7 @@ const expertsUp: WasmKernel<'expertsUp'> = (heap, simd, { x, w1, w3, ids, plan }
   const A = T * K;
   const out = heap.output([2, A, h]);
   const { rows, start, kept } = segments(heap.f32, heap.at(plan!), A, E);
-  const tokensAt = tokenRows(heap, rows, A, K);
+  const tokensAt = tokenOfEachRow(heap, rows, A, K);
   const [xAt, outAt] = [heap.at(x!), heap.at(out)];
   heap.f32.fill(0, outAt, outAt + 2 * A * h);
   for (let e = 0; e < E; e++) {
@@ -250,7 +250,7 @@ const expertsUpGradX: WasmKernel<'expertsUpGradX'> = (heap, simd, { dH13, w1, w3
   const out = heap.output([T, d]);
   const [wT, rowOut] = [heap.temp(2 * E * h * d), heap.temp(A * d)];
   const { rows, start, kept } = segments(heap.f32, heap.at(plan!), A, E);
-  const tokensAt = tokenRows(heap, rows, A, K);
+  const tokensAt = tokenOfEachRow(heap, rows, A, K);
   const [wTAt, rowsAt, outAt, dAt] = [heap.at(wT), heap.at(rowOut), heap.at(out), heap.at(dH13!)];
   heap.transpose(heap.at(w1!), E, d, h, wTAt);
   heap.transpose(heap.at(w3!), E, d, h, wTAt + E * h * d);
@@ -273,7 +273,7 @@ const expertsUpGradW: WasmKernel<'expertsUpGradW'> = (heap, simd, { x, dH13, pla
   const [, A, h] = dH13!.shape as [number, number, number];
   const out = heap.output([E, d, h]);
   const { rows, start, kept } = segments(heap.f32, heap.at(plan!), A, E);
-  const tokensAt = tokenRows(heap, rows, A, K);
+  const tokensAt = tokenOfEachRow(heap, rows, A, K);
   const [xAt, outAt] = [heap.at(x!), heap.at(out)];
   for (let e = 0; e < E; e++) {
     if (kept[e] === 0) {

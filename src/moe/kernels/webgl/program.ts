@@ -5,7 +5,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { NativeKernel } from '../adapter.js';
-import type { KernelKey } from '../spec.js';
+import type { KernelKey } from '../contract.js';
 
 /** A program as `runWebGLProgram` takes it (the backend's GPGPUProgram, without the fields we leave unset). */
 export interface GLProgram {

@@ -1,6 +1,6 @@
 /**
  * The per-token reductions of the scores on webgpu: the router's entropy and the balance losses' weighted
- * affinities with their gradient. One thread per token, each reading its row of E scores (spec.ts).
+ * affinities with their gradient. One thread per token, each reading its row of E scores (contract.ts).
  */
 import { f32, i32, runFlat, type GpuKernel } from './program.js';
 

@@ -9,7 +9,7 @@ import { i32, runFlat, type GpuKernel, type WebGPUBackend } from './program.js';
  * y [T, d]: y[t, i] = sum over t's kept assignments a = t K + k of gates[a] rows[plan[a], i]; one thread per
  * (t, i). Without gates it sums the rows (expertsUpGradX gathers its per-row products this way).
  */
-export function combineRows(backend: WebGPUBackend, rows: tf.TensorInfo, plan: tf.TensorInfo, T: number, K: number,
+export function sumTokenRows(backend: WebGPUBackend, rows: tf.TensorInfo, plan: tf.TensorInfo, T: number, K: number,
   gates?: tf.TensorInfo): tf.TensorInfo {
   const d = rows.shape[1]!;
   return runFlat(backend, {
@@ -32,7 +32,7 @@ export function combineRows(backend: WebGPUBackend, rows: tf.TensorInfo, plan: t
 
 const combine: GpuKernel<'combine'> = ({ rows, gates, plan }, _attrs, backend) => {
   const [T, K] = gates!.shape as [number, number];
-  return combineRows(backend, rows!, plan!, T, K, gates!);
+  return sumTokenRows(backend, rows!, plan!, T, K, gates!);
 };
 
 /** dRows [A, d]: row r of kept assignment a = plan[A + r] is gates[a] dy[floor(a / K)]; dropped rows are 0. */

@@ -3,7 +3,7 @@
  * h13 and the weights in place. Gathers, activations and the activation's derivative are fused into the tile loads
  * and stores, so no [A, d] copy of x, no activation tensor and no per-expert slices exist.
  */
-import { combineRows } from './combine.js';
+import { sumTokenRows } from './combine.js';
 import { expertReduce, rowsMatmul } from './grouped.js';
 import { i32, type GpuKernel } from './program.js';
 
@@ -73,7 +73,7 @@ const expertsUpGradX: GpuKernel<'expertsUpGradX'> = ({ dH13, w1, w3, ids, plan }
       }
       fn store(r : i32, n : i32, v : f32) { result[r * uniforms.nCols + n] = v; }`,
   });
-  const dx = combineRows(backend, rows, plan!, T, K);
+  const dx = sumTokenRows(backend, rows, plan!, T, K);
   backend.disposeData(rows.dataId);
   return dx;
 };

@@ -7,7 +7,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import type { NativeKernel } from '../adapter.js';
-import type { KernelKey } from '../spec.js';
+import type { KernelKey } from '../contract.js';
 
 export type { WebGPUBackend };
 

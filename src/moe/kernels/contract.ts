@@ -1,7 +1,8 @@
 /**
  * The grouped expert computation's kernels: names, inputs, attributes, and what each computes. Every backend
- * implements the same contract (`js.ts` for cpu and wasm, `webgpu.ts`, `webgl.ts`); `js.ts` is the readable
- * reference the others are tested against.
+ * runs the same contract through its adapter (adapter.ts; `wasm.ts`, `webgpu.ts`, `webgl.ts`, `tensorflow.ts`);
+ * `loops.ts` is the readable reference the others are tested against, and what runs where an adapter has no
+ * native version of a kernel (every kernel on cpu).
  *
  * Notation: T tokens, K choices per token, A = T * K assignments (a = t * K + k), E routed experts, d model
  * width, h expert width. `ids` [T, K] int32 holds the expert of each assignment.
