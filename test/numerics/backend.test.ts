@@ -85,3 +85,34 @@ describe.each(backendsUnderTest)('on %s', (backend) => {
     expect(reads).toBe(expected);
   });
 });
+
+// TF.js re-lays out (packs) an input for every packed program that reads it in the other layout: the plan, which
+// every expert and combine program reads packed, is written packed once by the routing kernel.
+it.runIf(inBrowser)('webgl: a layer step never re-lays out the routing plan', async () => {
+  await useBackend('webgl');
+  const c = config({ dModel: 16, nRoutedExperts: 8, topK: 2, expertHiddenDim: 8, nSharedExperts: 1 });
+  const w = seededWeights(c, 2);
+  const x = tf.randomNormal([2, 32, 16], 0, 1, 'float32', 3);
+  const planSize = 2 * (64 * 2) + 8 + 1; // [2A + E + 1], A = T K
+  const { f, inputs } = probeLoss(w, c, {}, tf.ones(x.shape));
+  type Run = (program: { outputShape: number[] }, ...a: unknown[]) => unknown;
+  const backend = tf.backend() as unknown as { runWebGLProgram: Run };
+  const run = backend.runWebGLProgram;
+  const relayouts: string[] = [];
+  let programs = 0;
+  backend.runWebGLProgram = function (this: unknown, program, ...a) {
+    programs++;
+    const name = program.constructor.name;
+    if (/^(Pack|Unpack)Program$/.test(name) && program.outputShape.join() === `${planSize}`) relayouts.push(name);
+    return run.call(this, program, ...a);
+  };
+  try {
+    tf.tidy(() => {
+      tf.grads(f)(inputs(x));
+    });
+  } finally {
+    backend.runWebGLProgram = run;
+  }
+  expect(programs).toBeGreaterThan(20);
+  expect(relayouts).toEqual([]);
+});

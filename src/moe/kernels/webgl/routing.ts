@@ -111,6 +111,8 @@ export const countExperts: GLKernel<'countExperts'> = ({ ids }, { nExperts, nBlo
  *   plan [2A + E + 1]   an entry a < A ranks its assignment among the same expert's (earlier blocks' count plus
  *                       a scan within its block); an entry A + r finds its segment by binary search of the starts,
  *                       the block holding that rank by binary search of `before`, then scans that block.
+ * The plan is written packed (two entries a fragment): every program that reads it is packed, and TF.js packs an
+ * unpacked input again for each packed program that reads it (16 times a layer step).
  */
 export const routingPlan: GLKernel<'routingPlan'> = ({ ids }, { nExperts: E, capacity }, backend) => {
   const A = ids!.shape.reduce((a, b) => a * b, 1);
@@ -198,12 +200,17 @@ export const routingPlan: GLKernel<'routingPlan'> = ({ ids }, { nExperts: E, cap
         return ${A};
       }
 
+      float entryAt(int p) {
+        if (p < ${A}) return float(rowOf(p));
+        if (p < ${2 * A}) return float(assignmentIn(p - ${A}));
+        return p < ${2 * A + E + 1} ? getStarts(p - ${2 * A}) : 0.0;
+      }
+
       void main() {
         int p = getOutputCoords();
-        if (p < ${A}) setOutput(float(rowOf(p)));
-        else if (p < ${2 * A}) setOutput(float(assignmentIn(p - ${A})));
-        else setOutput(getStarts(p - ${2 * A}));
+        setOutput(vec4(entryAt(p), entryAt(p + 1), 0, 0));
       }`,
+    packedOutput: true,
   }, [flat(ids!), before, starts], 'int32');
   backend.disposeIntermediateTensorInfo(before);
   backend.disposeIntermediateTensorInfo(starts);
