@@ -20,12 +20,13 @@ export function cliArgs(usage: string, options: Flags) {
     console.log(usage);
     process.exit(0);
   }
-  const integer = (flag: string, fallback: number, min = 1): number => {
+  const integer = (flag: string, fallback: number, min = 1, max = Infinity): number => {
     const raw = values[flag];
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) {
-      fail(`expected --${flag} to be an integer >= ${min}, but got '${String(raw)}'.`);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      const range = max === Infinity ? `>= ${min}` : `in [${min}, ${max}]`;
+      fail(`expected --${flag} to be an integer ${range}, but got '${String(raw)}'.`);
     }
     return n;
   };

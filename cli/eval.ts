@@ -4,17 +4,17 @@
  * each predicting its bytes after the first. Without --data, the bundled corpus's validation tails, per domain.
  * With --json the last line is {"bytes": N, "nll": X, ...}.
  */
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { backendOrder, initBackend, type BackendName } from 'deepseek-moe-tfjs';
 import { evaluateText, type TextScore } from 'deepseek-moe-tfjs/model';
-import { TextDataset, loadModel, readCheckpoint } from 'deepseek-moe-tfjs/train';
+import { TextDataset, loadModel, readModelCheckpoint } from 'deepseek-moe-tfjs/train';
+import { readInputFile } from '../tools/cli-files.js';
 import { bundledCorpus } from '../tools/corpus.js';
 import { cliArgs } from './args.js';
 
 const usage = `Usage: npm run eval -- --checkpoint FILE [options]
   --checkpoint FILE   the model to score (npm run train, npm run import, or the lab's download)
-  --data FILE         a UTF-8 text file (default: the bundled corpus's validation tails, per domain)
+  --data FILE         a file scored as its bytes (default: the bundled corpus's validation tails, per domain)
   --seq-len N         window length in bytes (default: the model's maxSeqLen)
   --batch-size N      windows per forward pass (default 8)
   --backend NAME      ${backendOrder.node.join(', ')}; default: the best available
@@ -31,12 +31,12 @@ const backendChoice = args.choice('backend', backendOrder.node);
 const batchSize = args.integer('batch-size', 8);
 
 let bytes: Uint8Array;
-let header: ReturnType<typeof readCheckpoint>['header'];
+let header: ReturnType<typeof readModelCheckpoint>['header'];
 try {
-  bytes = new Uint8Array(readFileSync(checkpointPath));
-  header = readCheckpoint(bytes).header;
+  bytes = readInputFile(checkpointPath, '--checkpoint');
+  header = readModelCheckpoint(bytes).header;
 } catch (e) {
-  fail(`--checkpoint: ${(e as Error).message}`);
+  fail(`--checkpoint: ${(e as Error).message.replace(/^--checkpoint: /, '')}`);
 }
 const seqLen = args.integer('seq-len', header.modelConfig.maxSeqLen, 2);
 const { maxSeqLen } = header.modelConfig;
@@ -46,14 +46,14 @@ let texts: { domain: string; bytes: Uint8Array }[];
 try {
   if (typeof args.values.data === 'string') {
     const path = args.values.data;
-    const data = new Uint8Array(readFileSync(path));
+    const data = readInputFile(path, '--data');
     if (data.length < 2) fail(`expected --data to hold at least 2 bytes, but '${path}' holds ${data.length}.`);
     texts = [{ domain: basename(path), bytes: data }];
   } else {
     texts = new TextDataset(bundledCorpus(), { seqLen }).validationTexts;
   }
 } catch (e) {
-  fail(`--data: ${(e as Error).message}`);
+  fail((e as Error).message);
 }
 
 const backend = await initBackend(backendChoice as BackendName | undefined);
@@ -65,6 +65,11 @@ model.dispose();
 const all = Object.values(scores);
 const predicted = all.reduce((n, s) => n + s.predicted, 0);
 const nll = all.reduce((n, s) => n + s.nll * s.predicted, 0) / predicted;
+if (!Number.isFinite(nll)) {
+  console.error(`eval: the model's scores are not finite (${nll}); its weights are finite, so the forward pass ` +
+    'overflowed: score it on another backend, or resume from an earlier checkpoint.');
+  process.exit(1);
+}
 const sum = (field: 'bytes' | 'windows') => all.reduce((n, s) => n + s[field], 0);
 const total = { bytes: sum('bytes'), predicted, windows: sum('windows'), nll };
 for (const [domain, s] of Object.entries(scores)) {

@@ -2,17 +2,21 @@
  * npm run train -- [--preset small] [--steps N] [--backend wasm] [--data FILE] [--dense-twin activated|total]
  *                  [--resume] [--checkpoint FILE] ...   (--help lists every flag)
  * Trains the DeepSeek-style LM with a progress bar, prints a per-expert load table at each evaluation, a sample
- * and the expert specialisation report at the end, and keeps a checkpoint on disk (written atomically).
+ * and the expert specialisation report at the end, and keeps a checkpoint on disk (written atomically). Ctrl-C or
+ * SIGTERM finishes the step in flight, saves and exits; --resume continues the saved run with its settings.
  */
 import cliProgress from 'cli-progress';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename } from 'node:path';
 import { backendOrder, initBackend, type BackendName } from 'deepseek-moe-tfjs';
 import {
-  DeepSeekLM, countModelParams, denseTwin, preset, presets, resolveModelConfig, type ModelConfig,
+  DeepSeekLM, countModelParams, denseTwin, maxGenerated, preset, presets, resolveModelConfig, type ModelConfig,
 } from 'deepseek-moe-tfjs/model';
-import { TextDataset, Trainer, readCheckpoint, type LayerReport } from 'deepseek-moe-tfjs/train';
+import {
+  TextDataset, Trainer, readModelCheckpoint, type LayerReport, type ModelCheckpoint, type TrainConfig,
+  type TrainConfigInput,
+} from 'deepseek-moe-tfjs/train';
 import { resolveTrainConfig } from 'deepseek-moe-tfjs/config';
+import { checkCheckpointOutput, readInputFile, writeFileAtomic } from '../tools/cli-files.js';
 import { bundledCorpus, fileCorpus } from '../tools/corpus.js';
 import { cliArgs } from './args.js';
 import { loadTable, specialisationTable } from './tables.js';
@@ -38,9 +42,14 @@ const usage = `Usage: npm run train -- [options]
   --eval-every N         evaluate and checkpoint every N steps (default 50)
   --backend NAME         tensorflow, wasm, cpu or webgpu (Dawn, optional); default: the best available
   --data FILE            train on this UTF-8 text file instead of the bundled corpus
-  --checkpoint FILE      where the checkpoint lives (default checkpoints/<preset>[-dense-<kind>].ckpt)
-  --resume               continue from the checkpoint file (the same --steps continues the same schedule
-                         exactly; a larger one stretches the cosine decay to the new end)
+  --checkpoint FILE      where the checkpoint lives (default checkpoints/<preset>[-dense-<kind>].ckpt), saved
+                         after each evaluation, at the end and on Ctrl-C, always whole (a temporary file, renamed)
+  --resume               continue the run saved in --checkpoint: its model and its settings (steps, batch size,
+                         sequence length, learning rate, ...; a flag given overrides one, and is reported); the
+                         model flags (--preset, --seed, the MoE and MTP flags) are refused. Without --steps it
+                         finishes the saved run's schedule; a larger --steps stretches the cosine decay to it
+  --force                replace an existing checkpoint at --checkpoint with a new run (a file that is not a
+                         checkpoint is never replaced)
   --prompt TEXT          prompt of the final sample (default "The ")
   --sample-tokens N      length of the final sample (default 200)
   --seed N               seed of the weights and the batches (default 0)
@@ -51,6 +60,7 @@ const args = cliArgs(usage, {
   steps: { type: 'string' }, 'batch-size': { type: 'string' }, 'seq-len': { type: 'string' }, lr: { type: 'string' },
   'eval-every': { type: 'string' },
   backend: { type: 'string' }, data: { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'boolean' },
+  force: { type: 'boolean' },
   prompt: { type: 'string' }, 'sample-tokens': { type: 'string' }, seed: { type: 'string' },
   'grad-accum': { type: 'string' }, 'mtp-depth': { type: 'string' }, 'mtp-lambda': { type: 'string' },
   alpha1: { type: 'string' },
@@ -59,7 +69,19 @@ const args = cliArgs(usage, {
 });
 const { values, integer, choice } = args;
 const fail: (message: string) => never = args.fail; // annotated, so the compiler knows it does not return
+const resume = values.resume === true;
 
+/** Flags that set the model (its config): a resumed run takes its model from the checkpoint, so they are refused. */
+const modelFlags = [
+  'preset', 'attention', 'dense-twin', 'seed', 'mtp-depth', 'mtp-lambda', 'alpha1', 'balance-scope', 'bias-update',
+  'dispatch', 'capacity-factor', 'drop-policy', 'shared-expert-gate',
+];
+const given = (flag: string) => values[flag] !== undefined;
+if (resume && modelFlags.some(given)) {
+  const flags = modelFlags.filter(given).map((f) => `--${f}`).join(', ');
+  fail(`${flags}: a resumed run keeps the model (and seed) of its checkpoint; drop ${flags}, or train a new ` +
+    'model with another --checkpoint.');
+}
 const presetName = (values.preset as string | undefined) ?? 'small';
 if (!(presetName in presets)) {
   fail(`expected --preset to be one of ${Object.keys(presets).join(', ')}, but got '${presetName}'.`);
@@ -68,10 +90,7 @@ const twin = choice('dense-twin', ['activated', 'total'] as const);
 const attention = choice('attention', ['mha', 'mla'] as const);
 // webgpu runs through Dawn when the webgpu package is installed
 const backendChoice = choice('backend', backendOrder.node);
-const steps = integer('steps', 300);
-const batchSize = integer('batch-size', 16);
-const evalEvery = integer('eval-every', 50);
-const sampleTokens = integer('sample-tokens', 200, 0);
+const sampleTokens = integer('sample-tokens', 200, 0, maxGenerated);
 const seed = integer('seed', 0, 0);
 /** A number flag (undefined when absent); `min` is exclusive when `open`. */
 function number(name: string, min: number, open: boolean): number | undefined {
@@ -83,8 +102,6 @@ function number(name: string, min: number, open: boolean): number | undefined {
   }
   return v;
 }
-const learningRate = number('lr', 0, true) ?? 3e-3;
-const gradAccumSteps = integer('grad-accum', 1);
 // The MoE and MTP fields set by flags; each is validated with the rest of the model config.
 const moeFlags = Object.fromEntries(Object.entries({
   alpha1: number('alpha1', 0, false), balanceScope: choice('balance-scope', ['microBatch', 'globalBatch'] as const),
@@ -99,16 +116,22 @@ const mtpFlags = Object.fromEntries(Object.entries({
 }).filter(([, v]) => v !== undefined));
 const defaultName = `${presetName}${twin ? `-dense-${twin}` : ''}${attention ? `-${attention}` : ''}`;
 const checkpointPath = (values.checkpoint as string | undefined) ?? `checkpoints/${defaultName}.ckpt`;
-if (values.resume && !existsSync(checkpointPath)) fail(`--resume: no checkpoint at '${checkpointPath}'.`);
 
-// The model: from the flags, or (resuming without shape flags) from the checkpoint itself.
+// The model and the training settings: a new run's from the flags; a resumed run's from its checkpoint, with the
+// training-setting flags given overriding the checkpoint's (said below).
 let modelInput: ModelConfig;
-const resumeBytes = values.resume ? new Uint8Array(readFileSync(checkpointPath)) : null;
+let resumed: ModelCheckpoint | null = null;
+let resumeBytes: Uint8Array | null = null;
 try {
-  const shapeFlags = values.preset !== undefined || twin !== undefined || attention !== undefined ||
-    Object.keys(moeFlags).length > 0 || Object.keys(mtpFlags).length > 0;
-  if (resumeBytes && !shapeFlags) modelInput = readCheckpoint(resumeBytes).header.modelConfig;
-  else {
+  if (resume) {
+    try {
+      resumeBytes = readInputFile(checkpointPath, '--checkpoint');
+      resumed = readModelCheckpoint(resumeBytes);
+    } catch (e) {
+      throw new Error(`--resume: ${(e as Error).message.replace(/^--checkpoint: /, '')}`);
+    }
+    modelInput = resumed.header.modelConfig;
+  } else {
     const p = preset(presetName);
     const base = { ...p, ...(attention ? { attention } : {}), ...mtpFlags, moe: { ...p.moe, ...moeFlags }, seed };
     modelInput = (twin ? denseTwin(base, twin) : resolveModelConfig(base)) as ModelConfig;
@@ -116,7 +139,27 @@ try {
 } catch (e) {
   fail((e as Error).message);
 }
-const seqLen = integer('seq-len', modelInput.maxSeqLen);
+const saved = resumed?.header.trainConfig;
+/** A training setting: its flag, else the resumed checkpoint's value, else the new run's default. */
+const setting = (field: keyof TrainConfig, fallback: number) => (saved?.[field] as number | undefined) ?? fallback;
+const steps = integer('steps', setting('steps', 300));
+const batchSize = integer('batch-size', setting('batchSize', 16));
+const gradAccumSteps = integer('grad-accum', setting('gradAccumSteps', 1));
+const seqLen = integer('seq-len', setting('seqLen', modelInput.maxSeqLen));
+const learningRate = number('lr', 0, true) ?? setting('learningRate', 3e-3);
+const evalEvery = integer('eval-every', setting('evalEvery', 50));
+const warmupSteps = saved?.warmupSteps ?? Math.min(20, Math.floor(steps / 10));
+const trainSettings: TrainConfigInput = {
+  ...saved, steps, batchSize, gradAccumSteps, seqLen, learningRate, evalEvery, seed: saved?.seed ?? seed, warmupSteps,
+};
+if (resumed) {
+  const at = resumed.header.step;
+  if (steps <= at) {
+    fail(given('steps')
+      ? `expected --steps to be above the checkpoint's step (${at}) to continue its run, but got ${steps}.`
+      : `the run in '${checkpointPath}' has taken all its ${at} steps; pass a larger --steps to continue it.`);
+  }
+}
 
 let corpus: Record<string, string>;
 try {
@@ -124,11 +167,12 @@ try {
 } catch (e) {
   fail((e as Error).message);
 }
-
-const warmupSteps = Math.min(20, Math.floor(steps / 10));
-const trainSettings = { steps, batchSize, gradAccumSteps, seqLen, learningRate, evalEvery, seed, warmupSteps };
 try {
   resolveTrainConfig(trainSettings); // every flag checked before the backend starts (tfjs-node logs as it loads)
+  if (!resumed) {
+    checkCheckpointOutput(checkpointPath, '--checkpoint', values.force === true,
+      'pass --resume to continue its run, another --checkpoint to start a new one');
+  }
 } catch (e) {
   fail((e as Error).message);
 }
@@ -147,8 +191,9 @@ try {
 }
 
 const params = countModelParams(model.plainConfig);
+const label = resumed ? basename(checkpointPath) : `${presetName}${twin ? ` (dense twin, ${twin})` : ''}`;
 console.log(
-  `${presetName}${twin ? ` (dense twin, ${twin})` : ''} on ${backend}: ${(params.total / 1e6).toFixed(2)}M parameters, ` +
+  `${label} on ${backend}: ${(params.total / 1e6).toFixed(2)}M parameters, ` +
     `${(params.activated / 1e6).toFixed(2)}M activated per token (${(100 * params.activatedRatio).toFixed(0)}%), ` +
     `${model.config.attention.toUpperCase()} cache ${model.cacheBytesPerToken} B/token` +
     (params.mtp
@@ -157,13 +202,21 @@ console.log(
 );
 const kb = (n: number) => (n / 1024).toFixed(0);
 console.log(`data: ${dataset.sizes.map((s) => `${s.domain} ${kb(s.train)}+${kb(s.val)} KB`).join(', ')}`);
-if (resumeBytes) console.log(`resuming from ${checkpointPath} at step ${trainer.step}`);
+if (resumed) {
+  const before = resumed.header.trainConfig;
+  const changed = (Object.keys(before) as (keyof TrainConfig)[])
+    .filter((k) => trainer.config[k] !== before[k])
+    .map((k) => `${k} ${before[k]} -> ${trainer.config[k]}`);
+  console.log(`resuming from ${checkpointPath} at step ${trainer.step} of ${steps}` +
+    (changed.length ? `; changed from the checkpoint by flags: ${changed.join(', ')}` : '; its settings unchanged'));
+}
 
-/** Writes next to the target and renames, so a crash mid-write never destroys the previous checkpoint. */
-async function saveCheckpoint(bytes?: Uint8Array): Promise<void> {
-  mkdirSync(dirname(checkpointPath), { recursive: true });
-  writeFileSync(`${checkpointPath}.tmp`, bytes ?? (await trainer.checkpoint()));
-  renameSync(`${checkpointPath}.tmp`, checkpointPath);
+/** Saves one at a time, each atomic (a temporary file, then a rename): the file on disk is always a whole one. */
+let saving: Promise<void> = Promise.resolve();
+function saveCheckpoint(): Promise<void> {
+  const next = saving.catch(() => undefined).then(async () => writeFileAtomic(checkpointPath, await trainer.checkpoint()));
+  saving = next;
+  return next;
 }
 
 const bars = new cliProgress.MultiBar({
@@ -190,22 +243,55 @@ trainer.on('eval', (e) => {
     : '';
   const mtp = lastMtp.length ? `; MTP loss ${lastMtp.map((l) => l.toFixed(3)).join(', ')} (training)` : '';
   log(`step ${e.step}: validation loss ${e.valLoss.toFixed(3)} (${domains})${balance}${mtp}\n${loadTable(lastLayers)}`);
-  void saveCheckpoint();
+  saveCheckpoint().catch((e: Error) => {
+    failed = true;
+    log(`error: cannot save the checkpoint to '${checkpointPath}' (${e.message}); stopping, the file on disk ` +
+      'is the last one saved.');
+    trainer.stop();
+  });
 });
 trainer.on('error', (e) => {
   failed = true;
   log(`error: ${e.message}`);
 });
-process.once('SIGINT', () => {
-  log('stopping after this step (Ctrl-C again to abort)...');
-  trainer.stop();
-});
+
+// Ctrl-C or SIGTERM: finish the step in flight, save, say where, exit. A second signal exits at once (the file
+// on disk stays the last whole one). A terminal's Ctrl-C can arrive twice within milliseconds (npm passes it on
+// to the process that already got it), so a second one counts only after a moment.
+let stoppedBy: NodeJS.Signals | null = null;
+let stoppedAt = 0;
+const onSignal = (signal: NodeJS.Signals) => {
+  if (stoppedBy === null) {
+    stoppedBy = signal;
+    stoppedAt = Date.now();
+    log(`${signal}: stopping after this step and saving (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to exit ` +
+      'at once)...');
+    trainer.stop();
+  } else if (Date.now() - stoppedAt > 300) {
+    log(`${signal} again: exiting without saving; ${checkpointPath} holds the last checkpoint saved.`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  }
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
 
 await trainer.run();
 bars.stop();
+await saving.catch(() => undefined);
 if (failed) process.exit(1);
-await saveCheckpoint();
+try {
+  await saveCheckpoint();
+} catch (e) {
+  console.error(`error: cannot save the checkpoint to '${checkpointPath}' (${(e as Error).message}).`);
+  process.exit(1);
+}
 console.log(`checkpoint: ${checkpointPath} (step ${trainer.step}; continue with --resume)`);
+if (stoppedBy !== null) {
+  console.log(`stopped by ${stoppedBy} at step ${trainer.step} of ${steps}.`);
+  trainer.dispose();
+  model.dispose();
+  process.exit(stoppedBy === 'SIGINT' ? 130 : 143);
+}
 if (sampleTokens > 0) {
   const prompt = (values.prompt as string | undefined) ?? 'The ';
   const text = await trainer.sample(prompt, { maxNewTokens: sampleTokens, temperature: 0.8, topK: 40, rng: seed });

@@ -11,7 +11,7 @@ export type {
   BiasUpdate,
 } from './moe/config.js';
 export { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf } from './moe/layer.js';
-export type { DeepSeekMoELayerArgs } from './moe/layer.js';
+export type { DeepSeekMoELayerArgs, LayerArgs } from './moe/layer.js';
 export { moeForward, checkInputFinite } from './moe/moe.js';
 export type { MoEWeights, MoEOutput, MoEForwardOptions, BalanceLoad } from './moe/moe.js';
 export { route } from './moe/router.js';
@@ -24,6 +24,7 @@ export type { GroupedRoute } from './moe/grouped.js';
 export { nativeKernels } from './moe/kernels/index.js';
 export { swiGLU } from './moe/experts.js';
 export { createMoEWeights, disposeMoEWeights, moeWeightSpecs } from './moe/weights.js';
+export type { MoEWeightSpec } from './moe/specs.js';
 export { balanceLosses, meanRouterEntropy, routingStats, updateExpertBias } from './moe/balance.js';
 export type { BalanceLosses, RoutingStats } from './moe/balance.js';
 export { countLayerParams } from './moe/params.js';

@@ -68,6 +68,10 @@ export function toHuggingFace(source: ExportSource, options: ExportOptions = {})
       throw new Error(`Hugging Face export: expected weight '${s.name}' of shape [${s.shape}], but got ` +
         `${t ? `${t.length} values` : 'none'}.`);
     }
+    const at = t.findIndex((v) => !Number.isFinite(v));
+    if (at >= 0) {
+      throw new Error(`Hugging Face export: expected finite weights, but '${s.name}' holds ${t[at]} at index ${at}.`);
+    }
   }
   const selectionBias = plan.modelType === 'deepseek_v3';
   const layout = hfLayout(c, { ropeInterleaved: true, denseWidth: plan.denseWidth, selectionBias });

@@ -49,6 +49,8 @@ export function parseSafetensors(bytes: Uint8Array, file = 'safetensors file'): 
     return bad(`its header is not JSON: ${(e as Error).message}`);
   }
   if (header == null || typeof header !== 'object' || Array.isArray(header)) return bad('its header is not an object');
+  const repeated = repeatedKey(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+  if (repeated !== null) bad(`its header names ${JSON.stringify(repeated)} twice`);
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
   const entries = new Map<string, SafetensorsEntry>();
@@ -61,7 +63,7 @@ export function parseSafetensors(bytes: Uint8Array, file = 'safetensors file'): 
     const e = raw as SafetensorsEntry;
     const at = `tensor '${name}'`;
     if (e == null || typeof e !== 'object') bad(`${at} has no entry`);
-    if (!(e.dtype in bytesPer)) bad(`${at} has an unknown dtype ${JSON.stringify(e.dtype)}`);
+    if (!Object.hasOwn(bytesPer, e.dtype)) bad(`${at} has an unknown dtype ${JSON.stringify(e.dtype)}`);
     const shapeOk = Array.isArray(e.shape) && e.shape.every((n) => Number.isInteger(n) && n >= 0);
     if (!shapeOk) bad(`${at} has shape ${JSON.stringify(e.shape)}, expected a list of non-negative integers`);
     const [begin, end] = Array.isArray(e.data_offsets) ? e.data_offsets : [NaN, NaN];
@@ -77,7 +79,48 @@ export function parseSafetensors(bytes: Uint8Array, file = 'safetensors file'): 
     }
     entries.set(name, e);
   }
+  // As the format's reference reader: the byte ranges tile the data section, no overlap, gap or trailing bytes.
+  const byStart = ([, a]: [string, SafetensorsEntry], [, b]: [string, SafetensorsEntry]) =>
+    a.data_offsets[0] - b.data_offsets[0] || a.data_offsets[1] - b.data_offsets[1];
+  const ranges = [...entries].sort(byStart);
+  let covered = 0;
+  for (const [name, e] of ranges) {
+    const [begin, end] = e.data_offsets;
+    if (begin < covered) bad(`tensor '${name}' starts at byte ${begin}, inside another tensor's bytes (to ${covered})`);
+    if (begin > covered) bad(`bytes ${covered} to ${begin} of the data section belong to no tensor`);
+    covered = end;
+  }
+  if (covered !== dataLength) bad(`expected ${covered} bytes of tensor data, but the data section holds ${dataLength}`);
   return { entries, metadata, bytes, dataStart };
+}
+
+/**
+ * The first key an object of `json` (valid JSON) repeats, or null: JSON.parse keeps the last silently, so a
+ * header naming a tensor twice would read one and drop the other unseen.
+ */
+function repeatedKey(json: string): string | null {
+  const open: (Set<string> | null)[] = []; // per open container: an object's keys so far, null for an array
+  let expectKey = false;
+  for (let i = 0; i < json.length; i++) {
+    const ch = json[i]!;
+    if (ch === '"') {
+      let j = i + 1;
+      while (json[j] !== '"') j += json[j] === '\\' ? 2 : 1;
+      const keys = open.at(-1);
+      if (expectKey && keys) {
+        const key = JSON.parse(json.slice(i, j + 1)) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+      }
+      expectKey = false;
+      i = j;
+    } else if (ch === '{' || ch === '[') {
+      open.push(ch === '{' ? new Set() : null);
+      expectKey = ch === '{';
+    } else if (ch === '}' || ch === ']') open.pop();
+    else if (ch === ',') expectKey = open.at(-1) != null;
+  }
+  return null;
 }
 
 /** Decodes one tensor to float32 (from F32, F16 or BF16); other dtypes are refused naming the tensor. */

@@ -7,8 +7,9 @@ export {
   truncateCache,
 } from './model.js';
 export type { ForwardOutput, ForwardOptions, MoEBlockReport, KVCache, MtpOutput } from './model.js';
+export type { LayerCache } from './attention.js';
 export { crossEntropy } from './layers.js';
-export { generate, generateWithStats, sampleToken } from './generate.js';
+export { generate, generateWithStats, maxGenerated, sampleToken } from './generate.js';
 export { evaluateText } from './evaluate.js';
 export { exportHuggingFace, importHuggingFace } from './hf.js';
 export type { EvaluateOptions, TextScore } from './evaluate.js';

@@ -5,7 +5,8 @@ import { moeForward, type MoEWeights } from './moe.js';
 import { initializerFor, moeWeightSpecs } from './weights.js';
 import { checkWeightSizes } from '../validate.js';
 
-type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
+/** The arguments every Keras layer takes (name, trainable, input shape, ...). */
+export type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 type LayerVariable = ReturnType<tf.layers.Layer['addWeight']>;
 
 /** Arguments of the DeepSeekMoE layer: the MoE config plus the usual Keras layer arguments (name, ...). */

@@ -138,8 +138,12 @@ function checkHeader(header: unknown): asserts header is CheckpointHeader {
   expect(isCount(header.rngState) && (header.rngState as number) <= 0xffffffff, 'rngState', 'a uint32', header.rngState);
   expect(isCount(header.checksum) && (header.checksum as number) <= 0xffffffff, 'checksum', 'a uint32', header.checksum);
   expect(Array.isArray(header.tensors), 'tensors', 'a list', header.tensors);
+  const names = new Set<string>();
   (header.tensors as unknown[]).forEach((t, i) => {
     const ok = isObject(t) && typeof t.name === 'string' && Array.isArray(t.shape) && t.shape.every(isCount);
     expect(ok, `tensors[${i}]`, 'a { name, shape } of non-negative integers', t);
+    const name = (t as { name: string }).name;
+    if (names.has(name)) corrupt(`tensors[${i}] repeats the name '${name}'`);
+    names.add(name);
   });
 }

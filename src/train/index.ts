@@ -3,12 +3,13 @@
  * update, evaluation, checkpoints, typed events), the text dataset, the seeded generator and the checkpoint file.
  */
 export { Trainer } from './trainer.js';
+export type { TrainerListener } from './trainer.js';
 export { AdamW, variableOf } from './adamw.js';
 export { RunControl } from './run-control.js';
 export { gradientStep } from './step.js';
 export type { GradientStep, StepOutputs } from './step.js';
 export { accumulatedStep, batchLosses, moeBlockWeights } from './accumulate.js';
-export type { AccumulateOptions, BatchLosses } from './accumulate.js';
+export type { AccumulateOptions, BatchLosses, TokenBatch } from './accumulate.js';
 export { maxViolation } from './trainer.js';
 export { resolveTrainConfig, trainConfigDefaults, learningRateAt } from './config.js';
 export type { TrainConfig, TrainConfigInput } from './config.js';
@@ -17,6 +18,8 @@ export type {
 } from './events.js';
 export { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 export { loadModel } from './load.js';
+export { configDifference, readModelCheckpoint } from './model-checkpoint.js';
+export type { ModelCheckpoint } from './model-checkpoint.js';
 export type { CheckpointHeader, CheckpointContents } from './checkpoint.js';
 export { specialisationReport } from './specialisation.js';
 export type { BlockSpecialisation } from './specialisation.js';

@@ -15,13 +15,15 @@ import { modelWeightSpecs } from '../model/weights.js';
 import { mixSeeds, Rng } from '../rng.js';
 import { AdamW } from './adamw.js';
 import { accumulatedStep, moeBlockWeights } from './accumulate.js';
-import { canonicalJson, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { canonicalJson, writeCheckpoint } from './checkpoint.js';
+import { configDifference, readModelCheckpoint } from './model-checkpoint.js';
 import { learningRateAt, resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 import { RunControl } from './run-control.js';
 import type { EvalEvent, LayerReport, TrainerEvent, TrainerEventMap } from './events.js';
 import { specialisationReport, type BlockSpecialisation } from './specialisation.js';
 
-type Listener<K extends keyof TrainerEventMap> = (event: TrainerEventMap[K]) => void;
+/** A function called with each event of kind K. */
+export type TrainerListener<K extends keyof TrainerEventMap> = (event: TrainerEventMap[K]) => void;
 
 /**
  * The whole training state before an update: the model's weights (the bias included) and AdamW's moments as
@@ -81,7 +83,7 @@ export class Trainer {
     this.rng = new Rng(this.config.seed);
   }
 
-  on<K extends keyof TrainerEventMap>(type: K, listener: Listener<K>): () => void {
+  on<K extends keyof TrainerEventMap>(type: K, listener: TrainerListener<K>): () => void {
     const set = this.listeners.get(type) ?? new Set();
     set.add(listener as (e: TrainerEvent) => void);
     this.listeners.set(type, set);
@@ -374,19 +376,14 @@ export class Trainer {
    */
   restore(bytes: Uint8Array): void {
     if (!this.control.idle) throw new Error('trainer: cannot restore while a step is in flight; await pause() or stop() first.');
-    const { header, tensors } = readCheckpoint(bytes);
+    const { header, tensors, modelConfig } = readModelCheckpoint(bytes);
     // The seed only chose the initial weights, which the checkpoint replaces; every other field must match.
-    const shape = (c: object) => canonicalJson({ ...c, seed: undefined });
-    const mine = shape(this.model.plainConfig);
+    const shape = (c: object) => JSON.parse(canonicalJson({ ...c, seed: undefined })) as object;
     // Resolved, so fields added since the file was written (with defaults that keep its model) compare equal.
-    let theirs = canonicalJson(header.modelConfig ?? {});
-    try {
-      theirs = shape(plainModelConfig(resolveModelConfig(header.modelConfig)));
-    } catch {
-      // an invalid config: reported as it stands below
-    }
-    if (theirs !== mine) {
-      throw new Error(`checkpoint: expected a checkpoint of model config ${mine}, but got one of ${theirs}.`);
+    const difference = configDifference(shape(this.model.plainConfig), shape(plainModelConfig(modelConfig)));
+    if (difference) {
+      throw new Error(`checkpoint: expected a checkpoint of this model, but its config differs (this model against ` +
+        `the checkpoint's): ${difference}.`);
     }
     const targets: [string, tf.Variable][] = [
       ...modelWeightSpecs(this.model.config).map((s) => [s.name, this.model.weights[s.name]!] as [string, tf.Variable]),

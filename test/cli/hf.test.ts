@@ -42,18 +42,25 @@ describe('npm run eval, export and import', () => {
     expect(json.nll).toBeLessThan(7);
   });
 
-  it('export never overwrites a folder unless --force, and refuses an MLA-less model with nothing written', async () => {
+  it('export never overwrites a folder unless --force, and --force replaces only an earlier export', async () => {
     const out = join(dir, 'out');
     mkdirSync(out);
     writeFileSync(join(out, 'mine.txt'), 'keep me');
     const refused = cli('export', '--checkpoint', tiny, '--out', out);
     expect(refused.status).toBe(2);
-    expect(refused.stderr).toMatch(/'.*out' exists and is not empty; choose another folder or pass --force/);
+    expect(refused.stderr).toMatch(/'.*out' exists and is not empty; choose another folder, or pass --force/);
+    const forced = cli('export', '--checkpoint', tiny, '--out', out, '--force');
+    expect(forced.status).toBe(2);
+    expect(forced.stderr).toMatch(/--force replaces only an earlier export, .* it has no deepseek-moe-export.json/);
+    expect(readdirSync(out)).toEqual(['mine.txt']);
     expect(readFileSync(join(out, 'mine.txt'), 'utf8')).toBe('keep me');
-    const forced = cli('export', '--checkpoint', tiny, '--out', out, '--force', '--dtype', 'bfloat16');
-    expect(forced.status, forced.stderr).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors',
-      'tokenizer.json', 'tokenizer_config.json']);
+    const fresh = join(dir, 'fresh');
+    expect(cli('export', '--checkpoint', tiny, '--out', fresh).status).toBe(0);
+    const again = cli('export', '--checkpoint', tiny, '--out', fresh, '--force', '--dtype', 'bfloat16');
+    expect(again.status, again.stderr).toBe(0);
+    expect(readdirSync(fresh).sort()).toEqual(['config.json', 'deepseek-moe-export.json', 'generation_config.json',
+      'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(JSON.parse(readFileSync(join(fresh, 'config.json'), 'utf8')).torch_dtype).toBe('bfloat16');
     const mha = await checkpointOf('mha.ckpt', { ...preset('tiny'), attention: 'mha' });
     const r = cli('export', '--checkpoint', mha, '--out', join(dir, 'mha-out'));
     expect(r.status).toBe(2);
@@ -71,7 +78,7 @@ describe('npm run eval, export and import', () => {
     expect(first.stdout).toMatch(/deepseek_v3 from .*2 layers \(1 dense\), 8 routed experts, top-2, 1 shared/);
     const again = cli('import', '--from', out, '--checkpoint', ckpt);
     expect(again.status).toBe(2);
-    expect(again.stderr).toMatch(/exists; pass --force to replace it/);
+    expect(again.stderr).toMatch(/exists; choose another path, or --force to replace it/);
     const missing = cli('import', '--checkpoint', ckpt);
     expect(missing.stderr).toMatch(/expected --from, but it is missing/);
   });

@@ -24,9 +24,12 @@ describe('npm run train', () => {
     expect(first.stdout).toMatch(/sample \(temperature 0.8, top-40\)/);
     expect(first.stdout).toMatch(/expert specialisation[\s\S]*arithmetic/);
     expect(readCheckpoint(new Uint8Array(readFileSync(checkpoint))).header.step).toBe(3);
-    const second = train(...common, '--steps', '5', '--resume');
+    // The model and settings come from the checkpoint: only the new end is given.
+    const second = train('--resume', '--checkpoint', checkpoint, '--steps', '5', '--backend', 'wasm',
+      '--sample-tokens', '8');
     expect(second.status, second.stderr).toBe(0);
-    expect(second.stdout).toMatch(/resuming from .* at step 3/);
+    expect(second.stdout).toMatch(/^tiny.ckpt on wasm/m);
+    expect(second.stdout).toMatch(/resuming from .* at step 3 of 5; changed from the checkpoint by flags: steps 3 -> 5$/m);
     expect(readCheckpoint(new Uint8Array(readFileSync(checkpoint))).header.step).toBe(5);
   });
 
@@ -60,7 +63,7 @@ describe('npm run train', () => {
     [['--preset', 'huge'], /expected --preset to be one of tiny, small, but got 'huge'/],
     [['--dense-twin', 'half'], /expected --dense-twin to be one of activated, total, but got 'half'/],
     [['--frobnicate'], /Unknown option '--frobnicate'/],
-    [['--data', '/no/such/file.txt'], /--data: cannot read '\/no\/such\/file.txt' \(ENOENT\)/],
+    [['--data', '/no/such/file.txt'], /--data: expected a file at '\/no\/such\/file.txt', but there is none/],
   ])('%j: usage and a clear error, exit code 2', (args, message) => {
     const r = train(...args);
     expect(r.status).toBe(2);

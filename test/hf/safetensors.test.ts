@@ -73,4 +73,32 @@ describe('safetensors', () => {
     expect(() => readFloat32(file, 'q')).toThrow(/'q' to be F32, F16 or BF16, but got F8_E4M3 \(FP8 weights need their block scales/);
     expect(() => readFloat32(file, 'absent')).toThrow(/expected a tensor 'absent', but the file has none/);
   });
+  it('refuses byte ranges that overlap, leave a gap, or stop short of the data (as the format requires)', () => {
+    const two = (a: [number, number], b: [number, number], size: number) => rawFile({
+      a: { dtype: 'F32', shape: [1], data_offsets: a }, b: { dtype: 'F32', shape: [1], data_offsets: b },
+    }, new Uint8Array(size));
+    expect(() => parseSafetensors(two([0, 4], [0, 4], 4))).toThrow(/tensor '(a|b)' starts at byte 0, inside another tensor's/);
+    expect(() => parseSafetensors(two([0, 4], [8, 12], 12))).toThrow(/bytes 4 to 8 of the data section belong to no tensor/);
+    expect(() => parseSafetensors(two([0, 4], [4, 8], 10))).toThrow(/expected 8 bytes of tensor data, but the data section holds 10/);
+    expect(parseSafetensors(two([4, 8], [0, 4], 8)).entries.size).toBe(2); // any order, tiling the data
+  });
+
+  it.each(['toString', 'constructor', '__proto__', 'hasOwnProperty'])('names an inherited key %j as an unknown dtype', (dtype) => {
+    const file = rawFile({ w: { dtype, shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4));
+    expect(() => parseSafetensors(file)).toThrow(`tensor 'w' has an unknown dtype "${dtype}"`);
+  });
+
+  it('refuses a header naming a tensor twice (JSON.parse would keep the second silently)', () => {
+    const entry = '{"dtype":"F32","shape":[1],"data_offsets":[0,4]}';
+    const json = new TextEncoder().encode(`{"w":${entry},"__metadata__":{"a":"{\\"w\\":1","w":"x"},"w":${entry}}`);
+    const bytes = new Uint8Array(8 + json.length + 4);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
+    bytes.set(json, 8);
+    expect(() => parseSafetensors(bytes)).toThrow(/its header names "w" twice/);
+    const nested = new TextEncoder().encode(`{"__metadata__":{"w":"1"},"w":${entry}}`); // same key, other objects
+    const ok = new Uint8Array(8 + nested.length + 4);
+    new DataView(ok.buffer).setBigUint64(0, BigInt(nested.length), true);
+    ok.set(nested, 8);
+    expect(parseSafetensors(ok).entries.has('w')).toBe(true);
+  });
 });

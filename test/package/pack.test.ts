@@ -50,6 +50,9 @@ describe('the packed package in an empty project', () => {
       expect(files).toContain(`package/dist/${entry}.d.ts`);
     }
     expect(files.filter((f) => /^package\/(src|test|workers|examples|bench|tools)\//.test(f))).toEqual([]);
+    // The README's links into docs/ resolve inside the package too; the generated API reference stays out.
+    expect(files).toContain('package/docs/cli.md');
+    expect(files.filter((f) => f.startsWith('package/docs/api/'))).toEqual([]);
   });
 
   it('in Node: every entry imports, a tf.sequential model with the layer trains, and the config and hf entries load no TF.js', () => {

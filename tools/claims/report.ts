@@ -1,4 +1,4 @@
-/** Markdown tables and SVG charts of a claims result (schema.ts): what the bench writes and the README shows. */
+/** Markdown tables and SVG charts of a claims result (schema.ts): what the bench writes and docs/claims.md shows. */
 import type { ClaimResult, ClaimsResult, VariantResult } from './schema.js';
 
 const paramCount = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
