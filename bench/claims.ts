@@ -1,13 +1,16 @@
 /**
- * npm run bench:claims -- [--quick] [--only NAME[,NAME]] [--seeds N] [--jobs N] [--backend wasm] [--out DIR] [--json]
+ * npm run bench:claims -- [--quick] [--only NAME[,NAME]] [--seeds N] [--jobs N] [--backend wasm] [--out DIR]
+ *                          [--name STEM] [--json]
  * Reproduces four DeepSeek claims at toy scale on the bundled corpus (tools/claims/tables.ts): fine-grained and
  * shared experts, auxiliary-loss-free balancing, global-batch balance, multi-token prediction. Writes
  * claims-<date>.json, claims-<date>.md and the SVG charts to --out (default bench/results); with --json the last
  * line is the whole result. --quick trains the tiny shape for a few steps (about half a minute): a check that
  * every table runs, not a measurement. --jobs N (default: the cores, at most 2) trains N models at once in forked
  * processes (bench/claims-job.ts), each on one core: TF.js's wasm backend runs one thread in Node. The figures
- * are the same as one after another. The tables finished so far are kept in claims-<date>.partial.json as the
- * run goes; the same command run again that day resumes from it, so an interrupted hour is not lost.
+ * are the same as one after another. Every finished training run is kept in <stem>.runs.json (the stem:
+ * claims-<date>[-quick], or --name) as the run goes, and the tables finished so far in <stem>.partial.json; the
+ * same command run again (the same day, or with the same --name) trains only what is missing, so a run of hours
+ * goes in chunks over sessions: stop it any time, commit the two files, continue later.
  */
 import cliProgress from 'cli-progress';
 import { fork } from 'node:child_process';
@@ -25,7 +28,7 @@ import { claimNames, claimTables, type ClaimName } from '../tools/claims/tables.
 import type { JobMessage, JobTask } from './claims-job.js';
 
 const usage = 'Usage: npm run bench:claims -- [--quick] [--only NAME[,NAME]] [--seeds N] [--jobs N] [--backend wasm] ' +
-  '[--out DIR] [--json]';
+  '[--out DIR] [--name STEM] [--json]';
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -34,6 +37,7 @@ const { values } = parseArgs({
     jobs: { type: 'string', default: String(Math.min(2, availableParallelism())) },
     backend: { type: 'string', default: 'wasm' },
     out: { type: 'string', default: 'bench/results' },
+    name: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -59,8 +63,10 @@ const backend = await initBackend(values.backend as BackendName);
 const settings = runSettings(values.quick!, seeds);
 const say = (s: string) => (values.json ? process.stderr.write(`${s}\n`) : console.log(s));
 const date = new Date().toISOString().slice(0, 10);
-const stem = `claims-${date}${settings.quick ? '-quick' : ''}`;
+const stem = values.name ?? `claims-${date}${settings.quick ? '-quick' : ''}`;
+if (!/^[\w.-]+$/.test(stem)) fail(`expected --name to be a file name stem (letters, digits, . _ -), but got '${stem}'.`);
 const partialFile = join(values.out!, `${stem}.partial.json`);
+const runsFile = join(values.out!, `${stem}.runs.json`);
 mkdirSync(values.out!, { recursive: true });
 
 // An interrupted run of the same day and settings resumes: the tables it finished are kept, not trained again,
@@ -79,8 +85,24 @@ if (existsSync(partialFile)) {
 }
 const done = () => claimTables(settings.quick).flatMap((t) => claims.get(t.name) ?? []);
 const tables = claimTables(settings.quick).filter((t) => only.includes(t.name) && !claims.has(t.name));
-const tasks: JobTask[] = tables.flatMap((t) => t.variants.flatMap((v) =>
+const allTasks: JobTask[] = tables.flatMap((t) => t.variants.flatMap((v) =>
   Array.from({ length: seeds }, (_, seed) => ({ claim: t.name, variant: v.key, seed }))));
+const keyOf = (t: JobTask) => `${t.claim}/${t.variant}/${t.seed}`;
+
+// The training runs an interrupted run finished (of the same backend and settings) are kept, not trained again.
+interface RunsFile { backend: string; settings: typeof settings; runs: { task: JobTask; run: SeedRun }[] }
+const runs = new Map<string, SeedRun>();
+if (existsSync(runsFile)) {
+  const earlier = JSON.parse(readFileSync(runsFile, 'utf8')) as RunsFile;
+  if (earlier.backend === backend && JSON.stringify(earlier.settings) === JSON.stringify(settings)) {
+    // Checked with the tables they complete, by validateClaimsResult.
+    for (const { task, run } of earlier.runs) runs.set(keyOf(task), run);
+    say(`resuming ${runsFile}: ${runs.size} training runs done`);
+  } else {
+    say(`${runsFile} is of another backend or other settings: it will be replaced`);
+  }
+}
+const tasks = allTasks.filter((t) => !runs.has(keyOf(t)));
 say(`bench:claims on ${backend}: ${tables.map((t) => t.name).join(', ') || 'nothing left to run'}; ` +
   `${tasks.length} training runs of ${settings.steps} steps, ${Math.min(jobs, tasks.length)} at a time`);
 
@@ -108,18 +130,26 @@ const progress = (task: JobTask, step: number) => {
   stepsDone.set(task, step);
   bar.update([...stepsDone.values()].reduce((a, b) => a + b, 0), { finished });
 };
-const runs = new Map<JobTask, SeedRun>();
-const finish = (task: JobTask, run: SeedRun) => {
-  runs.set(task, run);
-  finished += 1;
-  progress(task, settings.steps);
-  const table = tables.find((t) => t.name === task.claim)!;
-  const mine = tasks.filter((t) => t.claim === table.name);
-  if (!mine.every((t) => runs.has(t))) return;
-  const bySeed = table.variants.map((v) => mine.filter((t) => t.variant === v.key).map((t) => runs.get(t)!));
+/** Keeps a finished run, and a table once all its runs are in. */
+const keep = (table: (typeof tables)[number]) => {
+  const mine = allTasks.filter((t) => t.claim === table.name);
+  if (!mine.every((t) => runs.has(keyOf(t)))) return;
+  const bySeed = table.variants.map((v) => mine.filter((t) => t.variant === v.key).map((t) => runs.get(keyOf(t))!));
   claims.set(table.name, claimResult(table, bySeed));
   writeWhole(partialFile, `${JSON.stringify(resultOf(done()))}\n`);
 };
+const finish = (task: JobTask, run: SeedRun) => {
+  runs.set(keyOf(task), run);
+  finished += 1;
+  progress(task, settings.steps);
+  const kept: RunsFile = {
+    backend, settings,
+    runs: allTasks.filter((t) => runs.has(keyOf(t))).map((t) => ({ task: t, run: runs.get(keyOf(t))! })),
+  };
+  writeWhole(runsFile, `${JSON.stringify(kept)}\n`);
+  keep(tables.find((t) => t.name === task.claim)!);
+};
+for (const table of tables) keep(table); // tables whose runs were all kept earlier
 
 if (jobs === 1) {
   for (const task of tasks) {
@@ -134,6 +164,7 @@ const result = resultOf(done());
 const markdown = claimsMarkdown(result);
 writeWhole(join(values.out!, `${stem}.json`), `${JSON.stringify(result)}\n`);
 rmSync(partialFile, { force: true });
+rmSync(runsFile, { force: true });
 writeFileSync(join(values.out!, `${stem}.md`), `${markdown}\n`);
 for (const [name, svg] of Object.entries(claimsCharts(result))) {
   writeFileSync(join(values.out!, `${stem}-${name}`), svg);

@@ -140,6 +140,8 @@ export interface MtpOutput {
   loss: tf.Scalar;
   /** L_MTP^k per depth (cross-entropy of the token k + 1 ahead), depth 1 first. */
   depthLosses: tf.Scalar[];
+  /** Per depth k, the logits [B (S - k), V] of token i + k + 1 at each position i < S - k (row b (S - k) + i). */
+  depthLogits: tf.Tensor2D[];
   /** The MoE blocks' balance losses, summed. */
   balanceLoss: tf.Scalar;
   /** Reports of the modules' MoE blocks (block index nLayers + k - 1). */
@@ -164,6 +166,7 @@ export function mtpForward(
   let h = tf.reshape(hidden, [B, S, d]) as tf.Tensor3D;
   let balanceLoss: tf.Scalar = tf.scalar(0);
   const depthLosses: tf.Scalar[] = [];
+  const depthLogits: tf.Tensor2D[] = [];
   const moe: MoEBlockReport[] = [];
   for (let k = 1; k <= D; k++) {
     const n = S - k; // positions with a token k + 1 ahead
@@ -172,12 +175,13 @@ export function mtpForward(
     const attend: Attend = (_i, a, attn) => attention(tf.reshape(a, [B, n, d]), attn, c);
     const out = applyMtp(view, c, k - 1, prev, ahead, B, attend, options);
     depthLosses.push(languageModelLoss(out.logits, tf.slice(targets, [0, k], [B, n]) as tf.Tensor2D));
+    depthLogits.push(out.logits);
     if (out.balanceLoss) balanceLoss = tf.add(balanceLoss, out.balanceLoss);
     if (out.report) moe.push(out.report);
     h = tf.reshape(out.h, [B, n, d]) as tf.Tensor3D;
   }
   const loss = tf.mul(c.mtpLambda / D, depthLosses.reduce((a, b) => tf.add(a, b))) as tf.Scalar;
-  return { loss, depthLosses, balanceLoss, moe };
+  return { loss, depthLosses, depthLogits, balanceLoss, moe };
 }
 
 /** The typed views of `w`, built once by DeepSeekLM (and here for a flat record): no lookup per step or token. */

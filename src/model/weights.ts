@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MoEWeights } from '../moe/moe.js';
+import { mixSeeds } from '../rng.js';
 import { checkWeightSizes } from '../validate.js';
 import type { ResolvedModelConfig } from './config.js';
 import { isMoEBlock, modelWeightSpecs } from './specs.js';
@@ -9,17 +10,28 @@ export { isMoEBlock, modelWeightSpecs, type ModelWeightSpec } from './specs.js';
 /** The model's variables by checkpoint name ('embed', 'blocks.0.attn.wq', ..., 'head'). */
 export type ModelWeights = Record<string, tf.Variable>;
 
-/** Fresh variables from the config's seed (offset by 1: TF.js takes a seed of 0 to mean "unseeded"). */
+/**
+ * The seed of a weight's initial values: the config's seed mixed with a hash of the weight's name, so a weight
+ * starts the same whatever other weights the config adds or removes (an `expertBias`, an MTP module), and two
+ * models that differ in one setting start from the same draws elsewhere. Never 0 (TF.js: "unseeded").
+ */
+export function weightSeed(seed: number, name: string): number {
+  let h = 0x811c9dc5; // FNV-1a 32 of the name
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return mixSeeds(seed, h >>> 0) || 1;
+}
+
+/** Fresh variables from the config's seed, each weight's draw seeded by its name (weightSeed). */
 export function createModelWeights(c: ResolvedModelConfig): ModelWeights {
   const specs = modelWeightSpecs(c);
   checkWeightSizes('model config', specs);
   const weights: ModelWeights = {};
   try {
-    specs.forEach((s, i) => {
+    specs.forEach((s) => {
       const value = tf.tidy(() =>
         s.init === 'ones' ? tf.ones(s.shape)
           : s.init === 'zeros' ? tf.zeros(s.shape)
-            : tf.truncatedNormal(s.shape, 0, s.std, 'float32', c.seed * 1000 + i + 1),
+            : tf.truncatedNormal(s.shape, 0, s.std, 'float32', weightSeed(c.seed, s.name)),
       );
       weights[s.name] = tf.variable(value, s.trainable);
       value.dispose();

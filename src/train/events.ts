@@ -45,11 +45,15 @@ export interface EvalEvent {
   domainLoss: Record<string, number>;
   /**
    * MaxVio_global (Loss-Free Balancing): max load / mean load - 1 of each MoE block over the whole validation set,
-   * main blocks first (then the MTP modules').
+   * main blocks first (then the MTP modules'). The validation set gives every domain the same windows; a model
+   * that specialises by domain is judged on that balanced mix (`maxVioGlobal`) and on the mix it trained on, each
+   * domain weighed by its share of the training bytes (`maxVioGlobalTrainingMix`).
    */
-  layers: { block: number; maxVioGlobal: number }[];
+  layers: { block: number; maxVioGlobal: number; maxVioGlobalTrainingMix: number }[];
   /** The mean of the blocks' MaxVio_global (0 without MoE blocks). */
   maxVioGlobal: number;
+  /** The mean of the blocks' MaxVio_global with the domains in their training proportions. */
+  maxVioGlobalTrainingMix: number;
 }
 
 /** Every checkpointEvery steps: the checkpoint file. */

@@ -277,11 +277,11 @@ export class Trainer {
     let blocks: number[] = [];
     const E = this.model.config.moeConfig.nRoutedExperts;
     // One read: each domain's loss, each domain's non-finite MoE input counts per block, then each block's expert
-    // counts over the whole validation set (MaxVio_global). Evaluation runs dropless.
+    // counts per domain (MaxVio_global over the whole validation set). Evaluation runs dropless.
     const read = tf.tidy(() => {
       const losses: tf.Tensor[] = [];
       const nonFinite: tf.Tensor[] = [];
-      let counts: tf.Tensor[] = [];
+      const counts: tf.Tensor[][] = []; // [block][domain]: [E]
       for (let i = 0; i < D; i++) {
         const b = this.dataset.validationBatch(i, evalWindows, seqLen);
         const targets = tf.tensor2d(b.targets, [b.batchSize, seqLen], 'int32');
@@ -291,10 +291,10 @@ export class Trainer {
           ? [...out.moe, ...mtpForward(this.model.view, this.model.config, out.hidden, targets).moe]
           : out.moe;
         nonFinite.push(...moe.map((m) => m.nonFiniteInputs));
-        counts = moe.map((m, j) => (counts[j] ? tf.add(counts[j]!, m.expertCounts) : m.expertCounts));
+        moe.forEach((m, j) => (counts[j] ??= []).push(tf.reshape(m.expertCounts, [E])));
         blocks = moe.map((m) => m.block);
       }
-      return tf.concat([tf.stack([...losses, ...nonFinite]), ...counts.map((c) => tf.reshape(c, [E]))]);
+      return tf.concat([tf.stack([...losses, ...nonFinite]), ...counts.flat()]);
     });
     const all = (await read.data()) as Float32Array;
     read.dispose();
@@ -302,14 +302,29 @@ export class Trainer {
     for (let i = 0; i < D; i++) checkFiniteInputs(blocks, all.subarray(D + i * nb, D + (i + 1) * nb));
     const values = Array.from(all.subarray(0, D));
     const domainLoss = Object.fromEntries(this.dataset.domains.map((d, i) => [d, values[i]!]));
-    const layers = blocks.map((block, j) => {
-      const counts = all.subarray(D + D * nb + j * E, D + D * nb + (j + 1) * E);
-      const total = counts.reduce((a, b) => a + b, 0);
-      return { block, maxVioGlobal: maxViolation(counts.map((n) => n / total)) };
-    });
-    const maxVioGlobal = nb === 0 ? 0 : layers.reduce((a, l) => a + l.maxVioGlobal, 0) / nb;
+    // Every domain gives the same windows; the training mix weighs each by its share of the training bytes.
+    const train = this.dataset.sizes.map((z) => z.train);
+    const mix = train.map((n) => (D * n) / train.reduce((a, b) => a + b, 0));
+    const maxVioOf = (j: number, weights: number[]) => {
+      const loads = new Float64Array(E);
+      for (let i = 0; i < D; i++) {
+        const at = D + D * nb + (j * D + i) * E;
+        for (let e = 0; e < E; e++) loads[e] = loads[e]! + weights[i]! * all[at + e]!;
+      }
+      const total = loads.reduce((a, b) => a + b, 0);
+      return maxViolation(Array.from(loads, (n) => n / total));
+    };
+    const layers = blocks.map((block, j) => ({
+      block, maxVioGlobal: maxVioOf(j, mix.map(() => 1)), maxVioGlobalTrainingMix: maxVioOf(j, mix),
+    }));
+    const meanOf = (f: (l: (typeof layers)[number]) => number) =>
+      nb === 0 ? 0 : layers.reduce((a, l) => a + f(l), 0) / nb;
+    const maxVioGlobal = meanOf((l) => l.maxVioGlobal);
+    const maxVioGlobalTrainingMix = meanOf((l) => l.maxVioGlobalTrainingMix);
     const valLoss = values.reduce((a, b) => a + b, 0) / values.length;
-    const event: EvalEvent = { type: 'eval', step: this.step, valLoss, domainLoss, layers, maxVioGlobal };
+    const event: EvalEvent = {
+      type: 'eval', step: this.step, valLoss, domainLoss, layers, maxVioGlobal, maxVioGlobalTrainingMix,
+    };
     this.emit(event);
     return event;
   }

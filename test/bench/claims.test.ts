@@ -7,7 +7,8 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { domainSpecialisation, pairedDifferences } from '../../tools/claims/report.js';
+import { domainSpecialisation, pairedCell, pairedDifferences } from '../../tools/claims/report.js';
+import { pairedInterval, tQuantile975, verdict } from '../../tools/claims/stats.js';
 import { validateClaimsResult, type ClaimsResult } from '../../tools/claims/schema.js';
 import { claimTables } from '../../tools/claims/tables.js';
 import { countModelParams } from 'deepseek-moe-tfjs/model';
@@ -23,9 +24,14 @@ describe('npm run bench:claims', () => {
     const table = claimTables(quick).find((t) => t.name === 'fineGrained')!;
     const moe = table.variants.filter((v) => !v.key.startsWith('dense')).map((v) => countModelParams(v.model));
     const [gshard] = moe;
+    // Everything but the router is equal; the router (d E and the bias E per MoE block) grows with E: at 64
+    // experts of the small width it adds 4% to the total, which the table states.
+    const withoutRouter = (p: (typeof moe)[number], part: 'totalParts' | 'activatedParts') =>
+      (part === 'totalParts' ? p.total : p.activated) - p[part].router;
     for (const p of moe) {
-      expect(Math.abs(p.total / gshard!.total - 1)).toBeLessThan(0.02); // only the router, d E, differs
-      expect(Math.abs(p.activated / gshard!.activated - 1)).toBeLessThan(0.02);
+      expect(withoutRouter(p, 'totalParts')).toBe(withoutRouter(gshard!, 'totalParts'));
+      expect(withoutRouter(p, 'activatedParts')).toBe(withoutRouter(gshard!, 'activatedParts'));
+      expect(Math.abs(p.total / gshard!.total - 1)).toBeLessThan(0.05);
     }
     const dense = (key: string) => countModelParams(table.variants.find((v) => v.key === key)!.model);
     expect(Math.abs(dense('denseActivated').activated / gshard!.activated - 1)).toBeLessThan(0.01);
@@ -62,8 +68,8 @@ describe('npm run bench:claims', () => {
     expect(lossFree[0]!.seeds[0]!.maxVioBatch).toHaveLength(result.settings.steps);
     expect(r.stderr).toMatch(/Largest seed spread in this table/);
     // Each model against the table's baseline, seed by seed, and the losses per domain.
-    expect(r.stderr).toMatch(/\| minus the baseline, seed by seed \|/);
-    expect(r.stderr).toMatch(/\| GShard: 4 experts of h 16, top-2 \| [^|]+ \| [^|]+ \| [^|]+ \| baseline \|/);
+    expect(r.stderr).toMatch(/\| minus the baseline: paired mean \[95% t-interval\], resolved or not \(seed by seed\)/);
+    expect(r.stderr).toMatch(/\| GShard: 8 experts of h 16, top-2 \| [^|]+ \| [^|]+ \| [^|]+ \| baseline \|/);
     expect(r.stderr).toMatch(/\| model, per domain \(mean over seeds\) \| english \| chinese \| code \| arithmetic \|/);
   });
 
@@ -84,6 +90,25 @@ describe('npm run bench:claims', () => {
     const result = validateClaimsResult(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
     expect(result.claims).toEqual([globalBatch, mtp]); // kept as they were, and trained two at a time as one at a time
     expect(readdirSync(out)).not.toContain(`${stem}.partial.json`);
+    // A run of hours goes in chunks: the training runs finished before (here mtp without MTP, both seeds) are
+    // kept in <name>.runs.json and only the missing ones train.
+    const chunk = mkdtempSync(join(tmpdir(), 'claims-'));
+    const noMtp = mtp!.variants.find((v) => v.key === 'noMtp')!;
+    writeFileSync(join(chunk, 'long.runs.json'), JSON.stringify({
+      backend: earlier.backend, settings: earlier.settings,
+      runs: noMtp.seeds.map((result) => ({
+        task: { claim: 'mtp', variant: 'noMtp', seed: result.seed }, run: { result, probes: {} },
+      })),
+    }));
+    const rest = claims('--quick', '--seeds', '2', '--only', 'mtp', '--jobs', '1', '--out', chunk, '--name', 'long',
+      '--json');
+    expect(rest.status, rest.stderr).toBe(0);
+    expect(rest.stderr).toMatch(/resuming .*long\.runs\.json: 2 training runs done/);
+    expect(rest.stderr).toMatch(/mtp; 2 training runs of 25 steps/);
+    const chunked = validateClaimsResult(JSON.parse(rest.stdout.trim().split('\n').at(-1)!));
+    expect(chunked.claims[0]!.variants.find((v) => v.key === 'noMtp')!.seeds).toEqual(noMtp.seeds);
+    expect(chunked.claims[0]!.variants.find((v) => v.key === 'mtp')!.seeds).toEqual(mtp!.variants[1]!.seeds);
+    expect(readdirSync(chunk).sort()).not.toContain('long.runs.json');
   });
 
   it('compares models seed by seed and measures domain specialisation as worked by hand', () => {
@@ -103,6 +128,22 @@ describe('npm run bench:claims', () => {
     // Two experts: a domain all on one is 0.5 from uniform, one split evenly 0; one block of both: 0.25.
     expect(domainSpecialisation([[[1, 0], [0.5, 0.5]]])).toBeCloseTo(0.25, 12);
     expect(domainSpecialisation([[[0.25, 0.25, 0.25, 0.25]], [[0.7, 0.1, 0.1, 0.1]]])).toBeCloseTo(0.225, 12);
+  });
+
+  it('states a paired difference as its mean and 95% t-interval, resolved only when it excludes zero', () => {
+    // Worked by hand: mean 0.04, sd 0.01, t(0.975, 2) = 4.303, half-width 4.303 * 0.01 / sqrt(3) = 0.02484.
+    const up = pairedInterval([0.03, 0.04, 0.05]);
+    expect(up.mean).toBeCloseTo(0.04, 12);
+    expect(up.low).toBeCloseTo(0.04 - 0.024843, 5);
+    expect(up.high).toBeCloseTo(0.04 + 0.024843, 5);
+    expect(verdict(up)).toBe('higher, resolved');
+    expect(verdict(pairedInterval([0.01, 0.02, 0.03]))).toBe('not resolved'); // [-0.005, 0.045]
+    expect(verdict(pairedInterval([-0.05, -0.04, -0.03]))).toBe('lower, resolved');
+    expect(pairedInterval([0.1])).toMatchObject({ n: 1, low: null, resolved: false });
+    expect(pairedCell([0.03, 0.04, 0.05])).toBe('+0.040 [+0.015, +0.065], higher, resolved (+0.030, +0.040, +0.050)');
+    // The t quantile: the table, then the Cornish-Fisher expansion, close to the exact 1.984 at df 100.
+    expect(tQuantile975(7)).toBe(2.365);
+    expect(tQuantile975(100)).toBeCloseTo(1.984, 3);
   });
 
   it('refuses an unknown table, and a count of seeds or jobs that is not a positive integer, by name', () => {

@@ -186,7 +186,8 @@ describe('the demo site, built, in headless Chromium', () => {
       if (!committed) continue;
       expect(await page.locator(`#claim-${name} > table`).count()).toBe(2); // the models, and per domain
       expect(await page.locator(`#claim-${name} figure.chart svg`).count()).toBeGreaterThan(0);
-      expect(await page.textContent(`#claim-${name}`)).toMatch(/minus the baseline, seed by seed/);
+      const paired = /minus the baseline: paired mean \[95% t-interval\], resolved or not \(seed by seed\)/;
+      expect(await page.textContent(`#claim-${name}`)).toMatch(paired);
     }
     await page.click('#run-mtp');
     await page.waitForFunction(

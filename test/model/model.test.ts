@@ -72,6 +72,23 @@ describe.each(nodeBackends)('the DeepSeek-style LM on %s', (backend) => {
     [u, v].forEach(disposeMoEWeights);
   });
 
+  it('a weight starts from the same values whatever other weights the config adds (seeded by its name)', async () => {
+    const base = new DeepSeekLM({ ...tiny, moe: { ...tiny.moe, auxFreeBias: false } });
+    // An expertBias per MoE block and an MTP module: more weights, some listed before the head.
+    const more = new DeepSeekLM({ ...tiny, moe: { ...tiny.moe, auxFreeBias: true }, mtpDepth: 1 });
+    expect(more.weightNames.length).toBeGreaterThan(base.weightNames.length);
+    expect(more.weightNames.filter((n) => n.includes('expertBias'))).not.toEqual([]);
+    for (const name of base.weightNames) {
+      expect(await more.weights[name]!.data(), name).toEqual(await base.weights[name]!.data());
+    }
+    const other = new DeepSeekLM({ ...tiny, seed: 1 });
+    expect(await other.weights.head!.data()).not.toEqual(await base.weights.head!.data());
+    // Two weights of one shape draw different values.
+    const [first, second] = [base.weights['blocks.0.attn.wDkv']!, base.weights['blocks.1.attn.wDkv']!];
+    expect(await first.data()).not.toEqual(await second.data());
+    [base, more, other].forEach((m) => m.dispose());
+  });
+
   it('rejects bad token ids before computing anything', () => {
     const model = new DeepSeekLM(tiny);
     expect(() => model.forward(tf.tensor2d([[1.5]], [1, 1]) as tf.Tensor2D)).toThrow(/expected int32 token ids, but got float32/);

@@ -84,14 +84,32 @@ describe.each(nodeBackends)('multi-token prediction on %s', (backend) => {
     });
     expect(final.layers[0]!.maxVioGlobal).toBeCloseTo(maxViolation(await load.data()), 5);
     expect(final.maxVioGlobal).toBeCloseTo((final.layers[0]!.maxVioGlobal + final.layers[1]!.maxVioGlobal) / 2, 6);
+    // The same load with each domain's windows weighed by its share of the training bytes (the training mix).
+    const train = dataset.sizes.map((z) => z.train);
+    const mixed = tf.tidy(() => {
+      let sum: tf.Tensor = tf.zeros([8]);
+      dataset.domains.forEach((_d, i) => {
+        const b = dataset.validationBatch(i, 2, 32);
+        const counts = model.forward(tf.tensor2d(b.ids, [b.batchSize, 32], 'int32')).moe[0]!.expertCounts;
+        sum = tf.add(sum, tf.mul(counts, train[i]!));
+      });
+      return tf.div(sum, tf.sum(sum));
+    });
+    expect(final.layers[0]!.maxVioGlobalTrainingMix).toBeCloseTo(maxViolation(await mixed.data()), 5);
+    expect(final.layers[0]!.maxVioGlobalTrainingMix).not.toBeCloseTo(final.layers[0]!.maxVioGlobal, 6);
+    tf.dispose([load, mixed]);
     trainer.dispose();
 
-    // Self-speculative decoding gives plain greedy decoding's tokens, across cache resets (maxSeqLen 32).
+    // Self-speculative decoding gives plain greedy decoding's tokens, across cache resets (maxSeqLen 32): on the
+    // trained model, whose module mostly agrees with the main model, and on an untrained one, whose module mostly
+    // does not, so that both branches run (drafts kept, and drafts cut from the cache).
     let [accepted, rejected] = [0, 0];
-    for (const prompt of ['The ', 'def f(x):\n    return', '', 'Über']) {
+    const untrained = new DeepSeekLM({ ...withMtp(1), seed: 5 });
+    const cases = ['The ', 'def f(x):\n    return', '', 'Über'].flatMap((p) => [[model, p], [untrained, p]] as const);
+    for (const [m, prompt] of cases) {
       const ids = Array.from(new TextEncoder().encode(prompt));
-      const greedy = await generate(model, ids, { maxNewTokens: 90, temperature: 0 });
-      const { tokens, stats } = await generateWithStats(model, ids, {
+      const greedy = await generate(m, ids, { maxNewTokens: 90, temperature: 0 });
+      const { tokens, stats } = await generateWithStats(m, ids, {
         maxNewTokens: 90, temperature: 0, speculative: true,
       });
       expect(tokens, JSON.stringify(prompt)).toEqual(greedy);
@@ -105,6 +123,7 @@ describe.each(nodeBackends)('multi-token prediction on %s', (backend) => {
     expect(accepted).toBeGreaterThan(0); // both branches ran: drafts kept, and drafts cut from the cache
     expect(rejected).toBeGreaterThan(0);
     model.dispose();
+    untrained.dispose();
   }, 120_000);
 
   it('refuses speculation without MTP modules or with sampling', async () => {

@@ -1,5 +1,6 @@
 /** Markdown tables and SVG charts of a claims result (schema.ts): what the bench writes and docs/claims.md shows. */
 import type { ClaimResult, ClaimsResult, VariantResult } from './schema.js';
+import { pairedInterval, verdict } from './stats.js';
 
 const paramCount = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
 const f3 = (x: number) => x.toFixed(3);
@@ -31,15 +32,23 @@ export function domainSpecialisation(shares: number[][][]): number {
 
 const percent = (x: number) => `${(100 * x).toFixed(1)}%`;
 
+/** A paired comparison as the table prints it: mean [95% t-interval], resolved or not, then seed by seed. */
+export function pairedCell(differences: number[]): string {
+  const p = pairedInterval(differences);
+  const interval = p.low === null ? 'one seed: no interval' : `[${signed(p.low)}, ${signed(p.high!)}]`;
+  return `${signed(p.mean)} ${interval}, ${verdict(p)} (${differences.map(signed).join(', ')})`;
+}
+
 function row(v: VariantResult, claim: ClaimResult, differences: number[]): string {
   const loss = `${f3(v.valLoss.mean)} (${f3(v.valLoss.min)}-${f3(v.valLoss.max)})`;
-  const paired = v.key === claim.baseline ? 'baseline' : differences.map(signed).join(', ');
+  const paired = v.key === claim.baseline ? 'baseline' : pairedCell(differences);
   const bySeed = v.seeds.map((s) => (s.acceptanceRate === undefined ? '-' : percent(s.acceptanceRate))).join(', ');
   const extra = claim.name === 'mtp'
     ? ` ${v.acceptanceRate === undefined ? '-' : `${percent(v.acceptanceRate)} (${bySeed})`} |`
     : '';
+  const mix = v.maxVioGlobalTrainingMix === undefined ? '' : ` (${v.maxVioGlobalTrainingMix.toFixed(3)})`;
   return `| ${v.label} | ${paramCount(v.params.total)} | ${paramCount(v.params.activated)} | ${loss} | ${paired} | ` +
-    `${v.maxVioGlobal.toFixed(3)} |${extra}`;
+    `${v.maxVioGlobal.toFixed(3)}${mix} |${extra}`;
 }
 
 /** Validation loss per domain, the mean over seeds. */
@@ -64,11 +73,15 @@ export function claimMarkdown(claim: ClaimResult): string {
   const lines = [
     `#### ${claim.title}`, '',
     `| model | total | activated | validation loss, nats/byte (${seeds} seeds: mean (min-max)) | ` +
-      `minus the baseline, seed by seed | MaxVio_global |${mtp ? ' drafts accepted (by seed) |' : ''}`,
+      `minus the baseline: paired mean [95% t-interval], resolved or not (seed by seed) | ` +
+      `MaxVio_global, domains alike (in training proportions) |` +
+      `${mtp ? ' drafts accepted (by seed) |' : ''}`,
     `|---|---|---|---|---|---|${mtp ? '---|' : ''}`,
     ...claim.variants.map((v) => row(v, claim, differences[v.key]!)),
     '',
-    `Largest seed spread in this table: ${f3(spread(claim))} nats/byte.`,
+    `Largest seed spread in this table: ${f3(spread(claim))} nats/byte. A difference is resolved when its 95% ` +
+      't-interval over the seeds (paired: the same seed, the same batches and initial weights) excludes zero; ' +
+      'otherwise this run cannot tell it from none.',
     '',
     ...domainTable(claim),
   ];
@@ -81,6 +94,16 @@ export function claimMarkdown(claim: ClaimResult): string {
     lines.push('', 'Domain specialisation (the total-variation distance of each domain\'s expert shares from ' +
       `uniform, the mean over domains and MoE blocks; 0: every domain spread evenly), seed by seed: ` +
       `${figures.join('; ')}.`);
+  }
+  for (const v of claim.variants.filter((x) => x.seeds.every((s) => s.teacherForced))) {
+    const domains = Object.keys(v.seeds[0]!.teacherForced!);
+    const cells = domains.map((d) => `${d} ${v.seeds.map((s) => {
+      const t = s.teacherForced![d]!;
+      return `${percent(t.accepted / t.eligible)} [${percent(t.low)}, ${percent(t.high)}] of ${t.eligible}`;
+    }).join('; ')}`);
+    lines.push('', `${v.label}: drafts accepted teacher-forced over the held-out text, per domain, seed by seed ` +
+      `(95% bootstrap interval over windows; of N drafts where the greedy token was the true one): ` +
+      `${cells.join(' | ')}.`);
   }
   const probe = claim.probes.m4SharedWithoutShared;
   const shared = claim.variants.find((v) => v.key === 'm4Shared');

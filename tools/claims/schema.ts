@@ -13,8 +13,10 @@ export interface RunSettings {
   seqLen: number;
   evalEvery: number;
   evalWindows: number;
-  /** Validation windows per domain of the final figures. */
+  /** Validation windows per domain of the final MaxVio_global (and of the final loss without finalWholeTail). */
   finalWindows: number;
+  /** Whether the final loss is over every byte of each domain's held-out tail (runs before 2026-12 used windows). */
+  finalWholeTail?: boolean;
   /** Greedy tokens per prompt of the speculative-decoding measure. */
   decodeTokens: number;
 }
@@ -22,11 +24,13 @@ export interface RunSettings {
 /** One model, one seed. */
 export interface SeedResult {
   seed: number;
-  /** Final validation loss (nats per byte), over finalWindows windows per domain. */
+  /** Final validation loss (nats per byte), the mean over domains (see RunSettings.finalWholeTail). */
   valLoss: number;
   domainLoss: Record<string, number>;
-  /** MaxVio_global on the validation set, the mean over MoE blocks (0 without). */
+  /** MaxVio_global on the validation set (every domain alike), the mean over MoE blocks (0 without). */
   maxVioGlobal: number;
+  /** The same with the domains in their training proportions (absent in runs before 2026-12). */
+  maxVioGlobalTrainingMix?: number;
   /** [step, validation loss] at each periodic evaluation. */
   curve: [number, number][];
   /** MaxVio_batch per step, the mean over MoE blocks. */
@@ -35,6 +39,11 @@ export interface SeedResult {
   specialisation?: number[][][];
   /** Share of the MTP module's drafts the main model accepted in greedy decoding (mtp). */
   acceptanceRate?: number;
+  /**
+   * Teacher-forced acceptance per domain over the held-out tail (mtp-acceptance.ts): drafts counted and accepted,
+   * and the 95% bootstrap interval of the rate over windows (mtp, runs from 2026-12).
+   */
+  teacherForced?: Record<string, { eligible: number; accepted: number; low: number; high: number }>;
 }
 
 export interface VariantResult {
@@ -45,6 +54,7 @@ export interface VariantResult {
   /** Over the seeds. */
   valLoss: { mean: number; min: number; max: number };
   maxVioGlobal: number;
+  maxVioGlobalTrainingMix?: number;
   acceptanceRate?: number;
 }
 

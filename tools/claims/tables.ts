@@ -45,19 +45,21 @@ function shape(quick: boolean, moe: Moe, extra: Partial<ModelConfig> = {}): Mode
   return plainModelConfig(resolveModelConfig({ ...base, ...extra, moe: { ...moe } }));
 }
 
-/** DeepSeekMoE's gate for table 1: softmax, no renormalisation, the expert-level loss only. */
-const softmaxGate = { scoreFunc: 'softmax', normTopK: false, routeScale: 1, auxFreeBias: false, alpha1: 0.01 } as const;
-
 /**
- * 1. DeepSeekMoE (2024): GShard's few large experts (top-2), the same parameters cut into m = 2 and m = 4 times as
- * many experts m times narrower (top-2m), and m = 4 with one of them an isolated shared expert (one routed
- * choice fewer); against dense models of the activated and of the total size.
+ * 1. DeepSeekMoE (2024): GShard's few large experts (16, top-2: the paper's sparsity), the same parameters cut into
+ * m = 2 and m = 4 times as many experts m times narrower (top-2m), and m = 4 with one of them an isolated shared
+ * expert (one routed choice fewer); against dense models of the activated and of the total size. Held equal in
+ * every MoE row: total and activated expert parameters, the preset's gate (sigmoid scores, top-K renormalised to
+ * sum to 1, times routeScale = K, so the routed output's scale does not shrink as experts get finer) and its
+ * balancing (the loss-free bias, u 0.001, and the sequence-wise loss, alpha 0.0001).
  */
 function fineGrained(quick: boolean): ClaimTable {
-  const h = quick ? 16 : 96; // GShard's expert width; E 8 (full) or 4 (quick), top-2
-  const E = quick ? 4 : 8;
-  const moe = (experts: number, shared: number, topK: number, width: number): Moe =>
-    ({ ...softmaxGate, nRoutedExperts: experts, nSharedExperts: shared, topK, expertHiddenDim: width });
+  const h = quick ? 16 : 48; // GShard's expert width (the preset's); 8 (quick) or 16 experts, top-2
+  const E = quick ? 8 : 16;
+  const gate = preset(quick ? 'tiny' : 'small').moe;
+  const moe = (experts: number, shared: number, topK: number, width: number): Moe => ({
+    ...gate, nRoutedExperts: experts, nSharedExperts: shared, topK, expertHiddenDim: width, routeScale: topK,
+  });
   const gshard = shape(quick, moe(E, 0, 2, h));
   return {
     name: 'fineGrained',
