@@ -30,3 +30,9 @@ export function mixSeeds(a: number, b: number): number {
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
 }
+
+/** FNV-1a 32 of `bytes`, continuing from `h` (the checkpoint's checksum, the weights' seeds by name). */
+export function fnv1a(bytes: Uint8Array, h = 0x811c9dc5): number {
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return h >>> 0;
+}

@@ -6,9 +6,7 @@
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, realpathSync,
   renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-
-/** The magic bytes every checkpoint file starts with (src/train/checkpoint.ts). */
-const checkpointMagic = 'DSMOECK1';
+import { checkpointMagic } from 'deepseek-moe-tfjs/train';
 
 const errorCode = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 

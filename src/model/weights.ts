@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MoEWeights } from '../moe/moe.js';
-import { mixSeeds } from '../rng.js';
+import { fnv1a, mixSeeds } from '../rng.js';
 import { checkWeightSizes } from '../validate.js';
 import type { ResolvedModelConfig } from './config.js';
 import { isMoEBlock, modelWeightSpecs } from './specs.js';
@@ -16,9 +16,7 @@ export type ModelWeights = Record<string, tf.Variable>;
  * models that differ in one setting start from the same draws elsewhere. Never 0 (TF.js: "unseeded").
  */
 export function weightSeed(seed: number, name: string): number {
-  let h = 0x811c9dc5; // FNV-1a 32 of the name
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return mixSeeds(seed, h >>> 0) || 1;
+  return mixSeeds(seed, fnv1a(new TextEncoder().encode(name))) || 1;
 }
 
 /** Fresh variables from the config's seed, each weight's draw seeded by its name (weightSeed). */

@@ -7,8 +7,10 @@
  */
 import type { ModelConfig } from '../model/config.js';
 import type { TrainConfig } from './config.js';
+import { fnv1a } from '../rng.js';
 
-const magic = 'DSMOECK1';
+/** The 8 bytes every checkpoint file starts with. */
+export const checkpointMagic = 'DSMOECK1';
 /** The header's format tag. */
 export const checkpointFormat = 'deepseek-moe-tfjs/checkpoint';
 /** The version written; readCheckpoint also reads version 1. */
@@ -34,11 +36,6 @@ export interface CheckpointHeader {
 export interface CheckpointContents {
   header: CheckpointHeader;
   tensors: Map<string, Float32Array>;
-}
-
-function fnv1a(bytes: Uint8Array, h = 0x811c9dc5): number {
-  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
-  return h >>> 0;
 }
 
 /** The checksum of a header (its checksum field left out) followed by the tensor bytes. */
@@ -79,7 +76,7 @@ export function writeCheckpoint(
   const json = new TextEncoder().encode(JSON.stringify(full));
   const start = Math.ceil((12 + json.length) / 4) * 4;
   const out = new Uint8Array(start + dataBytes);
-  out.set(new TextEncoder().encode(magic), 0);
+  out.set(new TextEncoder().encode(checkpointMagic), 0);
   new DataView(out.buffer).setUint32(8, json.length, true);
   out.set(json, 12);
   out.set(data, start);
@@ -93,7 +90,7 @@ const corrupt = (why: string): never => {
 /** Parses and checks a checkpoint file; throws saying what is wrong, and returns copies of the tensors. */
 export function readCheckpoint(bytes: Uint8Array): CheckpointContents {
   if (!(bytes instanceof Uint8Array)) throw new Error(`checkpoint: expected a Uint8Array, but got ${typeof bytes}.`);
-  if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 8)) !== magic) corrupt('missing the magic bytes');
+  if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 8)) !== checkpointMagic) corrupt('missing the magic bytes');
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true);
   if (12 + headerLength > bytes.length) corrupt(`header of ${headerLength} bytes runs past the end of the ${bytes.length}-byte file`);
   let header: CheckpointHeader;

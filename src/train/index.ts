@@ -16,7 +16,7 @@ export type { TrainConfig, TrainConfigInput } from './config.js';
 export type {
   TrainerEvent, TrainerEventMap, StepEvent, EvalEvent, CheckpointEvent, DoneEvent, ErrorEvent, LayerReport,
 } from './events.js';
-export { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+export { checkpointMagic, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 export { loadModel } from './load.js';
 export { configDifference, readModelCheckpoint } from './model-checkpoint.js';
 export type { ModelCheckpoint } from './model-checkpoint.js';
