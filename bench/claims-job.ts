@@ -4,8 +4,9 @@
  * N cores.
  */
 import { initBackend, type BackendName } from 'deepseek-moe-tfjs';
-import { bundledCorpus } from '../tools/corpus.js';
-import { runSeed, runSettings, type SeedRun } from '../tools/claims/run.js';
+import { bundledCorpus, corpusFolder } from '../tools/corpus.js';
+import { runSeed, type SeedRun } from '../tools/claims/run.js';
+import type { RunSettings } from '../tools/claims/schema.js';
 import { claimTable } from '../tools/claims/tables.js';
 
 /** What the parent sends: a model of a table and a seed. */
@@ -22,10 +23,10 @@ export type JobMessage =
   | { type: 'done'; run: SeedRun }
   | { type: 'error'; message: string };
 
-const [backendName, quick, seeds] = process.argv.slice(2);
+const [backendName, settingsJson] = process.argv.slice(2);
 await initBackend(backendName as BackendName);
-const settings = runSettings(quick === 'quick', Number(seeds));
-const corpus = bundledCorpus();
+const settings = JSON.parse(settingsJson!) as RunSettings; // the parent's, as it checked them
+const corpus = settings.corpus === undefined ? bundledCorpus() : corpusFolder(settings.corpus);
 const send = (m: JobMessage) => process.send!(m);
 
 process.on('message', (message) => {

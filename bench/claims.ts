@@ -1,6 +1,6 @@
 /**
  * npm run bench:claims -- [--quick] [--only NAME[,NAME]] [--seeds N] [--jobs N] [--backend wasm] [--out DIR]
- *                          [--name STEM] [--json]
+ *                          [--name STEM] [--json] [--budget [--corpus DIR]]
  * Reproduces four DeepSeek claims at toy scale on the bundled corpus (tools/claims/tables.ts): fine-grained and
  * shared experts, auxiliary-loss-free balancing, global-batch balance, multi-token prediction. Writes
  * claims-<date>.json, claims-<date>.md and the SVG charts to --out (default bench/results); with --json the last
@@ -10,7 +10,10 @@
  * are the same as one after another. Every finished training run is kept in <stem>.runs.json (the stem:
  * claims-<date>[-quick], or --name) as the run goes, and the tables finished so far in <stem>.partial.json; the
  * same command run again (the same day, or with the same --name) trains only what is missing, so a run of hours
- * goes in chunks over sessions: stop it any time, commit the two files, continue later.
+ * goes in chunks over sessions: stop it any time, commit the two files, continue later (with --only, the next
+ * table; the two files stay until every table is in). --budget runs the budget pilot instead (tables.ts: four
+ * models, ten times the steps, one seed unless --seeds) on the large corpus (--corpus, default data/corpus-large,
+ * which `npx tsx scripts/build-corpus.ts --large` builds); its stem is claims-<date>-budget.
  */
 import cliProgress from 'cli-progress';
 import { fork } from 'node:child_process';
@@ -20,25 +23,27 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { initBackend, type BackendName } from 'deepseek-moe-tfjs';
-import { bundledCorpus } from '../tools/corpus.js';
+import { corpusFolder } from '../tools/corpus.js';
 import { claimsCharts, claimsMarkdown } from '../tools/claims/report.js';
 import { claimResult, runSeed, runSettings, type SeedRun } from '../tools/claims/run.js';
 import { validateClaimsResult, type ClaimResult, type ClaimsResult } from '../tools/claims/schema.js';
-import { claimNames, claimTables, type ClaimName } from '../tools/claims/tables.js';
+import { budgetTable, claimNames, claimTables, type ClaimName } from '../tools/claims/tables.js';
 import type { JobMessage, JobTask } from './claims-job.js';
 
 const usage = 'Usage: npm run bench:claims -- [--quick] [--only NAME[,NAME]] [--seeds N] [--jobs N] [--backend wasm] ' +
-  '[--out DIR] [--name STEM] [--json]';
+  '[--out DIR] [--name STEM] [--json] [--budget [--corpus DIR]]';
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
-    seeds: { type: 'string', default: '2' },
+    seeds: { type: 'string' },
     jobs: { type: 'string', default: String(Math.min(2, availableParallelism())) },
     backend: { type: 'string', default: 'wasm' },
     out: { type: 'string', default: 'bench/results' },
     name: { type: 'string' },
     json: { type: 'boolean', default: false },
+    budget: { type: 'boolean', default: false },
+    corpus: { type: 'string' },
   },
 });
 const fail = (message: string): never => {
@@ -46,24 +51,36 @@ const fail = (message: string): never => {
   process.exit(2);
 };
 const count = (name: 'seeds' | 'jobs') => {
-  const n = Number(values[name]);
+  const n = Number(values[name] ?? (values.budget ? 1 : 2));
   if (Number.isInteger(n) && n >= 1) return n;
   return fail(`expected --${name} to be an integer >= 1, but got '${values[name]}'.`);
 };
 const seeds = count('seeds');
 const jobs = count('jobs');
+if (values.budget && values.only !== undefined) fail('expected --budget or --only, not both: the pilot is one table.');
+if (!values.budget && values.corpus !== undefined) fail('expected --corpus only with --budget.');
 const only = values.only === undefined ? claimNames : values.only.split(',');
 for (const name of only) {
   if (!claimNames.includes(name as ClaimName)) {
     fail(`expected --only to name ${claimNames.join(', ')}, but got '${name}'.`);
   }
 }
+const corpusDir = values.corpus ?? (values.budget ? 'data/corpus-large' : fileURLToPath(new URL('../data/corpus/',
+  import.meta.url)));
+let corpus: Record<string, string> = {};
+try {
+  corpus = corpusFolder(corpusDir);
+} catch (e) {
+  fail(`--corpus: ${(e as Error).message}`);
+}
 
 const backend = await initBackend(values.backend as BackendName);
-const settings = runSettings(values.quick!, seeds);
+const settings = runSettings(values.quick!, seeds, values.budget ? { corpus: corpusDir } : undefined);
+/** The tables of this run: the main run's four, or the budget pilot. */
+const runTables = values.budget ? [budgetTable(settings.quick)] : claimTables(settings.quick);
 const say = (s: string) => (values.json ? process.stderr.write(`${s}\n`) : console.log(s));
 const date = new Date().toISOString().slice(0, 10);
-const stem = values.name ?? `claims-${date}${settings.quick ? '-quick' : ''}`;
+const stem = values.name ?? `claims-${date}${settings.quick ? '-quick' : ''}${values.budget ? '-budget' : ''}`;
 if (!/^[\w.-]+$/.test(stem)) fail(`expected --name to be a file name stem (letters, digits, . _ -), but got '${stem}'.`);
 const partialFile = join(values.out!, `${stem}.partial.json`);
 const runsFile = join(values.out!, `${stem}.runs.json`);
@@ -83,20 +100,22 @@ if (existsSync(partialFile)) {
     say(`${partialFile} is of another backend or other settings: it will be replaced`);
   }
 }
-const done = () => claimTables(settings.quick).flatMap((t) => claims.get(t.name) ?? []);
-const tables = claimTables(settings.quick).filter((t) => only.includes(t.name) && !claims.has(t.name));
+const done = () => runTables.flatMap((t) => claims.get(t.name) ?? []);
+const tables = runTables.filter((t) => (values.budget || only.includes(t.name)) && !claims.has(t.name));
 const allTasks: JobTask[] = tables.flatMap((t) => t.variants.flatMap((v) =>
   Array.from({ length: seeds }, (_, seed) => ({ claim: t.name, variant: v.key, seed }))));
 const keyOf = (t: JobTask) => `${t.claim}/${t.variant}/${t.seed}`;
 
 // The training runs an interrupted run finished (of the same backend and settings) are kept, not trained again.
-interface RunsFile { backend: string; settings: typeof settings; runs: { task: JobTask; run: SeedRun }[] }
-const runs = new Map<string, SeedRun>();
+// Runs of tables outside --only are kept too, for the chunk that trains them.
+interface KeptRun { task: JobTask; run: SeedRun }
+interface RunsFile { backend: string; settings: typeof settings; runs: KeptRun[] }
+const runs = new Map<string, KeptRun>();
 if (existsSync(runsFile)) {
   const earlier = JSON.parse(readFileSync(runsFile, 'utf8')) as RunsFile;
   if (earlier.backend === backend && JSON.stringify(earlier.settings) === JSON.stringify(settings)) {
     // Checked with the tables they complete, by validateClaimsResult.
-    for (const { task, run } of earlier.runs) runs.set(keyOf(task), run);
+    for (const kept of earlier.runs) runs.set(keyOf(kept.task), kept);
     say(`resuming ${runsFile}: ${runs.size} training runs done`);
   } else {
     say(`${runsFile} is of another backend or other settings: it will be replaced`);
@@ -106,7 +125,6 @@ const tasks = allTasks.filter((t) => !runs.has(keyOf(t)));
 say(`bench:claims on ${backend}: ${tables.map((t) => t.name).join(', ') || 'nothing left to run'}; ` +
   `${tasks.length} training runs of ${settings.steps} steps, ${Math.min(jobs, tasks.length)} at a time`);
 
-const corpus = bundledCorpus();
 const start = performance.now();
 const resultOf = (done: ClaimResult[]): ClaimsResult => validateClaimsResult({
   kind: 'claims', version: 1, date, backend, settings, seconds: earlierSeconds + (performance.now() - start) / 1000,
@@ -134,19 +152,16 @@ const progress = (task: JobTask, step: number) => {
 const keep = (table: (typeof tables)[number]) => {
   const mine = allTasks.filter((t) => t.claim === table.name);
   if (!mine.every((t) => runs.has(keyOf(t)))) return;
-  const bySeed = table.variants.map((v) => mine.filter((t) => t.variant === v.key).map((t) => runs.get(keyOf(t))!));
+  const bySeed = table.variants.map((v) =>
+    mine.filter((t) => t.variant === v.key).map((t) => runs.get(keyOf(t))!.run));
   claims.set(table.name, claimResult(table, bySeed));
   writeWhole(partialFile, `${JSON.stringify(resultOf(done()))}\n`);
 };
 const finish = (task: JobTask, run: SeedRun) => {
-  runs.set(keyOf(task), run);
+  runs.set(keyOf(task), { task, run });
   finished += 1;
   progress(task, settings.steps);
-  const kept: RunsFile = {
-    backend, settings,
-    runs: allTasks.filter((t) => runs.has(keyOf(t))).map((t) => ({ task: t, run: runs.get(keyOf(t))! })),
-  };
-  writeWhole(runsFile, `${JSON.stringify(kept)}\n`);
+  writeWhole(runsFile, `${JSON.stringify({ backend, settings, runs: [...runs.values()] } satisfies RunsFile)}\n`);
   keep(tables.find((t) => t.name === task.claim)!);
 };
 for (const table of tables) keep(table); // tables whose runs were all kept earlier
@@ -163,13 +178,19 @@ bar.stop();
 const result = resultOf(done());
 const markdown = claimsMarkdown(result);
 writeWhole(join(values.out!, `${stem}.json`), `${JSON.stringify(result)}\n`);
-rmSync(partialFile, { force: true });
-rmSync(runsFile, { force: true });
+// The resume files go once every table is in; until then the next chunk (another --only) continues from them.
+const complete = runTables.every((t) => claims.has(t.name));
+if (complete) {
+  rmSync(partialFile, { force: true });
+  rmSync(runsFile, { force: true });
+}
 writeFileSync(join(values.out!, `${stem}.md`), `${markdown}\n`);
 for (const [name, svg] of Object.entries(claimsCharts(result))) {
   writeFileSync(join(values.out!, `${stem}-${name}`), svg);
 }
-say(`${markdown}\n\nwritten: ${join(values.out!, stem)}.json, .md and the charts`);
+say(`${markdown}\n\nwritten: ${join(values.out!, stem)}.json, .md and the charts` + (complete ? '' :
+  `; ${runTables.filter((t) => !claims.has(t.name)).map((t) => t.name).join(', ')} still to ` +
+  `run (the same command with --only and --name ${stem} continues)`));
 if (values.json) console.log(JSON.stringify(result));
 
 /**
@@ -179,7 +200,7 @@ if (values.json) console.log(JSON.stringify(result));
 function inJobs(n: number): Promise<void> {
   const queue = [...tasks];
   const script = fileURLToPath(new URL('./claims-job.ts', import.meta.url));
-  const args = [backend, settings.quick ? 'quick' : 'full', String(seeds)];
+  const args = [backend, JSON.stringify(settings)];
   return new Promise((resolve, reject) => {
     const children = Array.from({ length: n }, () => fork(script, args, {
       execArgv: ['--import', 'tsx'], stdio: ['ignore', 2, 2, 'ipc'], // stdout is kept for --json's result

@@ -1,7 +1,7 @@
 /**
- * The Claims page: the committed `npm run bench:claims` result (bench/results/claims-<date>.json, the newest full
- * run) as tables and charts beside the papers' figures, and a button per claim that reruns its small version in
- * the worker, with progress.
+ * The Claims page: the committed `npm run bench:claims` results (bench/results/claims-<date>.json, for each table
+ * the newest full run that holds it, and the budget pilot's claims-<date>-budget.json) as tables and charts beside
+ * the papers' figures, and a button per claim that reruns its small version in the worker, with progress.
  */
 import * as Comlink from 'comlink';
 import englishUrl from '../data/corpus/english.txt?url';
@@ -10,7 +10,7 @@ import codeUrl from '../data/corpus/code.txt?url';
 import arithmeticUrl from '../data/corpus/arithmetic.txt?url';
 import { claimMarkdown, claimsCharts, escapeXml } from '../tools/claims/report.js';
 import { validateClaimsResult, type ClaimResult, type ClaimsResult } from '../tools/claims/schema.js';
-import { claimTable, claimTables, type ClaimName } from '../tools/claims/tables.js';
+import { budgetTable, claimTable, claimTables, type ClaimName } from '../tools/claims/tables.js';
 import { pageRunSettings } from '../tools/claims/run.js';
 import { BackendPicker, wireRestart } from './common/backend-picker.js';
 import { $, exposeState, showFailure } from './common/page.js';
@@ -22,14 +22,19 @@ const state = exposeState({ state: 'idle' as string, reruns: [] as string[], err
 const status = $('status');
 const progress = $<HTMLProgressElement>('progress');
 
-// The newest committed full run (claims-<date>.json; not the quick runs, not an unfinished run's partial file).
-const files = import.meta.glob('../bench/results/claims-*.json', {
+// The committed full runs (claims-<date>.json, and the pilot's -budget.json; not the quick runs, nor a run's resume
+// files, which are not even bundled), newest first. A run committed in chunks holds the tables finished so far.
+const files = import.meta.glob(['../bench/results/claims-*.json', '!**/*.runs.json', '!**/*.partial.json'], {
   eager: true, import: 'default',
 }) as Record<string, unknown>;
-const newest = Object.entries(files)
-  .filter(([path]) => /\/claims-\d{4}-\d{2}-\d{2}\.json$/.test(path))
-  .sort(([a], [b]) => (a < b ? 1 : -1))[0];
-const committed: ClaimsResult | null = newest ? validateClaimsResult(newest[1]) : null;
+const committed: ClaimsResult[] = Object.entries(files)
+  .filter(([path]) => /\/claims-\d{4}-\d{2}-\d{2}(-budget)?\.json$/.test(path))
+  .sort(([a], [b]) => (a < b ? 1 : -1))
+  .map(([, value]) => validateClaimsResult(value));
+/** The newest committed run holding the table `name`. */
+const runOf = (name: ClaimName) => committed.find((r) => r.claims.some((c) => c.name === name)) ?? null;
+const describeRun = (r: ClaimsResult) => `${r.date}, ${r.backend}, ${r.settings.steps} steps of ` +
+  `${r.settings.batchSize} x ${r.settings.seqLen} bytes per model and seed, ${r.settings.seeds} seeds`;
 
 /** Markdown tables as HTML: our generated text only (labels come from tables.ts and the paper list). */
 function markdownToHtml(markdown: string): string {
@@ -57,17 +62,20 @@ function markdownToHtml(markdown: string): string {
   }
 }
 
-/** One claim's section: its committed table and charts, and the rerun button. */
+/** One claim's section: its committed table and charts, and (but for the budget pilot) the rerun button. */
 function section(name: ClaimName, title: string): HTMLElement {
   const div = document.createElement('section');
   div.className = 'claim';
   div.id = `claim-${name}`;
-  const claim = committed?.claims.find((c) => c.name === name);
-  const charts = committed ? Object.entries(claimsCharts({ ...committed, claims: claim ? [claim] : [] })) : [];
-  div.innerHTML = claim
-    ? markdownToHtml(claimMarkdown(claim)) +
+  const run = runOf(name);
+  const claim = run?.claims.find((c) => c.name === name);
+  const charts = run && claim ? Object.entries(claimsCharts({ ...run, claims: [claim] })) : [];
+  div.innerHTML = run && claim
+    ? markdownToHtml(claimMarkdown(claim)) + `<p class="note" data-run="${run.date}">From the run of ` +
+      `${escapeXml(describeRun(run))}.</p>` +
       charts.map(([file, svg]) => `<figure class="chart" data-chart="${file}">${svg}</figure>`).join('')
     : `<h3>${title}</h3><p class="note">No full run of this table is committed yet.</p>`;
+  if (name === 'budget') return div;
   const s = pageRunSettings;
   const button = Object.assign(document.createElement('button'), {
     id: `run-${name}`,
@@ -116,11 +124,10 @@ async function rerunClaim(name: ClaimName, button: HTMLButtonElement, target: HT
   }
 }
 
-$('committed').textContent = committed
-  ? `Committed run: ${committed.date}, ${committed.backend}, ` +
-    `${committed.settings.steps} steps of ${committed.settings.batchSize} x ` +
-    `${committed.settings.seqLen} bytes per model and seed, ${committed.settings.seeds} seeds.`
+const shown = [...new Set([...claimTables(false), budgetTable(false)].flatMap((t) => runOf(t.name) ?? []))];
+$('committed').textContent = shown.length > 0
+  ? `Committed runs shown: ${shown.map(describeRun).join('; ')}.`
   : 'No full run of npm run bench:claims is committed yet; the buttons below run the small version here.';
-$('claims').append(...claimTables(false).map((t) => section(t.name, t.title)));
+$('claims').append(...[...claimTables(false), budgetTable(false)].map((t) => section(t.name, t.title)));
 wireRestart(client, picker, () => (state.state = 'idle'));
 await picker.init();

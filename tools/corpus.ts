@@ -1,14 +1,27 @@
 /** Node-side loading of training text: the bundled four-domain corpus, or a user's file as one domain. */
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { readInputFile } from './cli-files.js';
 
 export const bundledDomains = ['english', 'chinese', 'code', 'arithmetic'] as const;
 
 /** The bundled corpus from data/corpus/, one text per domain. */
 export function bundledCorpus(): Record<string, string> {
-  const dir = new URL('../data/corpus/', import.meta.url);
-  return Object.fromEntries(bundledDomains.map((d) => [d, readFileSync(new URL(`${d}.txt`, dir), 'utf8')]));
+  return corpusFolder(new URL('../data/corpus/', import.meta.url).pathname);
+}
+
+/**
+ * The four domains' texts from a folder holding english.txt, chinese.txt, code.txt and arithmetic.txt (as
+ * `npx tsx scripts/build-corpus.ts --large` writes data/corpus-large/); throws naming a missing file.
+ */
+export function corpusFolder(dir: string): Record<string, string> {
+  const missing = bundledDomains.filter((d) => !existsSync(join(dir, `${d}.txt`)));
+  if (missing.length > 0) {
+    throw new Error(`expected a corpus folder holding ${bundledDomains.map((d) => `${d}.txt`).join(', ')}, but ` +
+      `'${dir}' has no ${missing.map((d) => `${d}.txt`).join(', ')} (the large corpus: npx tsx ` +
+      'scripts/build-corpus.ts --large).');
+  }
+  return Object.fromEntries(bundledDomains.map((d) => [d, readFileSync(join(dir, `${d}.txt`), 'utf8')]));
 }
 
 /**

@@ -32,6 +32,11 @@ export interface SpeculationStats {
   acceptanceRate: number;
   /** Tokens generated per main-model forward call. */
   tokensPerStep: number;
+  /**
+   * Each verified draft in order: the index in the generated tokens of the token it guessed, the guess, and
+   * whether the main model agreed (then `tokens[position] === token`).
+   */
+  drafts: { position: number; token: number; accepted: boolean }[];
 }
 
 /** Draws one token from logits (a plain array) with temperature and top-k. */
@@ -110,11 +115,11 @@ export async function generateWithStats(
   } finally {
     run.dispose();
   }
-  const { mainSteps, drafted, accepted } = run;
+  const { mainSteps, drafted, accepted, drafts } = run;
   const stats = speculative
     ? {
       mainSteps, drafted, accepted, acceptanceRate: drafted ? accepted / drafted : 0,
-      tokensPerStep: run.out.length / Math.max(1, mainSteps),
+      tokensPerStep: run.out.length / Math.max(1, mainSteps), drafts,
     }
     : null;
   return { tokens: run.out, stats };
@@ -131,6 +136,7 @@ class Decoder {
   mainSteps = 0;
   drafted = 0;
   accepted = 0;
+  readonly drafts: SpeculationStats['drafts'] = [];
   private cache: KVCache | null = null;
   private mtp: KVCache | null = null;
   private pending: number[];
@@ -200,6 +206,7 @@ class Decoder {
     this.emit(next);
     if (draft !== null) {
       this.drafted += 1;
+      this.drafts.push({ position: this.out.length - 1, token: draft, accepted: draft === next });
       if (draft === next) {
         this.accepted += 1;
         const after = argmax(logits.subarray(this.V));

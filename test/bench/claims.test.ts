@@ -52,6 +52,7 @@ describe('npm run bench:claims', () => {
     expect(files).toEqual(expect.arrayContaining([`${stem}.json`, `${stem}.md`, `${stem}-lossFree-maxvio-batch.svg`,
       `${stem}-globalBatch-globalBatch-specialisation.svg`, `${stem}-mtp-validation.svg`]));
     expect(validateClaimsResult(JSON.parse(readFileSync(join(out, `${stem}.json`), 'utf8')))).toEqual(result);
+    expect(files.filter((f) => f.endsWith('.partial.json') || f.endsWith('.runs.json'))).toEqual([]); // all done
     const noBaseline = { ...result, claims: [{ ...result.claims[0]!, baseline: 'nobody' }] };
     expect(() => validateClaimsResult(noBaseline))
       .toThrow(/expected claims\[0\] \(fineGrained\)\.baseline to be a variant's key/);
@@ -61,7 +62,14 @@ describe('npm run bench:claims', () => {
       for (const v of c.variants) for (const s of v.seeds) expect(s.valLoss).toBeLessThan(5.55);
     }
     expect(byName.fineGrained!.probes.m4SharedWithoutShared).toHaveLength(2);
-    expect(byName.mtp!.variants.find((v) => v.key === 'mtp')!.acceptanceRate).toBeGreaterThanOrEqual(0);
+    const withMtp = byName.mtp!.variants.find((v) => v.key === 'mtp')!;
+    expect(withMtp.acceptanceRate).toBeGreaterThanOrEqual(0);
+    // Free-running decoding from prompts cut from the held-out text, one per domain in --quick, texts stored.
+    const free = withMtp.seeds[0]!.freeRunning!;
+    expect(free.samples.map((x) => x.domain)).toEqual(['english', 'chinese', 'code', 'arithmetic']);
+    expect(free.generated).toBe(4 * result.settings.decodeTokens);
+    expect(withMtp.seeds[0]!.acceptanceRate).toBeCloseTo(free.accepted / free.drafted, 12);
+    expect(r.stderr).toMatch(/free-running greedy decoding from 4 prompts cut from the held-out text per seed: /);
     expect(byName.globalBatch!.variants[0]!.seeds[0]!.specialisation![0]!).toHaveLength(4); // four domains
     // MaxVio_batch is reported for every step of every run.
     const lossFree = byName.lossFree!.variants;
@@ -89,26 +97,35 @@ describe('npm run bench:claims', () => {
     expect(r.stderr).toMatch(/mtp; 4 training runs of 25 steps, 2 at a time/);
     const result = validateClaimsResult(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
     expect(result.claims).toEqual([globalBatch, mtp]); // kept as they were, and trained two at a time as one at a time
-    expect(readdirSync(out)).not.toContain(`${stem}.partial.json`);
+    // Two tables are still missing: the partial file stays, holding both finished ones, for the next chunk.
+    const partial = validateClaimsResult(JSON.parse(readFileSync(join(out, `${stem}.partial.json`), 'utf8')));
+    expect(partial.claims).toEqual([globalBatch, mtp]);
+    expect(r.stderr).toMatch(/fineGrained, lossFree still to run/);
     // A run of hours goes in chunks: the training runs finished before (here mtp without MTP, both seeds) are
-    // kept in <name>.runs.json and only the missing ones train.
+    // kept in <name>.runs.json and only the missing ones train; runs of other tables stay in the file.
     const chunk = mkdtempSync(join(tmpdir(), 'claims-'));
     const noMtp = mtp!.variants.find((v) => v.key === 'noMtp')!;
+    const lossFreeRun = {
+      task: { claim: 'lossFree', variant: 'none', seed: 0 }, run: { result: earlier.claims[1]!.variants[0]!.seeds[0]!,
+        probes: {} },
+    };
     writeFileSync(join(chunk, 'long.runs.json'), JSON.stringify({
       backend: earlier.backend, settings: earlier.settings,
-      runs: noMtp.seeds.map((result) => ({
+      runs: [lossFreeRun, ...noMtp.seeds.map((result) => ({
         task: { claim: 'mtp', variant: 'noMtp', seed: result.seed }, run: { result, probes: {} },
-      })),
+      }))],
     }));
     const rest = claims('--quick', '--seeds', '2', '--only', 'mtp', '--jobs', '1', '--out', chunk, '--name', 'long',
       '--json');
     expect(rest.status, rest.stderr).toBe(0);
-    expect(rest.stderr).toMatch(/resuming .*long\.runs\.json: 2 training runs done/);
+    expect(rest.stderr).toMatch(/resuming .*long\.runs\.json: 3 training runs done/);
     expect(rest.stderr).toMatch(/mtp; 2 training runs of 25 steps/);
     const chunked = validateClaimsResult(JSON.parse(rest.stdout.trim().split('\n').at(-1)!));
     expect(chunked.claims[0]!.variants.find((v) => v.key === 'noMtp')!.seeds).toEqual(noMtp.seeds);
     expect(chunked.claims[0]!.variants.find((v) => v.key === 'mtp')!.seeds).toEqual(mtp!.variants[1]!.seeds);
-    expect(readdirSync(chunk).sort()).not.toContain('long.runs.json');
+    const kept = JSON.parse(readFileSync(join(chunk, 'long.runs.json'), 'utf8')) as { runs: unknown[] };
+    expect(kept.runs).toHaveLength(5);
+    expect(kept.runs[0]).toEqual(lossFreeRun);
   });
 
   it('compares models seed by seed and measures domain specialisation as worked by hand', () => {
@@ -155,5 +172,28 @@ describe('npm run bench:claims', () => {
       expect(bad.status).toBe(2);
       expect(bad.stderr).toContain(`expected ${flag} to be an integer >= 1, but got '${value}'.`);
     }
+    const both = claims('--budget', '--only', 'mtp');
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain('expected --budget or --only, not both');
+    const empty = mkdtempSync(join(tmpdir(), 'claims-'));
+    writeFileSync(join(empty, 'english.txt'), 'only one domain');
+    const noCorpus = claims('--budget', '--corpus', empty);
+    expect(noCorpus.status).toBe(2);
+    expect(noCorpus.stderr).toContain(`'${empty}' has no chinese.txt, code.txt, arithmetic.txt`);
+    expect(claims('--corpus', empty).stderr).toContain('expected --corpus only with --budget');
+  });
+
+  it('--budget trains the pilot\'s four models for ten times the steps on the given corpus', {
+    timeout: 600_000,
+  }, () => {
+    const out = mkdtempSync(join(tmpdir(), 'claims-'));
+    const r = claims('--quick', '--budget', '--corpus', 'data/corpus', '--jobs', '1', '--out', out, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const result = validateClaimsResult(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
+    expect(result.settings).toMatchObject({ steps: 250, seeds: 1, tokensScale: 10, corpus: 'data/corpus' });
+    expect(result.claims.map((c) => c.name)).toEqual(['budget']);
+    expect(result.claims[0]!.variants.map((v) => v.key)).toEqual(['denseActivated', 'gshard', 'm4Shared', 'denseTotal']);
+    for (const v of result.claims[0]!.variants) expect(v.seeds[0]!.curve.at(-1)![0]).toBe(250);
+    expect(readdirSync(out)).toContain(`claims-${result.date}-quick-budget.json`);
   });
 });

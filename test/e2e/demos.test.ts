@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoState, openPage, openSite, screenshotDir, waitForState, type Site } from './site.js';
 import { validateBenchResult } from '../../tools/bench-suite/validate.js';
 import type { BenchResult } from '../../tools/bench-suite/schema.js';
+import type { ClaimsResult } from '../../tools/claims/schema.js';
 
 interface PlaygroundState {
   state: string; losses: number[]; accuracy: number[]; violations: number[]; maps: number; expertsOnPlane: number;
@@ -174,16 +175,22 @@ describe('the demo site, built, in headless Chromium', () => {
   it('the Claims page shows each table and reruns the small MTP table in the worker, with progress', async () => {
     const demo = await openPage(site, 'claims.html?backend=wasm');
     const { page } = demo;
-    // The newest committed full run, if there is one, is shown: each table with its per-domain table and charts.
-    const runs = readdirSync(new URL('../../bench/results/', import.meta.url))
-      .filter((f) => /^claims-\d{4}-\d{2}-\d{2}\.json$/.test(f)).sort();
-    const committed = runs.at(-1)?.slice('claims-'.length, -'.json'.length);
-    expect(await page.textContent('#committed')).toMatch(committed
-      ? new RegExp(`^Committed run: ${committed}, wasm`)
+    // Each table from the newest committed full run that holds it (a run committed in chunks holds some), with
+    // its per-domain table and charts; the budget pilot from its own file.
+    const results = new URL('../../bench/results/', import.meta.url);
+    const runs = readdirSync(results).filter((f) => /^claims-\d{4}-\d{2}-\d{2}(-budget)?\.json$/.test(f)).sort()
+      .reverse().map((f) => JSON.parse(readFileSync(new URL(f, results), 'utf8')) as ClaimsResult);
+    const runOf = (name: string) => runs.find((r) => r.claims.some((c) => c.name === name));
+    const names = ['fineGrained', 'lossFree', 'globalBatch', 'mtp', 'budget'];
+    const first = names.map(runOf).find((r) => r !== undefined);
+    expect(await page.textContent('#committed')).toMatch(first
+      ? new RegExp(`^Committed runs shown: ${first.date}, wasm`)
       : /^No full run of npm run bench:claims is committed yet/);
-    for (const name of ['fineGrained', 'lossFree', 'globalBatch', 'mtp']) {
-      expect(await page.isVisible(`#run-${name}`)).toBe(true);
-      if (!committed) continue;
+    for (const name of names) {
+      expect(await page.isVisible(`#run-${name}`)).toBe(name !== 'budget');
+      const run = runOf(name);
+      if (!run) continue;
+      expect(await page.getAttribute(`#claim-${name} [data-run]`, 'data-run')).toBe(run.date);
       expect(await page.locator(`#claim-${name} > table`).count()).toBe(2); // the models, and per domain
       expect(await page.locator(`#claim-${name} figure.chart svg`).count()).toBeGreaterThan(0);
       const paired = /minus the baseline: paired mean \[95% t-interval\], resolved or not \(seed by seed\)/;

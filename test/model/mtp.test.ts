@@ -117,6 +117,13 @@ describe.each(nodeBackends)('multi-token prediction on %s', (backend) => {
       expect(stats!.acceptanceRate).toBeCloseTo(stats!.accepted / stats!.drafted, 9);
       expect(stats!.tokensPerStep).toBeCloseTo(90 / stats!.mainSteps, 9);
       expect(stats!.mainSteps).toBe(90 - stats!.accepted);
+      // Each draft where it fell: accepted exactly when it is the token decoding emitted there.
+      expect(stats!.drafts).toHaveLength(stats!.drafted);
+      expect(stats!.drafts.filter((d) => d.accepted)).toHaveLength(stats!.accepted);
+      for (const [i, d] of stats!.drafts.entries()) {
+        expect(d.accepted).toBe(tokens[d.position] === d.token);
+        if (i > 0) expect(d.position).toBeGreaterThan(stats!.drafts[i - 1]!.position);
+      }
       accepted += stats!.accepted;
       rejected += stats!.drafted - stats!.accepted;
     }

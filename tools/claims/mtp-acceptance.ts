@@ -9,7 +9,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { mtpForward, type DeepSeekLM } from 'deepseek-moe-tfjs/model';
-import { Rng } from 'deepseek-moe-tfjs/train';
 
 /** Drafts counted and accepted, in total and per window (for the bootstrap). */
 export interface AcceptanceCount {
@@ -60,24 +59,4 @@ export async function teacherForcedAcceptance(
   }
   const sum = (k: 0 | 1) => windows.reduce((a, w) => a + w[k], 0);
   return { eligible: sum(0), accepted: sum(1), windows };
-}
-
-/** The 95% percentile bootstrap interval of accepted / eligible, resampling windows (seeded: reproducible). */
-export function bootstrapInterval(windows: [number, number][], resamples = 1000, seed = 1): [number, number] {
-  if (windows.length === 0) return [NaN, NaN];
-  const rng = new Rng(seed);
-  const rates: number[] = [];
-  for (let r = 0; r < resamples; r++) {
-    let eligible = 0;
-    let accepted = 0;
-    for (let i = 0; i < windows.length; i++) {
-      const w = windows[rng.int(windows.length)]!;
-      eligible += w[0];
-      accepted += w[1];
-    }
-    if (eligible > 0) rates.push(accepted / eligible);
-  }
-  rates.sort((a, b) => a - b);
-  const at = (q: number) => rates[Math.min(rates.length - 1, Math.floor(q * rates.length))]!;
-  return [at(0.025), at(0.975)];
 }

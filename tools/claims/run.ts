@@ -6,20 +6,31 @@ import {
   countModelParams, DeepSeekLM, evaluateText, generateWithStats, plainModelConfig, resolveModelConfig,
 } from 'deepseek-moe-tfjs/model';
 import { specialisationReport, TextDataset, Trainer } from 'deepseek-moe-tfjs/train';
-import { bootstrapInterval, teacherForcedAcceptance } from './mtp-acceptance.js';
+import { freeRunningAcceptance } from './free-running.js';
+import { teacherForcedAcceptance } from './mtp-acceptance.js';
+import { promptsFrom } from './repeats.js';
+import { bootstrapInterval } from './stats.js';
 import type { ClaimTable, ClaimVariant } from './tables.js';
 import type { ClaimResult, RunSettings, SeedResult, VariantResult } from './schema.js';
 
-/** How long a run trains: --quick or the full run. */
-export function runSettings(quick: boolean, seeds: number): RunSettings {
+/**
+ * How long a run trains: --quick or the full run; the budget pilot (`budget`) trains ten times the steps on the
+ * corpus in `corpus`, a folder of the four domains' .txt files.
+ */
+export function runSettings(quick: boolean, seeds: number, budget?: { corpus: string }): RunSettings {
+  const s = baseSettings(quick, seeds);
+  return budget ? { ...s, steps: 10 * s.steps, evalEvery: 10 * s.evalEvery, tokensScale: 10, corpus: budget.corpus } : s;
+}
+
+function baseSettings(quick: boolean, seeds: number): RunSettings {
   return quick
     ? {
       quick, seeds, steps: 25, batchSize: 8, seqLen: 32, evalEvery: 25, evalWindows: 2, finalWindows: 4,
-      decodeTokens: 16,
+      decodeTokens: 16, decodePrompts: 4,
     }
     : {
       quick, seeds, steps: 600, batchSize: 8, seqLen: 64, evalEvery: 50, evalWindows: 8, finalWindows: 32,
-      finalWholeTail: true, decodeTokens: 100,
+      finalWholeTail: true, decodeTokens: 100, decodePrompts: 32,
     };
 }
 
@@ -35,7 +46,8 @@ export interface ClaimProgress {
   steps: number;
 }
 
-const prompts = ['The ', '子曰：', 'function ', '12 + 7 = '];
+/** The prompts of the speculative-decoding measure before 2026-12 (runs without decodePrompts). */
+const fixedPrompts = ['The ', '子曰：', 'function ', '12 + 7 = '];
 
 /** One model of a table trained with one seed: its figures, and the probes measured on it (fineGrained). */
 export interface SeedRun {
@@ -98,24 +110,29 @@ async function trainAndMeasure(
   if (table.name === 'globalBatch') {
     result.specialisation = (await specialisationReport(model, dataset, s.finalWindows, s.seqLen)).map((b) => b.shares);
   }
-  if (table.name === 'mtp') {
-    let drafted = 0;
-    let accepted = 0;
-    for (const prompt of prompts) {
-      const options = { maxNewTokens: s.decodeTokens, temperature: 0, speculative: model.config.mtpDepth > 0 };
-      const { stats } = await generateWithStats(model, Array.from(new TextEncoder().encode(prompt)), options);
-      drafted += stats?.drafted ?? 0;
-      accepted += stats?.accepted ?? 0;
-    }
-    if (drafted > 0) result.acceptanceRate = accepted / drafted;
-    if (model.config.mtpDepth > 0) {
-      result.teacherForced = {};
-      for (const t of dataset.validationTexts) {
-        const maxWindows = s.finalWholeTail ? undefined : s.finalWindows;
-        const count = await teacherForcedAcceptance(model, t.bytes, s.seqLen, { maxWindows });
-        const [low, high] = bootstrapInterval(count.windows);
-        result.teacherForced[t.domain] = { eligible: count.eligible, accepted: count.accepted, low, high };
+  if (table.name === 'mtp' && model.config.mtpDepth > 0) {
+    if (s.decodePrompts === undefined) {
+      let drafted = 0;
+      let accepted = 0;
+      for (const prompt of fixedPrompts) {
+        const options = { maxNewTokens: s.decodeTokens, temperature: 0, speculative: true };
+        const { stats } = await generateWithStats(model, Array.from(new TextEncoder().encode(prompt)), options);
+        drafted += stats!.drafted;
+        accepted += stats!.accepted;
       }
+      if (drafted > 0) result.acceptanceRate = accepted / drafted;
+    } else {
+      const prompts = promptsFrom(dataset.validationTexts, s.decodePrompts, s.seqLen / 2);
+      result.freeRunning = await freeRunningAcceptance(model, prompts, s.decodeTokens);
+      const { drafted, accepted } = result.freeRunning;
+      if (drafted > 0) result.acceptanceRate = accepted / drafted;
+    }
+    result.teacherForced = {};
+    for (const t of dataset.validationTexts) {
+      const maxWindows = s.finalWholeTail ? undefined : s.finalWindows;
+      const count = await teacherForcedAcceptance(model, t.bytes, s.seqLen, { maxWindows });
+      const [low, high] = bootstrapInterval(count.windows);
+      result.teacherForced[t.domain] = { eligible: count.eligible, accepted: count.accepted, low, high };
     }
   }
   return result;

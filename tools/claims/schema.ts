@@ -2,6 +2,7 @@
  * The result of `npm run bench:claims` (bench/results/claims-<date>.json, the last line with --json), and its
  * validator: the Claims page and the tests read results only through it.
  */
+import type { FreeRunning } from './free-running.js';
 import type { ClaimName, PaperFigure } from './tables.js';
 
 /** How long each model trains and how much is measured. */
@@ -19,6 +20,14 @@ export interface RunSettings {
   finalWholeTail?: boolean;
   /** Greedy tokens per prompt of the speculative-decoding measure. */
   decodeTokens: number;
+  /**
+   * Prompts of that measure, cut from the held-out text (free-running.ts); runs before 2026-12 decoded from four
+   * fixed prompts instead.
+   */
+  decodePrompts?: number;
+  /** The budget pilot: the multiple of the main run's steps, and the corpus folder it trained on. */
+  tokensScale?: number;
+  corpus?: string;
 }
 
 /** One model, one seed. */
@@ -39,6 +48,8 @@ export interface SeedResult {
   specialisation?: number[][][];
   /** Share of the MTP module's drafts the main model accepted in greedy decoding (mtp). */
   acceptanceRate?: number;
+  /** That decoding's texts and counts, inside and outside repeated 8-grams (mtp, runs with decodePrompts). */
+  freeRunning?: FreeRunning;
   /**
    * Teacher-forced acceptance per domain over the held-out tail (mtp-acceptance.ts): drafts counted and accepted,
    * and the 95% bootstrap interval of the rate over windows (mtp, runs from 2026-12).
@@ -111,7 +122,7 @@ export function validateClaimsResult(value: unknown): ClaimsResult {
   claims.forEach((c0, i) => {
     const c = obj(c0, `claims[${i}]`);
     const at = `claims[${i}] (${String(c.name)})`;
-    if (!['fineGrained', 'lossFree', 'globalBatch', 'mtp'].includes(c.name as string)) {
+    if (!['fineGrained', 'lossFree', 'globalBatch', 'mtp', 'budget'].includes(c.name as string)) {
       fail(`${at}.name`, 'a claim name', c.name);
     }
     str(c.title, `${at}.title`);

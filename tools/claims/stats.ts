@@ -1,7 +1,9 @@
 /**
  * What a claims table may say about a difference: the paired mean over seeds (the same seed: the same data order,
- * the same initial weights by name) with its 95% t-interval, and whether that interval excludes zero. TF.js-free.
+ * the same initial weights by name) with its 95% t-interval, and whether that interval excludes zero; and a
+ * bootstrap interval of a rate over units of counts. TF.js-free.
  */
+import { Rng } from '../../src/rng.js';
 
 /** The 0.975 quantile of Student's t with df = 1 ... 30 degrees of freedom (two-sided 95%). */
 const t975 = [
@@ -47,4 +49,24 @@ export function pairedInterval(differences: number[]): PairedInterval {
 export function verdict(p: PairedInterval): string {
   if (!p.resolved) return 'not resolved';
   return p.mean < 0 ? 'lower, resolved' : 'higher, resolved';
+}
+
+/** The 95% percentile bootstrap interval of accepted / eligible, resampling windows (seeded: reproducible). */
+export function bootstrapInterval(windows: [number, number][], resamples = 1000, seed = 1): [number, number] {
+  if (windows.length === 0) return [NaN, NaN];
+  const rng = new Rng(seed);
+  const rates: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    let eligible = 0;
+    let accepted = 0;
+    for (let i = 0; i < windows.length; i++) {
+      const w = windows[rng.int(windows.length)]!;
+      eligible += w[0];
+      accepted += w[1];
+    }
+    if (eligible > 0) rates.push(accepted / eligible);
+  }
+  rates.sort((a, b) => a - b);
+  const at = (q: number) => rates[Math.min(rates.length - 1, Math.floor(q * rates.length))]!;
+  return [at(0.025), at(0.975)];
 }
