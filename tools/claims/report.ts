@@ -112,10 +112,10 @@ export function claimMarkdown(claim: ClaimResult): string {
   const probe = claim.probes.m4SharedWithoutShared;
   const shared = claim.variants.find((v) => v.key === 'm4Shared');
   if (probe && probe.length > 0 && shared) {
-    const bySeed = probe.map((x, i) => signed(x - shared.seeds[i]!.valLoss)).join(', ');
+    const differences = probe.map((x, i) => x - shared.seeds[i]!.valLoss);
     lines.push('', `The m = 4 + shared model evaluated with its shared expert disabled and one more routed expert ` +
-      `(DeepSeekMoE section 4.5): ${f3(average(probe))} against ${f3(shared.valLoss.mean)} with it ` +
-      `(${bySeed}, seed by seed).`);
+      `(DeepSeekMoE section 4.5): ${f3(average(probe))} against ${f3(shared.valLoss.mean)} with it; the paired ` +
+      `difference ${pairedCell(differences)}.`);
   }
   lines.push('', `Paper (${claim.source}):`, '', ...claim.paper.map((p) => `- ${p.label}: ${p.value}`));
   return lines.join('\n');
