@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { domainSpecialisation, pairedCell, pairedDifferences } from '../../tools/claims/report.js';
 import { pairedInterval, tQuantile975, verdict } from '../../tools/claims/stats.js';
+import {
+  balancePhases, maxVioBatchPhase, pairedMeasure, pooledTeacherForced,
+} from '../../tools/claims/summaries.js';
 import { validateClaimsResult, type ClaimsResult } from '../../tools/claims/schema.js';
 import { claimTables } from '../../tools/claims/tables.js';
 import { countModelParams } from 'deepseek-moe-tfjs/model';
@@ -145,6 +148,43 @@ describe('npm run bench:claims', () => {
     // Two experts: a domain all on one is 0.5 from uniform, one split evenly 0; one block of both: 0.25.
     expect(domainSpecialisation([[[1, 0], [0.5, 0.5]]])).toBeCloseTo(0.25, 12);
     expect(domainSpecialisation([[[0.25, 0.25, 0.25, 0.25]], [[0.7, 0.1, 0.1, 0.1]]])).toBeCloseTo(0.225, 12);
+  });
+
+  it('derives MaxVio_batch phases, paired measures and pooled acceptance as worked by hand', () => {
+    expect(balancePhases(600)).toEqual({ early: { from: 0, to: 100 }, late: { from: 400, to: 600 } });
+    const seed = (n: number, maxVioBatch: number[], extra: object = {}) => ({
+      seed: n, valLoss: 0, domainLoss: {}, maxVioGlobal: n, curve: [], maxVioBatch, ...extra,
+    });
+    const variant = (key: string, seeds: ReturnType<typeof seed>[]) => ({
+      key, label: key, params: { total: 1, activated: 1 }, seeds, valLoss: { mean: 0, min: 0, max: 0 }, maxVioGlobal: 0,
+    });
+    // Steps [1, 3) of [0, 1, 2, 3]: mean 1.5, sd sqrt(0.5); of [2, 2, 2, 2]: mean 2, sd 0.
+    const v = variant('a', [seed(0, [0, 1, 2, 3]), seed(1, [2, 2, 2, 2])]);
+    const phase = maxVioBatchPhase(v, { from: 1, to: 3 });
+    expect(phase.mean).toEqual([1.5, 2]);
+    expect(phase.sd[0]).toBeCloseTo(Math.SQRT1_2, 12);
+    expect(phase.sd[1]).toBe(0);
+    // Paired by seed number, whatever the order; a variant missing the measure in a seed is left out.
+    const claim = {
+      name: 'lossFree' as const, title: '', source: '', paper: [], baseline: 'b', probes: {},
+      variants: [
+        variant('a', [seed(0, [], { maxVioGlobalTrainingMix: 0.5 }), seed(1, [], { maxVioGlobalTrainingMix: 0.75 })]),
+        variant('b', [seed(1, [], { maxVioGlobalTrainingMix: 1 }), seed(0, [], { maxVioGlobalTrainingMix: 0.25 })]),
+        variant('c', [seed(0, [], { maxVioGlobalTrainingMix: 1 }), seed(1, [])]),
+      ],
+    };
+    expect(pairedMeasure(claim, (s) => s.maxVioGlobalTrainingMix)).toEqual({ a: [0.25, -0.25] });
+    expect(pairedMeasure(claim, (s) => s.maxVioGlobal)).toEqual({ a: [0, 0], c: [0, 0] });
+    // Pooled over seeds: english 3/4 and 1/4 is 4/8; all: 12/14 and 7/14 is 19/28.
+    const tf = (accepted: number, eligible: number) => ({ accepted, eligible, low: 0, high: 1 });
+    const pooled = pooledTeacherForced(variant('m', [
+      seed(0, [], { teacherForced: { english: tf(3, 4), code: tf(9, 10) } }),
+      seed(1, [], { teacherForced: { english: tf(1, 4), code: tf(6, 10) } }),
+    ]));
+    expect(pooled!.english).toEqual({ accepted: 4, eligible: 8, rate: 0.5, bySeed: [0.75, 0.25] });
+    expect(pooled!.code!.rate).toBeCloseTo(0.75, 12);
+    expect(pooled!.all).toEqual({ accepted: 19, eligible: 28, rate: 19 / 28, bySeed: [12 / 14, 7 / 14] });
+    expect(pooledTeacherForced(v)).toBeNull();
   });
 
   it('states a paired difference as its mean and 95% t-interval, resolved only when it excludes zero', () => {
