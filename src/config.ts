@@ -22,5 +22,7 @@ export type {
 } from './train/events.js';
 export type { BlockSpecialisation } from './train/specialisation.js';
 export { encode, decode } from './model/tokenizer.js';
+export { characterSpans, topExpert, characterExpert, characterKind, expertLegend } from './model/routing-view.js';
+export type { RoutingTrace, BlockRouting, CharacterSpan, ExpertLegendEntry } from './model/routing-view.js';
 export { ConfigChecker, show } from './validate.js';
 export type { NumberRange } from './validate.js';
