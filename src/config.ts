@@ -22,7 +22,9 @@ export type {
 } from './train/events.js';
 export type { BlockSpecialisation } from './train/specialisation.js';
 export { encode, decode } from './model/tokenizer.js';
-export { characterSpans, topExpert, characterExpert, characterKind, expertLegend } from './model/routing-view.js';
+export {
+  characterSpans, topExpert, characterExpert, characterKind, expertLegend, expertColour,
+} from './model/routing-view.js';
 export type { RoutingTrace, BlockRouting, CharacterSpan, ExpertLegendEntry } from './model/routing-view.js';
 export { ConfigChecker, show } from './validate.js';
 export type { NumberRange } from './validate.js';

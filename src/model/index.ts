@@ -13,7 +13,9 @@ export { generate, generateWithStats, maxGenerated, sampleToken } from './genera
 export { evaluateText } from './evaluate.js';
 export { traceRouting, maxTraceBytes } from './routing-trace.js';
 export type { RoutingTraceOptions } from './routing-trace.js';
-export { characterSpans, topExpert, characterExpert, characterKind, expertLegend } from './routing-view.js';
+export {
+  characterSpans, topExpert, characterExpert, characterKind, expertLegend, expertColour,
+} from './routing-view.js';
 export type { RoutingTrace, BlockRouting, CharacterSpan, ExpertLegendEntry } from './routing-view.js';
 export { exportHuggingFace, importHuggingFace } from './hf.js';
 export type { EvaluateOptions, TextScore } from './evaluate.js';

@@ -125,3 +125,19 @@ export function expertLegend(trace: RoutingTrace, block: BlockRouting): ExpertLe
     };
   });
 }
+
+/**
+ * A colour per expert, [r, g, b] 0-255: hues a golden angle apart (neighbouring experts far apart, 64 experts still
+ * distinct), light enough for dark text. -1 (every assignment dropped) is grey.
+ */
+export function expertColour(expert: number): [number, number, number] {
+  if (expert < 0) return [200, 200, 200];
+  const hue = (expert * 137.508) % 360;
+  const lightness = expert % 2 === 0 ? 0.78 : 0.66;
+  const a = 0.55 * Math.min(lightness, 1 - lightness);
+  const channel = (n: number) => {
+    const k = (n + hue / 30) % 12;
+    return Math.round(255 * (lightness - a * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
+  };
+  return [channel(0), channel(8), channel(4)];
+}

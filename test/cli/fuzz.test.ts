@@ -1,4 +1,4 @@
-// Random flag combinations and damaged files through the four command-line tools: each run either succeeds or
+// Random flag combinations and damaged files through the five command-line tools: each run either succeeds or
 // exits 2 with one error line (no stack trace), and nothing outside the tool's own output changes on disk.
 import fc from 'fast-check';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -58,11 +58,15 @@ const flags: Record<CliName, Record<string, string[] | null>> = {
   eval: { checkpoint: paths, data: paths, 'seq-len': numbers, 'batch-size': numbers, json: null },
   export: { checkpoint: paths, out: paths, dtype: ['float32', 'bfloat16', 'f16'], force: null },
   import: { from: paths, checkpoint: paths, force: null },
+  route: {
+    checkpoint: paths, text: ['The cat 猫 1+2=3', '', 'x'.repeat(9000)], file: paths, block: numbers,
+    dispatch: ['inference', 'training', 'fast'], json: null,
+  },
 };
 /** Given first (a flag drawn later overrides them), so that a run that succeeds stays short. */
 const fixed: Record<CliName, string[]> = {
   train: ['--backend', 'cpu', '--sample-tokens', '0', '--steps', '1', '--batch-size', '2', '--seq-len', '16'],
-  eval: ['--backend', 'cpu'], export: [], import: [],
+  eval: ['--backend', 'cpu'], export: [], import: [], route: ['--backend', 'cpu'],
 };
 
 /** Flag lists for one tool: a few of its flags, each with a value from its pool, sometimes an unknown flag. */
@@ -89,7 +93,7 @@ function outputsOf(name: CliName, args: string[], cwd: string): string[] {
   return [];
 }
 
-describe.each(['eval', 'export', 'import', 'train'] as const)('npm run %s under random flags and damaged files', (name) => {
+describe.each(['eval', 'export', 'import', 'route', 'train'] as const)('npm run %s under random flags and damaged files', (name) => {
   it('succeeds, or exits 2 with one error line and changes nothing; a success writes only its output', () => {
     let run = 0;
     fc.assert(fc.property(argsFor(name), damage, damage, (args, ckptDamage, hfDamage) => {
