@@ -12,12 +12,13 @@ import { readCheckpoint } from 'deepseek-moe-tfjs/config';
 import { fromHuggingFace, toHuggingFace } from 'deepseek-moe-tfjs/hf';
 import { zipSync } from 'fflate';
 import type { TrainConfigInput } from 'deepseek-moe-tfjs/config';
-import type { LayerReport } from 'deepseek-moe-tfjs/config';
+import type { LayerReport, RoutingTrace } from 'deepseek-moe-tfjs/config';
 import type { WorkerEvent } from '../workers/protocol.js';
 import { BackendPicker, wireRestart } from './common/backend-picker.js';
 import { drawHeatmap, LineChart, loadColour, signedColour } from './common/charts.js';
 import { $, download, exposeState, onClick, showFailure } from './common/page.js';
 import { WorkerClient } from './common/worker-client.js';
+import { RoutingView } from './lab-routing.js';
 
 /** Columns kept in the heatmaps: the most recent steps. */
 const historyLength = 300;
@@ -33,6 +34,7 @@ const lossChart = new LineChart($('loss'), [
 const state = exposeState({
   state: 'idle' as string, losses: [] as number[], valLosses: [] as number[], tokensPerSecond: 0, sample: '',
   checkpoints: 0, error: '', loadedStep: -1, maxVioGlobal: -1, acceptanceRate: -1,
+  routing: null as { trace: RoutingTrace; block: number } | null,
 });
 
 let history: LayerReport[][] = [];
@@ -197,7 +199,9 @@ function setRunning(s: 'idle' | 'starting' | 'running' | 'paused' | 'finished'):
   $<HTMLButtonElement>('pause').disabled = !(s === 'running' || s === 'paused');
   $<HTMLButtonElement>('pause').textContent = s === 'paused' ? 'Resume' : 'Pause';
   $<HTMLButtonElement>('stop').disabled = !(s === 'running' || s === 'paused');
-  for (const id of ['generate', 'save', 'download', 'download-hf']) $<HTMLButtonElement>(id).disabled = !has;
+  for (const id of ['generate', 'save', 'download', 'download-hf', 'route', 'route-sample']) {
+    $<HTMLButtonElement>(id).disabled = !has;
+  }
   picker.disabled = s === 'running';
 }
 
@@ -378,6 +382,15 @@ drop.addEventListener('drop', async (e) => {
 });
 for (const id of ['preset', 'mtp', 'shared-gate']) $(id).addEventListener('change', showParams);
 wireRestart(client, picker, () => setRunning('idle'));
+const routing = new RoutingView((text) => client.api.route(text), () => blocksInModel, (trace, block) => {
+  state.routing = { trace, block };
+});
+onClick('route', () => routing.show($<HTMLTextAreaElement>('route-text').value), reportStatus);
+onClick('route-sample', async () => {
+  const text = $('sample').textContent ?? '';
+  $<HTMLTextAreaElement>('route-text').value = text;
+  await routing.show(text);
+}, reportStatus);
 
 setRunning('idle');
 showParams();

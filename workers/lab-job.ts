@@ -1,5 +1,5 @@
 /** The language model lab's job: the library's Trainer on a corpus, its events passed on as they come. */
-import { DeepSeekLM, type SampleOptions } from 'deepseek-moe-tfjs/model';
+import { DeepSeekLM, traceRouting, type RoutingTraceOptions, type SampleOptions } from 'deepseek-moe-tfjs/model';
 import { TextDataset, Trainer, resolveTrainConfig } from 'deepseek-moe-tfjs/train';
 import type { JobState, LabJob, WorkerEvent } from './protocol.js';
 
@@ -50,6 +50,7 @@ export class LabRun {
   sampleWithStats = (prompt: string, options: SampleOptions) => this.trainer.sampleWithStats(prompt, options);
   save = () => this.trainer.checkpoint();
   specialisation = () => this.trainer.specialisation();
+  route = (text: string, options: RoutingTraceOptions) => traceRouting(this.model, text, options);
 
   load(bytes: Uint8Array): number {
     this.trainer.restore(bytes);

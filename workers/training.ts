@@ -12,7 +12,7 @@ import { claimTable, type ClaimName } from '../tools/claims/tables.js';
 import {
   backendAvailability, backendNames, initBackend, type BackendName, type InitBackendOptions,
 } from 'deepseek-moe-tfjs';
-import type { SampleOptions } from 'deepseek-moe-tfjs/model';
+import type { RoutingTraceOptions, SampleOptions } from 'deepseek-moe-tfjs/model';
 import { LabRun } from './lab-job.js';
 import { holdLifeline } from './lifeline.js';
 import { PlaygroundRun } from './playground/job.js';
@@ -112,6 +112,9 @@ export function createTrainingWorker(): TrainingWorkerApi {
     },
     async specialisation() {
       return lab('specialisation').specialisation();
+    },
+    async route(text: string, options: RoutingTraceOptions = {}) {
+      return lab('route').route(text, options);
     },
     async save() {
       const bytes = await lab('save').save();
