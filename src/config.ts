@@ -16,7 +16,7 @@ export type { ModelParamCount, ModelParamParts, Architecture } from './model/par
 export { resolveTrainConfig, trainConfigDefaults, learningRateAt } from './train/config.js';
 export type { TrainConfig, TrainConfigInput } from './train/config.js';
 export { readCheckpoint, writeCheckpoint, checkpointFormat, checkpointVersion } from './train/checkpoint.js';
-export type { CheckpointHeader, CheckpointContents } from './train/checkpoint.js';
+export type { CheckpointHeader, CheckpointContents, UpcycledFrom } from './train/checkpoint.js';
 export type {
   TrainerEvent, TrainerEventMap, StepEvent, EvalEvent, CheckpointEvent, DoneEvent, ErrorEvent, LayerReport,
 } from './train/events.js';
