@@ -168,6 +168,8 @@ export function upcycleWeights(plan: UpcyclePlan, dense: Map<string, Float32Arra
 /** What upcycle returns. */
 export interface Upcycled {
   checkpoint: Uint8Array;
+  /** The run's step, the dense file's and the grown one's. */
+  step: number;
   modelConfig: ModelConfig;
   plan: UpcyclePlan;
 }
@@ -199,5 +201,5 @@ export function upcycle(denseCheckpoint: Uint8Array, input: UpcycleConfigInput =
       { name: `adam.v/${s.name}`, shape: s.shape, values: zeros(s.shape) },
     ]),
   ]);
-  return { checkpoint, modelConfig: grown.modelConfig, plan };
+  return { checkpoint, step: header.step, modelConfig: grown.modelConfig, plan };
 }
