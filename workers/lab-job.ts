@@ -10,7 +10,7 @@ export class LabRun {
   private stopRequested = false;
 
   /** Validates and builds everything (throwing on bad input) before any training starts. */
-  constructor(job: LabJob, private readonly emit: (event: WorkerEvent) => void) {
+  constructor(readonly job: LabJob, private readonly emit: (event: WorkerEvent) => void) {
     const dataset = new TextDataset(job.corpus, { seqLen: resolveTrainConfig(job.train).seqLen });
     this.model = new DeepSeekLM(job.model);
     try {
@@ -34,6 +34,11 @@ export class LabRun {
     } finally {
       this.finished = true;
     }
+  }
+
+  /** The model's plain config (a dense one can grow into a MoE: workers/training.ts grow). */
+  get modelConfig() {
+    return this.model.plainConfig;
   }
 
   get state(): JobState {

@@ -19,6 +19,7 @@ interface PlaygroundState {
 interface LabState {
   state: string; losses: number[]; valLosses: number[]; sample: string; checkpoints: number; error: string; loadedStep: number;
   maxVioGlobal: number; acceptanceRate: number; routing: { trace: RoutingTrace | null; block: number } | null;
+  grownAt: number;
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -359,6 +360,32 @@ describe('the demo site, built, in headless Chromium', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await page.locator('#routing').screenshot({ path: `${screenshotDir}lab-routing-phone.png` });
+    expect(demo.errors).toEqual([]);
+    await page.close();
+  });
+
+  it('grows a paused dense run into a MoE that trains on in the worker, its loss curve unbroken', async () => {
+    const demo = await openPage(site, 'lab.html?backend=wasm');
+    const { page } = demo;
+    await page.selectOption('#ffn', 'dense');
+    expect(await page.isDisabled('#grow')).toBe(true);
+    await page.click('#train');
+    await waitForState(page, `s.losses.length >= 3`);
+    await page.click('#pause');
+    await waitForState(page, `s.state === 'paused'`);
+    expect(await page.isDisabled('#grow')).toBe(false);
+    const held = (await demoState<LabState>(page)).losses.length;
+    await page.click('#grow');
+    await waitForState(page, `s.grownAt >= 0`);
+    expect((await demoState<LabState>(page)).grownAt).toBe(held);
+    expect(await page.textContent('#status')).toMatch(new RegExp(`grown into a DeepSeekMoE at step ${held} \\(first forward unchanged\\)`));
+    expect(await page.isDisabled('#grow')).toBe(true); // a MoE does not grow again
+    await page.click('#pause'); // Resume
+    await waitForState(page, `s.losses.length >= ${held + 3}`);
+    await page.waitForSelector('#load-1'); // the MoE block's load heatmap
+    await page.click('#stop');
+    await waitForState(page, `s.state === 'finished'`);
+    expect((await demoState<LabState>(page)).error).toBe('');
     expect(demo.errors).toEqual([]);
     await page.close();
   });
