@@ -146,7 +146,7 @@ export class RoutingView {
     tip.textContent = `${named(c.text)} (${n} byte${n > 1 ? 's' : ''})\n${lines.join('\n')}`;
     const box = target.getBoundingClientRect();
     const parent = $('route-view').getBoundingClientRect();
-    tip.style.left = `${Math.max(0, Math.min(box.left - parent.left, parent.width - 260))}px`;
+    tip.style.left = `${Math.max(0, Math.min(box.left - parent.left, parent.width - 340))}px`;
     tip.style.top = `${box.bottom - parent.top + 4}px`;
     tip.hidden = false;
     document.querySelectorAll('#route-view [aria-describedby]').forEach((el) => el.removeAttribute('aria-describedby'));

@@ -126,12 +126,19 @@ export function expertLegend(trace: RoutingTrace, block: BlockRouting): ExpertLe
   });
 }
 
+/** ColorBrewer's Set3 without its grey: eleven light colours apart at a glance, for dark text. */
+const set3: [number, number, number][] = [
+  [141, 211, 199], [255, 255, 179], [190, 186, 218], [251, 128, 114], [128, 177, 211], [253, 180, 98],
+  [179, 222, 105], [252, 205, 229], [188, 128, 189], [204, 235, 197], [255, 237, 111],
+];
+
 /**
- * A colour per expert, [r, g, b] 0-255: hues a golden angle apart (neighbouring experts far apart, 64 experts still
- * distinct), light enough for dark text. -1 (every assignment dropped) is grey.
+ * A colour per expert, [r, g, b] 0-255, light enough for dark text: Set3 for the first eleven, then hues a golden
+ * angle apart (64 experts still distinct). -1 (every assignment dropped) is grey.
  */
 export function expertColour(expert: number): [number, number, number] {
   if (expert < 0) return [200, 200, 200];
+  if (expert < set3.length) return set3[expert]!;
   const hue = (expert * 137.508) % 360;
   const lightness = expert % 2 === 0 ? 0.78 : 0.66;
   const a = 0.55 * Math.min(lightness, 1 - lightness);
