@@ -21,6 +21,8 @@ export type {
   TrainerEvent, TrainerEventMap, StepEvent, EvalEvent, CheckpointEvent, DoneEvent, ErrorEvent, LayerReport,
 } from './train/events.js';
 export type { BlockSpecialisation } from './train/specialisation.js';
+export { resolveUpcycle } from './train/upcycle.js';
+export type { UpcycleConfigInput, UpcyclePlan } from './train/upcycle.js';
 export { encode, decode } from './model/tokenizer.js';
 export {
   characterSpans, topExpert, characterExpert, characterKind, expertLegend, expertColour,

@@ -41,6 +41,22 @@ describe('npm run bench:claims', () => {
     expect(Math.abs(dense('denseTotal').total / gshard!.total - 1)).toBeLessThan(0.01);
   });
 
+  it.each([true, false])('the upcycling table: its MoE rows hold the preset MoE\'s expert widths, the dense row the ' +
+    'activated width (quick %s)', (quick) => {
+    const table = claimTables(quick).find((t) => t.name === 'upcycling')!;
+    const params = (key: string) => countModelParams(table.variants.find((v) => v.key === key)!.model);
+    const [dense, fine, sparse, scratch] = ['denseContinued', 'fineUpcycled', 'sparseUpcycled', 'moeScratch'].map(params);
+    const noRouter = (p: typeof fine, which: 'total' | 'activated') =>
+      p![which] - p![which === 'total' ? 'totalParts' : 'activatedParts'].router;
+    expect(table.variants.find((v) => v.key === 'fineUpcycled')!.model).toEqual(
+      table.variants.find((v) => v.key === 'moeScratch')!.model); // grown into the preset MoE itself
+    for (const p of [fine, sparse, scratch]) {
+      expect(noRouter(p, 'activated')).toBe(dense!.activated);
+      expect(noRouter(p, 'total')).toBe(noRouter(scratch, 'total'));
+    }
+    expect(table.warmStart!.model).toEqual(table.variants[0]!.model);
+  });
+
   it('--quick runs every table, writes the result in the schema, ' +
     'the markdown and the charts', { timeout: 600_000 }, () => {
     const out = mkdtempSync(join(tmpdir(), 'claims-'));
@@ -49,7 +65,7 @@ describe('npm run bench:claims', () => {
     const result = validateClaimsResult(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
     quickRun = result;
     expect(result.settings.quick).toBe(true);
-    expect(result.claims.map((c) => c.name)).toEqual(['fineGrained', 'lossFree', 'globalBatch', 'mtp']);
+    expect(result.claims.map((c) => c.name)).toEqual(['fineGrained', 'lossFree', 'globalBatch', 'mtp', 'upcycling']);
     const files = readdirSync(out).sort();
     const stem = `claims-${result.date}-quick`;
     expect(files).toEqual(expect.arrayContaining([`${stem}.json`, `${stem}.md`, `${stem}-lossFree-maxvio-batch.svg`,
@@ -65,6 +81,18 @@ describe('npm run bench:claims', () => {
       for (const v of c.variants) for (const s of v.seeds) expect(s.valLoss).toBeLessThan(5.55);
     }
     expect(byName.fineGrained!.probes.m4SharedWithoutShared).toHaveLength(2);
+    // Upcycled at step 17 of 25: the grown models start where the dense model was (exact settings), their dense
+    // phase the dense row's own, and they train on to the end as MoEs.
+    const upcycled = byName.upcycling!;
+    for (const key of ['fineUpcycled', 'sparseUpcycled']) {
+      const gaps = upcycled.probes[`stepZeroGap.${key}`]!;
+      expect(gaps).toHaveLength(2);
+      for (const gap of gaps) expect(Math.abs(gap)).toBeLessThan(1e-4);
+      const v = upcycled.variants.find((x) => x.key === key)!;
+      expect(v.seeds[0]!.curve.map(([step]) => step)).toEqual([17, 25]);
+      expect(v.seeds[0]!.maxVioBatch).toHaveLength(8); // MoE steps 18-25
+    }
+    expect(r.stderr).toMatch(/Each upcycled model's validation loss at the step it grew minus the dense model's there/);
     const withMtp = byName.mtp!.variants.find((v) => v.key === 'mtp')!;
     expect(withMtp.acceptanceRate).toBeGreaterThanOrEqual(0);
     // Free-running decoding from prompts cut from the held-out text, one per domain in --quick, texts stored.

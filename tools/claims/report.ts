@@ -132,6 +132,12 @@ export function claimMarkdown(claim: ClaimResult): string {
       `(DeepSeekMoE section 4.5): ${f3(average(probe))} against ${f3(shared.valLoss.mean)} with it; the paired ` +
       `difference ${pairedCell(differences)}.`);
   }
+  const gaps = Object.entries(claim.probes).filter(([k]) => k.startsWith('stepZeroGap.'));
+  if (gaps.length > 0) {
+    const each = gaps.map(([k, xs]) => `${k.slice('stepZeroGap.'.length)} ${xs.map((x) => x.toExponential(1)).join(', ')}`);
+    lines.push('', 'Each upcycled model\'s validation loss at the step it grew minus the dense model\'s there, seed by ' +
+      `seed (0 up to float error when its first forward equals the dense model's): ${each.join('; ')}.`);
+  }
   lines.push('', `Paper (${claim.source}):`, '', ...claim.paper.map((p) => `- ${p.label}: ${p.value}`));
   return lines.join('\n');
 }
