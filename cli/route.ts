@@ -51,13 +51,14 @@ if (length > maxTraceBytes) fail(`expected at most ${maxTraceBytes} UTF-8 bytes 
 
 let bytes: Uint8Array;
 let header: ReturnType<typeof readModelCheckpoint>['header'];
+let config: ReturnType<typeof readModelCheckpoint>['modelConfig'];
 try {
   bytes = readInputFile(checkpointPath, '--checkpoint');
-  header = readModelCheckpoint(bytes).header;
+  ({ header, modelConfig: config } = readModelCheckpoint(bytes));
 } catch (e) {
   fail(`--checkpoint: ${(e as Error).message.replace(/^--checkpoint: /, '')}`);
 }
-const { nLayers, nDenseLayers, ffn } = header.modelConfig;
+const { nLayers, nDenseLayers, ffn } = config!;
 const moeBlocks = ffn === 'dense' ? [] : Array.from({ length: nLayers - nDenseLayers }, (_, i) => nDenseLayers + i);
 if (moeBlocks.length === 0) fail(`--checkpoint: expected a model with MoE blocks, but '${checkpointPath}' is dense.`);
 const block = args.integer('block', moeBlocks[0]!, 0);

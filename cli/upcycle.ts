@@ -8,7 +8,7 @@
  */
 import { countModelParams } from 'deepseek-moe-tfjs/config';
 import { upcycle, type UpcycleConfigInput } from 'deepseek-moe-tfjs/train';
-import { checkCheckpointOutput, readInputFile, realOrResolved, writeFileAtomic } from '../tools/cli-files.js';
+import { checkCheckpointOutput, isSameFile, readInputFile, writeFileAtomic } from '../tools/cli-files.js';
 import { cliArgs } from './args.js';
 
 const usage = `Usage: npm run upcycle -- --checkpoint DENSE --out MOE [options]
@@ -53,7 +53,7 @@ const settings: UpcycleConfigInput = {
 };
 
 try {
-  if (realOrResolved(out) === realOrResolved(input)) {
+  if (isSameFile(out, input)) {
     throw new Error(`--out: '${out}' is the input --checkpoint; write the MoE to another file (the dense one is ` +
       'kept).');
   }

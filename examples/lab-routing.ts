@@ -25,13 +25,9 @@ export class RoutingView {
   block = -1;
   private active = 0;
 
-  /**
-   * `route` asks the worker; `blocksInModel` tells the main model's blocks from the MTP modules'; `shown` hears
-   * what is drawn (the lab mirrors it into its demoState).
-   */
+  /** `route` asks the worker; `shown` hears what is drawn (the lab mirrors it into its demoState). */
   constructor(
     private readonly route: (text: string) => Promise<RoutingTrace>,
-    private readonly blocksInModel: () => number,
     private readonly shown: (trace: RoutingTrace, block: number) => void,
   ) {
     $('route-block').addEventListener('change', () => {
@@ -62,18 +58,20 @@ export class RoutingView {
       this.trace = trace;
       const blocks = trace.blocks.map((b) => b.block);
       if (!blocks.includes(this.block)) this.block = blocks[0] ?? -1;
-      $('route-block').replaceChildren(...trace.blocks.map((b) => {
-        const kind = b.block >= this.blocksInModel() ? ' (MTP module)' : '';
-        return Object.assign(document.createElement('option'), {
-          value: String(b.block), textContent: `block ${b.block}${kind}`, selected: b.block === this.block,
-        });
-      }));
+      $('route-block').replaceChildren(...trace.blocks.map((b) => Object.assign(document.createElement('option'), {
+        value: String(b.block), textContent: `block ${b.block}`, selected: b.block === this.block,
+      })));
       this.active = 0;
       note.textContent = `${trace.bytes.length} bytes, top-${trace.topK} of ${trace.nRoutedExperts} routed experts` +
         (trace.nSharedExperts ? ` + ${trace.nSharedExperts} shared` : '') + '; colour: the expert with the largest ' +
-        `gate${trace.context ? `; each byte saw at least ${trace.context} bytes before it` : ''}.`;
+        'gate' + (trace.context ? `; each byte after the first window saw at least ${trace.context} bytes before it` : '') +
+        '.';
       this.render();
     } catch (e) {
+      this.trace = null; // what is on screen would be the previous model's or text's
+      $('route-view').replaceChildren();
+      $('route-legend').replaceChildren();
+      this.hideTip();
       note.textContent = `could not route: ${(e as Error).message}`;
       note.classList.add('error');
     }
@@ -96,6 +94,8 @@ export class RoutingView {
       span.dataset.expert = String(expert);
       span.style.background = css(expert);
       span.tabIndex = i === this.active ? 0 : -1;
+      span.setAttribute('role', 'option');
+      span.setAttribute('aria-selected', String(i === this.active));
       span.setAttribute('aria-label', `${named(c.text)}: ${expert < 0 ? 'dropped' : `expert ${expert}`}`);
       return span;
     });
@@ -111,6 +111,10 @@ export class RoutingView {
 
   /** Arrow keys, Home and End move between characters (one tab stop for the whole text). */
   private onKey(e: KeyboardEvent): void {
+    if (e.key === 'Escape') {
+      this.hideTip();
+      return;
+    }
     const n = this.trace?.characters.length ?? 0;
     const moves: Record<string, number> = {
       ArrowRight: this.active + 1, ArrowLeft: this.active - 1, Home: 0, End: n - 1,
@@ -128,9 +132,13 @@ export class RoutingView {
   /** Character i becomes the text's one tab stop (clicked, tapped or moved to). */
   private makeActive(i: number): void {
     const view = $('route-view');
-    view.querySelector(`[data-index="${this.active}"]`)?.setAttribute('tabindex', '-1');
+    const before = view.querySelector(`[data-index="${this.active}"]`);
+    before?.setAttribute('tabindex', '-1');
+    before?.setAttribute('aria-selected', 'false');
     this.active = i;
-    view.querySelector(`[data-index="${i}"]`)?.setAttribute('tabindex', '0');
+    const now = view.querySelector(`[data-index="${i}"]`);
+    now?.setAttribute('tabindex', '0');
+    now?.setAttribute('aria-selected', 'true');
   }
 
   /** The tooltip of a character: its bytes, and each byte's experts and gates. */

@@ -304,8 +304,8 @@ onClick('pause', async () => {
 onClick('stop', () => client.api.stop(), reportStatus);
 /** Upcycling: the paused dense job becomes a MoE job at the same step, held paused; the loss curve goes on. */
 onClick('grow', async () => {
-  history = []; // the MoE blocks' figures appear with the next step
   const { step, exact } = await client.api.grow({}, Comlink.proxy(onEvent));
+  history = []; // the MoE blocks' figures appear with the next step
   jobIsDense = false;
   state.grownAt = step;
   setRunning('paused');
@@ -398,7 +398,7 @@ drop.addEventListener('drop', async (e) => {
 });
 for (const id of ['preset', 'mtp', 'shared-gate', 'ffn']) $(id).addEventListener('change', showParams);
 wireRestart(client, picker, () => setRunning('idle'));
-const routing = new RoutingView((text) => client.api.route(text), () => blocksInModel, (trace, block) => {
+const routing = new RoutingView((text) => client.api.route(text), (trace, block) => {
   state.routing = { trace, block };
 });
 onClick('route', () => routing.show($<HTMLTextAreaElement>('route-text').value), reportStatus);

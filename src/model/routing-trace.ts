@@ -39,6 +39,9 @@ export async function traceRouting(
   if (dispatch !== 'inference' && dispatch !== 'training') {
     throw new Error(`traceRouting: expected dispatch 'inference' or 'training', but got '${String(dispatch)}'.`);
   }
+  if (model.config.ffn !== 'moe') {
+    throw new Error("traceRouting: expected a model with MoE blocks, but this one is dense (ffn 'dense').");
+  }
   const bytes = Array.from(encode(text));
   if (bytes.length > maxTraceBytes) {
     throw new Error(`traceRouting: expected at most ${maxTraceBytes} UTF-8 bytes of text, but got ${bytes.length}.`);

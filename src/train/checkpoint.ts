@@ -13,8 +13,12 @@ import { fnv1a } from '../rng.js';
 export const checkpointMagic = 'DSMOECK1';
 /** The header's format tag. */
 export const checkpointFormat = 'deepseek-moe-tfjs/checkpoint';
-/** The version written; readCheckpoint also reads version 1. */
-export const checkpointVersion = 2;
+/**
+ * The newest version: 3 for files carrying optimizerStep or upcycledFrom (an older reader, which would ignore
+ * them and restart AdamW's bias correction wrongly, refuses such a file), 2 for all others; readCheckpoint reads
+ * 1, 2 and 3.
+ */
+export const checkpointVersion = 3;
 
 /** The checkpoint file's JSON header. */
 export interface CheckpointHeader {
@@ -89,7 +93,9 @@ export function writeCheckpoint(
     offset += t.values.byteLength;
   }
   const unsummed: Omit<CheckpointHeader, 'checksum'> = {
-    format: checkpointFormat, version: checkpointVersion, ...header,
+    format: checkpointFormat,
+    version: header.optimizerStep !== undefined || header.upcycledFrom !== undefined ? checkpointVersion : 2,
+    ...header,
     tensors: tensors.map((t) => ({ name: t.name, shape: t.shape })),
   };
   const full: CheckpointHeader = { ...unsummed, checksum: checksumOf(unsummed, data) };
@@ -146,8 +152,8 @@ function checkHeader(header: unknown): asserts header is CheckpointHeader {
   };
   if (!isObject(header)) return corrupt('the header is not an object');
   expect(header.format === checkpointFormat, 'format', `'${checkpointFormat}'`, header.format);
-  if (header.version !== 1 && header.version !== checkpointVersion) {
-    throw new Error(`checkpoint: expected version 1 or ${checkpointVersion}, but got ${JSON.stringify(header.version)}.`);
+  if (header.version !== 1 && header.version !== 2 && header.version !== checkpointVersion) {
+    throw new Error(`checkpoint: expected version 1, 2 or ${checkpointVersion}, but got ${JSON.stringify(header.version)}.`);
   }
   expect(isObject(header.modelConfig), 'modelConfig', 'an object', header.modelConfig);
   expect(isObject(header.trainConfig), 'trainConfig', 'an object', header.trainConfig);

@@ -55,6 +55,13 @@ const fail = (message: string): never => {
 
 /** The grown model's config and the slicing, every setting checked; throws naming the field. */
 export function resolveUpcycle(dense: ResolvedModelConfig, input: UpcycleConfigInput = {}): UpcyclePlan {
+  const known = ['moe', 'granularity', 'seed'];
+  for (const key of Object.keys(input)) {
+    if (!known.includes(key)) fail(`unknown setting '${key}'; known settings are ${known.join(', ')}.`);
+  }
+  if (input.seed !== undefined && !(Number.isInteger(input.seed) && input.seed >= 0)) {
+    fail(`expected seed to be a non-negative integer, but got ${String(input.seed)}.`);
+  }
   if (dense.ffn !== 'dense') fail(`expected a dense model (ffn 'dense'), but got ffn '${dense.ffn}'.`);
   const H = dense.twinInterDim;
   const moe = { ...dense.moe, ...input.moe };

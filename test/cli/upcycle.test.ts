@@ -2,7 +2,7 @@
  * npm run upcycle: a dense run trained by the CLI grows into the preset's MoE, exactly at step 0, and trains on
  * with --resume; the input is never written, --out never the input, and refusals change nothing on disk.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -41,6 +41,8 @@ describe('npm run upcycle', () => {
   it.each([
     ['--out is the input, even with --force', ['--checkpoint', 'dense.ckpt', '--out', './dense.ckpt', '--force'],
       /--out: '.\/dense.ckpt' is the input --checkpoint/],
+    ['--out is a hard link to the input (or, on a case-insensitive disk, another spelling of it)',
+      ['--checkpoint', 'dense.ckpt', '--out', 'same.ckpt', '--force'], /--out: 'same.ckpt' is the input --checkpoint/],
     ['an existing checkpoint without --force', ['--checkpoint', 'dense.ckpt', '--out', 'moe.ckpt'],
       /--out: 'moe.ckpt' exists; choose another --out, or --force/],
     ['a file that is not a checkpoint', ['--checkpoint', 'dense.ckpt', '--out', 'notes.txt', '--force'],
@@ -53,6 +55,7 @@ describe('npm run upcycle', () => {
       /expected --route-scale to be a positive number, but got '0'/],
   ])('refuses %s; nothing changes', (_name, args, message) => {
     writeFileSync(join(dir, 'notes.txt'), 'my notes\n');
+    if (!existsSync(join(dir, 'same.ckpt'))) linkSync(join(dir, 'dense.ckpt'), join(dir, 'same.ckpt'));
     const before = fingerprint(dir);
     const r = run('upcycle', ...args);
     expect(usageError(r)).toMatch(message);

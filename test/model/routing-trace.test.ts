@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from 'deepseek-moe-tfjs';
-import { DeepSeekLM, encode, traceRouting, type ModelConfigInput } from 'deepseek-moe-tfjs/model';
+import { DeepSeekLM, denseTwin, encode, traceRouting, type ModelConfigInput } from 'deepseek-moe-tfjs/model';
 import { characterSpans, expertLegend, topExpert, type RoutingTrace } from 'deepseek-moe-tfjs/config';
 import { nodeBackends } from '../helpers.js';
 
@@ -143,6 +143,9 @@ describe.each(nodeBackends)('traceRouting on %s', (backend) => {
   it('refuses an empty or too long text and an unknown dispatch, by name', async () => {
     const model = new DeepSeekLM(config);
     await expect(traceRouting(model, '')).rejects.toThrow(/expected a non-empty text, but got ''/);
+    const dense = new DeepSeekLM(denseTwin(config, 'activated'));
+    await expect(traceRouting(dense, 'x')).rejects.toThrow(/expected a model with MoE blocks, but this one is dense/);
+    dense.dispose();
     await expect(traceRouting(model, 'x'.repeat(8193))).rejects.toThrow(/at most 8192 UTF-8 bytes .* but got 8193/);
     await expect(traceRouting(model, 'x', { dispatch: 'fast' as never }))
       .rejects.toThrow(/expected dispatch 'inference' or 'training', but got 'fast'/);

@@ -150,10 +150,12 @@ describe('upcycle: weights, header, refusals', () => {
     const bytes = await denseCheckpoint(dense(), 3);
     const source = readCheckpoint(bytes).header;
     expect(source.optimizerStep).toBeUndefined(); // equal to step: not written
+    expect(source.version).toBe(2); // readable by older builds
+
     const { checkpoint } = upcycle(bytes, { granularity: 3 });
     const { header, tensors } = readCheckpoint(checkpoint);
     expect(header).toMatchObject({
-      step: 3, rngState: source.rngState, trainConfig: source.trainConfig, optimizerStep: 0,
+      version: 3, step: 3, rngState: source.rngState, trainConfig: source.trainConfig, optimizerStep: 0,
       upcycledFrom: { step: 3, checksum: source.checksum, modelConfig: source.modelConfig, granularity: 3, exact: true },
     });
     for (const [name, values] of tensors) if (name.startsWith('adam.')) expect(values.every((x) => x === 0), name).toBe(true);
@@ -179,6 +181,13 @@ describe('upcycle: weights, header, refusals', () => {
     [{ granularity: 3, moe: { topK: 99 } }, /upcycle: the grown model's config is not valid: .*topK/],
   ] as [UpcycleConfigInput, RegExp][])('refuses %j by name', (settings, message) => {
     expect(() => resolveUpcycle(resolveModelConfig(dense()), settings)).toThrow(message);
+  });
+
+  it('refuses an unknown setting and a seed that is not a count, by name', () => {
+    const c = resolveModelConfig(dense());
+    expect(() => resolveUpcycle(c, { granularty: 3 } as UpcycleConfigInput))
+      .toThrow(/upcycle: unknown setting 'granularty'; known settings are moe, granularity, seed/);
+    expect(() => resolveUpcycle(c, { granularity: 3, seed: -1 })).toThrow(/expected seed to be a non-negative integer, but got -1/);
   });
 
   it('refuses a MoE model', async () => {

@@ -148,9 +148,14 @@ async function trainAndMeasure(
   const trainer = new Trainer(model, dataset, trainSettings(s, seed, variant.gradAccumSteps));
   const curve: [number, number][] = start ? [...start.curve] : [];
   const maxVioBatch: number[] = [];
-  if (start) {
-    trainer.restore(start.checkpoint);
-    curve.push([trainer.step, (await trainer.evaluate()).valLoss]); // the grown model at the step it grew
+  try {
+    if (start) {
+      trainer.restore(start.checkpoint);
+      curve.push([trainer.step, (await trainer.evaluate()).valLoss]); // the grown model at the step it grew
+    }
+  } catch (e) {
+    trainer.dispose();
+    throw e;
   }
   let failure: string | null = null;
   trainer.on('step', (e) => {
