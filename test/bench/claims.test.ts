@@ -131,7 +131,7 @@ describe('npm run bench:claims', () => {
     // Two tables are still missing: the partial file stays, holding both finished ones, for the next chunk.
     const partial = validateClaimsResult(JSON.parse(readFileSync(join(out, `${stem}.partial.json`), 'utf8')));
     expect(partial.claims).toEqual([globalBatch, mtp]);
-    expect(r.stderr).toMatch(/fineGrained, lossFree still to run/);
+    expect(r.stderr).toMatch(/fineGrained, lossFree, upcycling still to run/);
     // A run of hours goes in chunks: the training runs finished before (here mtp without MTP, both seeds) are
     // kept in <name>.runs.json and only the missing ones train; runs of other tables stay in the file.
     const chunk = mkdtempSync(join(tmpdir(), 'claims-'));
@@ -234,7 +234,7 @@ describe('npm run bench:claims', () => {
   it('refuses an unknown table, and a count of seeds or jobs that is not a positive integer, by name', () => {
     const r = claims('--only', 'moonshot');
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/expected --only to name fineGrained, lossFree, globalBatch, mtp, but got 'moonshot'/);
+    expect(r.stderr).toMatch(/expected --only to name fineGrained, lossFree, globalBatch, mtp, upcycling, but got 'moonshot'/);
     for (const [flag, value] of [['--jobs', '0'], ['--seeds', '1.5']]) {
       const bad = claims(flag!, value!);
       expect(bad.status).toBe(2);
