@@ -25,6 +25,7 @@ export default defineConfig({
       {
         // The built demo site driven through playwright-core: one browser for the whole file. It runs after the
         // other projects (groupOrder 1), alone, so long-task measurements are not other tests' CPU contention.
+        resolve: { alias },
         test: {
           name: 'e2e',
           sequence: { groupOrder: 1 },

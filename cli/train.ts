@@ -24,7 +24,8 @@ import { loadTable, specialisationTable } from './tables.js';
 const usage = `Usage: npm run train -- [options]
   --preset NAME          model preset: ${Object.keys(presets).join(', ')} (default small)
   --attention mha|mla    override the preset's attention
-  --dense-twin KIND      train the dense twin with the MoE's 'activated' or 'total' parameters
+  --dense-twin KIND      train the dense twin with the MoE's 'activated' or 'total' parameters, or 'upcycle':
+                         of width (shared + top-K) x expert width, which npm run upcycle grows into the MoE
   --steps N              optimizer steps (default 300)
   --batch-size N         sequences per optimizer step (default 16)
   --grad-accum N         micro-batches per optimizer step, dividing --batch-size (default 1)
@@ -86,7 +87,7 @@ const presetName = (values.preset as string | undefined) ?? 'small';
 if (!(presetName in presets)) {
   fail(`expected --preset to be one of ${Object.keys(presets).join(', ')}, but got '${presetName}'.`);
 }
-const twin = choice('dense-twin', ['activated', 'total'] as const);
+const twin = choice('dense-twin', ['activated', 'total', 'upcycle'] as const);
 const attention = choice('attention', ['mha', 'mla'] as const);
 // webgpu runs through Dawn when the webgpu package is installed
 const backendChoice = choice('backend', backendOrder.node);
@@ -209,6 +210,11 @@ if (resumed) {
     .map((k) => `${k} ${before[k]} -> ${trainer.config[k]}`);
   console.log(`resuming from ${checkpointPath} at step ${trainer.step} of ${steps}` +
     (changed.length ? `; changed from the checkpoint by flags: ${changed.join(', ')}` : '; its settings unchanged'));
+  const from = resumed.header.upcycledFrom;
+  if (from) {
+    console.log(`upcycled from a dense model at step ${from.step} (granularity ${from.granularity}); AdamW has taken ` +
+      `${resumed.header.optimizerStep ?? trainer.step} steps since`);
+  }
 }
 
 /** Saves one at a time, each atomic (a temporary file, then a rename): the file on disk is always a whole one. */

@@ -22,13 +22,14 @@ const state = exposeState({ state: 'idle' as string, reruns: [] as string[], err
 const status = $('status');
 const progress = $<HTMLProgressElement>('progress');
 
-// The committed full runs (claims-<date>.json, and the pilot's -budget.json; not the quick runs, nor a run's resume
-// files, which are not even bundled), newest first. A run committed in chunks holds the tables finished so far.
+// The committed full runs (claims-<date>.json, the pilot's -budget.json and the upcycling table's -upcycling.json;
+// not the quick runs, nor a run's resume files, which are not even bundled), newest first. A run committed in
+// chunks holds the tables finished so far.
 const files = import.meta.glob(['../bench/results/claims-*.json', '!**/*.runs.json', '!**/*.partial.json'], {
   eager: true, import: 'default',
 }) as Record<string, unknown>;
 const committed: ClaimsResult[] = Object.entries(files)
-  .filter(([path]) => /\/claims-\d{4}-\d{2}-\d{2}(-budget)?\.json$/.test(path))
+  .filter(([path]) => /\/claims-\d{4}-\d{2}-\d{2}(-budget|-upcycling)?\.json$/.test(path))
   .sort(([a], [b]) => (a < b ? 1 : -1))
   .map(([, value]) => validateClaimsResult(value));
 /** The newest committed run holding the table `name`. */

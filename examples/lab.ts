@@ -6,18 +6,19 @@ import chineseUrl from '../data/corpus/chinese.txt?url';
 import codeUrl from '../data/corpus/code.txt?url';
 import arithmeticUrl from '../data/corpus/arithmetic.txt?url';
 import type { ModelConfig } from 'deepseek-moe-tfjs/config';
-import { countModelParams } from 'deepseek-moe-tfjs/config';
+import { countModelParams, denseTwin, plainModelConfig } from 'deepseek-moe-tfjs/config';
 import { presets } from 'deepseek-moe-tfjs/config';
 import { readCheckpoint } from 'deepseek-moe-tfjs/config';
 import { fromHuggingFace, toHuggingFace } from 'deepseek-moe-tfjs/hf';
 import { zipSync } from 'fflate';
 import type { TrainConfigInput } from 'deepseek-moe-tfjs/config';
-import type { LayerReport } from 'deepseek-moe-tfjs/config';
+import type { LayerReport, RoutingTrace } from 'deepseek-moe-tfjs/config';
 import type { WorkerEvent } from '../workers/protocol.js';
 import { BackendPicker, wireRestart } from './common/backend-picker.js';
 import { drawHeatmap, LineChart, loadColour, signedColour } from './common/charts.js';
 import { $, download, exposeState, onClick, showFailure } from './common/page.js';
 import { WorkerClient } from './common/worker-client.js';
+import { RoutingView } from './lab-routing.js';
 
 /** Columns kept in the heatmaps: the most recent steps. */
 const historyLength = 300;
@@ -33,6 +34,7 @@ const lossChart = new LineChart($('loss'), [
 const state = exposeState({
   state: 'idle' as string, losses: [] as number[], valLosses: [] as number[], tokensPerSecond: 0, sample: '',
   checkpoints: 0, error: '', loadedStep: -1, maxVioGlobal: -1, acceptanceRate: -1,
+  routing: null as { trace: RoutingTrace; block: number } | null, grownAt: -1,
 });
 
 let history: LayerReport[][] = [];
@@ -40,6 +42,8 @@ let history: LayerReport[][] = [];
 let blocksInModel = 0;
 let drawPending = false;
 let lastStep = 0;
+/** Whether the current job's model is dense (it can grow into a MoE while paused). */
+let jobIsDense = false;
 
 /**
  * The preset without the finite check, so a step makes no GPU-to-CPU read besides the trainer's one (dropless on
@@ -57,7 +61,8 @@ function modelConfig(): ModelConfig {
     dropPolicy: pick<'position' | 'probs'>('drop-policy'),
     sharedExpertGate: $<HTMLInputElement>('shared-gate').checked,
   };
-  return { ...p, mtpDepth: Number(pick('mtp')), moe };
+  const config = { ...p, mtpDepth: Number(pick('mtp')), moe };
+  return pick('ffn') === 'dense' ? plainModelConfig(denseTwin(config, 'upcycle')) : config;
 }
 
 function trainConfig(): TrainConfigInput {
@@ -197,8 +202,11 @@ function setRunning(s: 'idle' | 'starting' | 'running' | 'paused' | 'finished'):
   $<HTMLButtonElement>('pause').disabled = !(s === 'running' || s === 'paused');
   $<HTMLButtonElement>('pause').textContent = s === 'paused' ? 'Resume' : 'Pause';
   $<HTMLButtonElement>('stop').disabled = !(s === 'running' || s === 'paused');
-  for (const id of ['generate', 'save', 'download', 'download-hf']) $<HTMLButtonElement>(id).disabled = !has;
+  for (const id of ['generate', 'save', 'download', 'download-hf', 'route', 'route-sample']) {
+    $<HTMLButtonElement>(id).disabled = !has;
+  }
   picker.disabled = s === 'running';
+  $<HTMLButtonElement>('grow').disabled = !(s === 'paused' && jobIsDense);
 }
 
 /** Starts a fresh job; `paused` holds it before its first step (used to load a checkpoint into it). */
@@ -211,6 +219,7 @@ async function start(model: ModelConfig, train: TrainConfigInput, paused = false
     lossChart.clear();
     Object.assign(state, { losses: [], valLosses: [], error: '' });
     blocksInModel = model.nLayers;
+    jobIsDense = model.ffn === 'dense';
     await client.api.start({ kind: 'lab', model, train, corpus: text }, Comlink.proxy(onEvent));
     if (paused) await client.api.pause();
     if (state.state === 'starting') setRunning(paused ? 'paused' : 'running'); // unless its events already ended it
@@ -277,7 +286,8 @@ const reportCheckpoint = (message: string) => {
 function modelName(c: ModelConfig): string {
   const match = Object.entries(presets).find(([, p]) => p.dModel === c.dModel && p.nLayers === c.nLayers &&
     p.moe?.nRoutedExperts === c.moe?.nRoutedExperts);
-  return match ? match[0] : `d ${c.dModel}, ${c.nLayers} layers`;
+  const name = match ? match[0] : `d ${c.dModel}, ${c.nLayers} layers`;
+  return c.ffn === 'dense' ? `${name} (dense)` : name;
 }
 
 $('train').addEventListener('click', () => void start(modelConfig(), trainConfig()));
@@ -292,6 +302,16 @@ onClick('pause', async () => {
   }
 }, reportStatus);
 onClick('stop', () => client.api.stop(), reportStatus);
+/** Upcycling: the paused dense job becomes a MoE job at the same step, held paused; the loss curve goes on. */
+onClick('grow', async () => {
+  const { step, exact } = await client.api.grow({}, Comlink.proxy(onEvent));
+  history = []; // the MoE blocks' figures appear with the next step
+  jobIsDense = false;
+  state.grownAt = step;
+  setRunning('paused');
+  status.textContent = `grown into a DeepSeekMoE at step ${step} (first forward ${exact ? 'unchanged' : 'changed'}); ` +
+    'resume to train it on';
+}, reportStatus);
 onClick('generate', async () => {
   const prompt = $<HTMLInputElement>('prompt').value;
   const speculative = $<HTMLInputElement>('speculative').checked;
@@ -376,8 +396,17 @@ drop.addEventListener('drop', async (e) => {
     (document.querySelector('input[name=corpus][value=mine]') as HTMLInputElement).checked = true;
   }
 });
-for (const id of ['preset', 'mtp', 'shared-gate']) $(id).addEventListener('change', showParams);
+for (const id of ['preset', 'mtp', 'shared-gate', 'ffn']) $(id).addEventListener('change', showParams);
 wireRestart(client, picker, () => setRunning('idle'));
+const routing = new RoutingView((text) => client.api.route(text), (trace, block) => {
+  state.routing = { trace, block };
+});
+onClick('route', () => routing.show($<HTMLTextAreaElement>('route-text').value), reportStatus);
+onClick('route-sample', async () => {
+  const text = $('sample').textContent ?? '';
+  $<HTMLTextAreaElement>('route-text').value = text;
+  await routing.show(text);
+}, reportStatus);
 
 setRunning('idle');
 showParams();

@@ -16,11 +16,17 @@ export type { ModelParamCount, ModelParamParts, Architecture } from './model/par
 export { resolveTrainConfig, trainConfigDefaults, learningRateAt } from './train/config.js';
 export type { TrainConfig, TrainConfigInput } from './train/config.js';
 export { readCheckpoint, writeCheckpoint, checkpointFormat, checkpointVersion } from './train/checkpoint.js';
-export type { CheckpointHeader, CheckpointContents } from './train/checkpoint.js';
+export type { CheckpointHeader, CheckpointContents, UpcycledFrom } from './train/checkpoint.js';
 export type {
   TrainerEvent, TrainerEventMap, StepEvent, EvalEvent, CheckpointEvent, DoneEvent, ErrorEvent, LayerReport,
 } from './train/events.js';
 export type { BlockSpecialisation } from './train/specialisation.js';
+export { resolveUpcycle } from './train/upcycle.js';
+export type { UpcycleConfigInput, UpcyclePlan } from './train/upcycle.js';
 export { encode, decode } from './model/tokenizer.js';
+export {
+  characterSpans, topExpert, characterExpert, characterKind, expertLegend, expertColour,
+} from './model/routing-view.js';
+export type { RoutingTrace, BlockRouting, CharacterSpan, ExpertLegendEntry } from './model/routing-view.js';
 export { ConfigChecker, show } from './validate.js';
 export type { NumberRange } from './validate.js';

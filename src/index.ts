@@ -13,7 +13,7 @@ export type {
 export { DeepSeekMoE, deepSeekMoE, expertBiasUpdate, moeLayersOf } from './moe/layer.js';
 export type { DeepSeekMoELayerArgs, LayerArgs } from './moe/layer.js';
 export { moeForward, checkInputFinite } from './moe/moe.js';
-export type { MoEWeights, MoEOutput, MoEForwardOptions, BalanceLoad } from './moe/moe.js';
+export type { MoEWeights, MoEOutput, MoEForwardOptions, BalanceLoad, TokenRoutes } from './moe/moe.js';
 export { route } from './moe/router.js';
 export type { RouterOutput } from './moe/router.js';
 export {

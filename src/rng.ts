@@ -36,3 +36,20 @@ export function fnv1a(bytes: Uint8Array, h = 0x811c9dc5): number {
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
   return h >>> 0;
 }
+
+/**
+ * n draws of a normal of standard deviation `std` truncated at 2 std (redrawn beyond, as TF's truncatedNormal),
+ * from a seeded Rng (Box-Muller): plain arrays, no TF.js.
+ */
+export function truncatedNormal(n: number, std: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let z: number;
+    do {
+      z = Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+    } while (Math.abs(z) > 2);
+    out[i] = z * std;
+  }
+  return out;
+}

@@ -88,6 +88,17 @@ export function writeFileAtomic(path: string, bytes: Uint8Array): void {
   }
 }
 
+/**
+ * Whether two paths name the same file: the same real path, or (both existing) the same device and inode, which
+ * also catches another spelling on a case-insensitive file system and hard links.
+ */
+export function isSameFile(a: string, b: string): boolean {
+  if (realOrResolved(a) === realOrResolved(b)) return true;
+  if (!existsSync(a) || !existsSync(b)) return false;
+  const [x, y] = [statSync(a), statSync(b)];
+  return x.dev === y.dev && x.ino === y.ino;
+}
+
 /** The real path of an existing path, or its resolved path when it does not exist. */
 export const realOrResolved = (path: string) => (existsSync(path) ? realpathSync(path) : resolve(path));
 

@@ -1,5 +1,5 @@
 /** The language model lab's job: the library's Trainer on a corpus, its events passed on as they come. */
-import { DeepSeekLM, type SampleOptions } from 'deepseek-moe-tfjs/model';
+import { DeepSeekLM, traceRouting, type RoutingTraceOptions, type SampleOptions } from 'deepseek-moe-tfjs/model';
 import { TextDataset, Trainer, resolveTrainConfig } from 'deepseek-moe-tfjs/train';
 import type { JobState, LabJob, WorkerEvent } from './protocol.js';
 
@@ -10,7 +10,7 @@ export class LabRun {
   private stopRequested = false;
 
   /** Validates and builds everything (throwing on bad input) before any training starts. */
-  constructor(job: LabJob, private readonly emit: (event: WorkerEvent) => void) {
+  constructor(readonly job: LabJob, private readonly emit: (event: WorkerEvent) => void) {
     const dataset = new TextDataset(job.corpus, { seqLen: resolveTrainConfig(job.train).seqLen });
     this.model = new DeepSeekLM(job.model);
     try {
@@ -36,6 +36,11 @@ export class LabRun {
     }
   }
 
+  /** The model's plain config (a dense one can grow into a MoE: workers/training.ts grow). */
+  get modelConfig() {
+    return this.model.plainConfig;
+  }
+
   get state(): JobState {
     return this.finished ? 'finished' : this.trainer.paused ? 'paused' : 'running';
   }
@@ -50,6 +55,7 @@ export class LabRun {
   sampleWithStats = (prompt: string, options: SampleOptions) => this.trainer.sampleWithStats(prompt, options);
   save = () => this.trainer.checkpoint();
   specialisation = () => this.trainer.specialisation();
+  route = (text: string, options: RoutingTraceOptions) => traceRouting(this.model, text, options);
 
   load(bytes: Uint8Array): number {
     this.trainer.restore(bytes);

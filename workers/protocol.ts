@@ -6,7 +6,8 @@ import type { BackendAvailability, BackendName, InitBackendOptions } from 'deeps
 import type {
   BlockSpecialisation, DoneEvent, ErrorEvent, EvalEvent, ModelConfigInput, StepEvent, TrainConfigInput,
 } from 'deepseek-moe-tfjs/config';
-import type { SampleOptions, SpeculationStats } from 'deepseek-moe-tfjs/model';
+import type { RoutingTrace, RoutingTraceOptions, SampleOptions, SpeculationStats } from 'deepseek-moe-tfjs/model';
+import type { UpcycleConfigInput } from 'deepseek-moe-tfjs/train';
 import type { BenchMode, BenchProgress } from '../tools/bench-suite/index.js';
 import type { BenchResult } from '../tools/bench-suite/schema.js';
 import type { ClaimProgress } from '../tools/claims/run.js';
@@ -71,6 +72,15 @@ export interface TrainingWorkerApi {
   sampleWithStats(prompt: string, options: SampleOptions): Promise<{ text: string; stats: SpeculationStats | null }>;
   /** Where each domain's validation tokens are routed, per MoE block (the lab; any state but idle). */
   specialisation(): Promise<BlockSpecialisation[]>;
+  /** Where the lab's model routes each byte of `text`, per MoE block (traceRouting; any state but idle). */
+  route(text: string, options?: RoutingTraceOptions): Promise<RoutingTrace>;
+  /**
+   * Grows the paused lab job's dense model into a DeepSeekMoE (upcycle; `settings` over the dense model's own moe)
+   * and replaces the job with the grown one, held paused at the same step after one evaluation (the MoE's first
+   * point; with an exact setting, the dense model's loss). Its events go to onEvent. Returns the step. Refused
+   * unless the job is a paused dense language model; a refused or failed grow changes nothing.
+   */
+  grow(settings: UpcycleConfigInput, onEvent: (event: WorkerEvent) => void): Promise<{ step: number; exact: boolean }>;
   /** The lab's checkpoint file (transferred). */
   save(): Promise<Uint8Array>;
   /** Restores a checkpoint into the lab's model (paused or finished); returns its step. */

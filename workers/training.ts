@@ -12,7 +12,8 @@ import { claimTable, type ClaimName } from '../tools/claims/tables.js';
 import {
   backendAvailability, backendNames, initBackend, type BackendName, type InitBackendOptions,
 } from 'deepseek-moe-tfjs';
-import type { SampleOptions } from 'deepseek-moe-tfjs/model';
+import type { RoutingTraceOptions, SampleOptions } from 'deepseek-moe-tfjs/model';
+import { upcycle, type UpcycleConfigInput } from 'deepseek-moe-tfjs/train';
 import { LabRun } from './lab-job.js';
 import { holdLifeline } from './lifeline.js';
 import { PlaygroundRun } from './playground/job.js';
@@ -45,6 +46,14 @@ export function createTrainingWorker(): TrainingWorkerApi {
   let lastDelivery: unknown;
   const delivered = async () => {
     await Promise.resolve(lastDelivery).catch(() => {}); // a listener that throws is the caller's own failure
+  };
+  /** The emitter of a new job's events: only the live job's reach the caller. */
+  const listen = (onEvent: (event: WorkerEvent) => void) => {
+    const token = {};
+    const emit = (event: WorkerEvent) => {
+      if (live === token) lastDelivery = onEvent(event);
+    };
+    return { token, emit };
   };
   /** Ends the current job once no step is in flight, and frees it. */
   const endRun = async () => {
@@ -80,15 +89,35 @@ export function createTrainingWorker(): TrainingWorkerApi {
         throw new Error(`start: expected job.kind to be 'lab' or 'playground', but got ${JSON.stringify(kind)}.`);
       }
       await tf.ready();
-      const token = {};
-      const emit = (event: WorkerEvent) => {
-        if (live === token) lastDelivery = onEvent(event);
-      };
+      const { token, emit } = listen(onEvent);
       const next = job.kind === 'lab' ? new LabRun(job, emit) : new PlaygroundRun(job, emit); // throws before anything changes
       await endRun();
       run = next;
       live = token;
       void next.run();
+    },
+
+    async grow(settings: UpcycleConfigInput, onEvent: (event: WorkerEvent) => void) {
+      const job = lab('grow');
+      if (job.state !== 'paused') throw new Error(`grow: expected a paused job, but it is ${job.state}.`);
+      if (job.modelConfig.ffn !== 'dense') {
+        throw new Error("grow: expected a dense model (the lab's FFN 'dense'), but the job's model is a MoE already.");
+      }
+      const grown = upcycle(await job.save(), settings); // throws before anything changes
+      const { token, emit } = listen(onEvent);
+      const next = new LabRun({ ...job.job, model: grown.modelConfig }, emit);
+      try {
+        next.load(grown.checkpoint);
+        await next.pause();
+      } catch (e) {
+        next.dispose();
+        throw e;
+      }
+      await endRun();
+      run = next;
+      live = token;
+      void next.run(); // its first evaluation is the grown model's point at the same step; then held
+      return { step: grown.step, exact: grown.plan.exact };
     },
 
     async pause() {
@@ -112,6 +141,9 @@ export function createTrainingWorker(): TrainingWorkerApi {
     },
     async specialisation() {
       return lab('specialisation').specialisation();
+    },
+    async route(text: string, options: RoutingTraceOptions = {}) {
+      return lab('route').route(text, options);
     },
     async save() {
       const bytes = await lab('save').save();

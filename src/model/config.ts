@@ -148,14 +148,21 @@ const ffnParams = (d: number, h: number) => 3 * d * h;
 
 /**
  * The dense twin: the same model with every MoE block replaced by a dense SwiGLU FFN holding the MoE's
- * 'activated' parameters (router, shared and topK routed experts) or its 'total' parameters (all experts).
+ * 'activated' parameters (router, shared and topK routed experts) or its 'total' parameters (all experts), or
+ * for 'upcycle' of width (nSharedExperts + topK) h: the activated experts without the router, the dense model that
+ * upcycling (train/upcycle.ts) grows back into this MoE, its first forward unchanged.
  */
-export function denseTwin(input: ModelConfigInput, matches: 'activated' | 'total'): ResolvedModelConfig {
+export function denseTwin(input: ModelConfigInput, matches: 'activated' | 'total' | 'upcycle'): ResolvedModelConfig {
   const c = resolveModelConfig(input);
-  if (matches !== 'activated' && matches !== 'total') {
-    fail(`expected denseTwin to match 'activated' or 'total', but got ${show(matches)}.`);
+  if (matches !== 'activated' && matches !== 'total' && matches !== 'upcycle') {
+    fail(`expected denseTwin to match 'activated', 'total' or 'upcycle', but got ${show(matches)}.`);
   }
   const m = c.moeConfig;
+  if (matches === 'upcycle') {
+    return resolveModelConfig({
+      ...plainModelConfig(c), ffn: 'dense', twinInterDim: (m.nSharedExperts + m.topK) * m.expertHiddenDim,
+    });
+  }
   const experts = m.nSharedExperts + (matches === 'activated' ? m.topK : m.nRoutedExperts);
   const params = experts * ffnParams(c.dModel, m.expertHiddenDim) + c.dModel * m.nRoutedExperts; // + router
   return resolveModelConfig({ ...plainModelConfig(c), ffn: 'dense', twinInterDim: Math.round(params / ffnParams(c.dModel, 1)) });

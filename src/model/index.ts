@@ -11,6 +11,12 @@ export type { LayerCache } from './attention.js';
 export { crossEntropy } from './layers.js';
 export { generate, generateWithStats, maxGenerated, sampleToken } from './generate.js';
 export { evaluateText } from './evaluate.js';
+export { traceRouting, maxTraceBytes } from './routing-trace.js';
+export type { RoutingTraceOptions } from './routing-trace.js';
+export {
+  characterSpans, topExpert, characterExpert, characterKind, expertLegend, expertColour,
+} from './routing-view.js';
+export type { RoutingTrace, BlockRouting, CharacterSpan, ExpertLegendEntry } from './routing-view.js';
 export { exportHuggingFace, importHuggingFace } from './hf.js';
 export type { EvaluateOptions, TextScore } from './evaluate.js';
 export type { SampleOptions, SpeculationStats } from './generate.js';

@@ -11,7 +11,7 @@ import { moeForward } from '../moe/moe.js';
 import { attention, attentionStep, cacheWidth, type LayerCache } from './attention.js';
 import { plainModelConfig, resolveModelConfig, type ModelConfig, type ModelConfigInput, type ResolvedModelConfig } from './config.js';
 import { crossEntropy, embed, rmsNorm } from './layers.js';
-import type { BalanceLoad } from '../moe/moe.js';
+import type { BalanceLoad, TokenRoutes } from '../moe/moe.js';
 import {
   createModelWeights, modelView, modelWeightSpecs, type AttentionWeights, type BlockWeights, type ModelView,
   type ModelWeights,
@@ -29,6 +29,8 @@ export interface MoEBlockReport {
    * nothing back itself: read these with your other values and pass them to checkFiniteInputs.
    */
   nonFiniteInputs: tf.Scalar;
+  /** With ForwardOptions.tokenRoutes: each token's experts, gates, drops and shared share (routing-trace.ts). */
+  routes?: TokenRoutes;
 }
 
 /** Throws naming the first MoE block whose input held non-finite values; `counts` are their nonFiniteInputs, read. */
@@ -72,6 +74,8 @@ export interface ForwardOptions {
    * accumulation: the whole global batch's). Blocks not listed use their own call's.
    */
   balanceLoads?: Map<number, BalanceLoad>;
+  /** Each MoE block's report also carries every token's routes (MoEBlockReport.routes). */
+  tokenRoutes?: boolean;
 }
 
 /** How a block attends: over whole sequences, or for a sequence's new tokens against its cache. */
@@ -94,9 +98,15 @@ function applyBlock(
   if (!w.moe) return { h: tf.add(h, swiGLU(f, w.ffn!.w1, w.ffn!.w3, w.ffn!.w2)), balanceLoss: null, report: null };
   const jitterSeed = options.jitterSeed === undefined ? undefined : mixSeeds(options.jitterSeed, i);
   const balanceLoad = options.balanceLoads?.get(i);
-  const moeOptions = { training: options.training ?? false, jitterSeed, deferFiniteCheck: true, balanceLoad };
+  const moeOptions = {
+    training: options.training ?? false, jitterSeed, deferFiniteCheck: true, balanceLoad,
+    tokenRoutes: options.tokenRoutes ?? false,
+  };
   const out = moeForward(tf.reshape(f, [B, S, d]), w.moe, c.moeConfig, moeOptions);
-  const report = { block: i, stats: out.stats, expertCounts: out.expertCounts, nonFiniteInputs: out.nonFiniteInputs! };
+  const report: MoEBlockReport = {
+    block: i, stats: out.stats, expertCounts: out.expertCounts, nonFiniteInputs: out.nonFiniteInputs!,
+    ...(out.routes ? { routes: out.routes } : {}),
+  };
   return { h: tf.add(h, tf.reshape(out.output, [B * S, d])), balanceLoss: out.losses.total, report };
 }
 

@@ -1,6 +1,16 @@
 /** The model's weight list (checkpoint names, shapes, initialisation), TF.js-free so file formats can use it. */
 import { moeWeightSpecs } from '../moe/specs.js';
+import { fnv1a, mixSeeds } from '../rng.js';
 import type { ResolvedModelConfig } from './config.js';
+
+/**
+ * The seed of a weight's initial values: the config's seed mixed with a hash of the weight's name, so a weight
+ * starts the same whatever other weights the config adds or removes (an `expertBias`, an MTP module), and two
+ * models that differ in one setting start from the same draws elsewhere. Never 0 (TF.js: "unseeded").
+ */
+export function weightSeed(seed: number, name: string): number {
+  return mixSeeds(seed, fnv1a(new TextEncoder().encode(name))) || 1;
+}
 
 /** One model weight: its name (as checkpoints store it), shape, initial std (0: ones for norms, zeros for bias). */
 export interface ModelWeightSpec {

@@ -1,23 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MoEWeights } from '../moe/moe.js';
-import { fnv1a, mixSeeds } from '../rng.js';
 import { checkWeightSizes } from '../validate.js';
 import type { ResolvedModelConfig } from './config.js';
-import { isMoEBlock, modelWeightSpecs } from './specs.js';
+import { isMoEBlock, modelWeightSpecs, weightSeed } from './specs.js';
 
-export { isMoEBlock, modelWeightSpecs, type ModelWeightSpec } from './specs.js';
+export { isMoEBlock, modelWeightSpecs, weightSeed, type ModelWeightSpec } from './specs.js';
 
 /** The model's variables by checkpoint name ('embed', 'blocks.0.attn.wq', ..., 'head'). */
 export type ModelWeights = Record<string, tf.Variable>;
-
-/**
- * The seed of a weight's initial values: the config's seed mixed with a hash of the weight's name, so a weight
- * starts the same whatever other weights the config adds or removes (an `expertBias`, an MTP module), and two
- * models that differ in one setting start from the same draws elsewhere. Never 0 (TF.js: "unseeded").
- */
-export function weightSeed(seed: number, name: string): number {
-  return mixSeeds(seed, fnv1a(new TextEncoder().encode(name))) || 1;
-}
 
 /** Fresh variables from the config's seed, each weight's draw seeded by its name (weightSeed). */
 export function createModelWeights(c: ResolvedModelConfig): ModelWeights {

@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { balanceLosses, meanRouterEntropy, routingStats, type BalanceLosses, type RoutingStats } from './balance.js';
 import { capacityFor, keepByAffinity } from './capacity.js';
 import type { DeepSeekMoEConfig } from './config.js';
-import { countExperts, gateWeightsOf, groupedExperts, keptRoutingPlan, routingPlan, sharedExperts } from './grouped.js';
+import {
+  countExperts, gateWeightsOf, groupedExperts, keptRoutingPlan, routingPlan, sharedExperts, type GroupedRoute,
+} from './grouped.js';
 import { linear, sumOverChoices } from '../backend-ops.js';
 import { maskToFloat, oneHotFloat, stopGradient } from '../ops.js';
 import { route } from './router.js';
@@ -38,6 +40,23 @@ export interface MoEOutput {
    * read of this call already checked), for the caller to read with its own values. Absent otherwise.
    */
   nonFiniteInputs?: tf.Scalar;
+  /** With `tokenRoutes`: what the router did to each token (tensors, off the gradient tape). Absent otherwise. */
+  routes?: TokenRoutes;
+}
+
+/** Per token, where the layer sent it: T tokens, K choices each, in the order the router picked them. */
+export interface TokenRoutes {
+  /** The chosen routed experts: [T, K] int32. */
+  ids: tf.Tensor2D;
+  /** Their gate weights (normalised and scaled as the output uses them): [T, K]. */
+  gates: tf.Tensor2D;
+  /** 1 where capacity dropped the assignment (training with dispatch 'capacity'), else 0: [T, K]. */
+  dropped: tf.Tensor2D;
+  /**
+   * The shared experts' share of the output norm, |shared| / (|shared| + |routed|) per token: [T]; 0 without
+   * shared experts, 1 when every routed assignment was dropped.
+   */
+  sharedShare: tf.Tensor1D;
 }
 
 /** Per-call options of moeForward. */
@@ -62,6 +81,8 @@ export interface MoEForwardOptions {
    * gradient accumulation passes the whole global batch's expert counts [E] and its token count. Default: this call's.
    */
   balanceLoad?: BalanceLoad;
+  /** Also return each token's routes (`routes`): for a routing view; costs a few small ops, no read. */
+  tokenRoutes?: boolean;
 }
 
 /** Expert counts [E] (tokens per expert, before drops) over `tokens` tokens: what f_i is computed from. */
@@ -156,9 +177,29 @@ export function moeForward(
       nSequences === 1 ? (tf.reshape(counts, [1, E]) as tf.Tensor2D) : countExperts(ids, E, nSequences);
     const losses = balanceLosses(logits, scores, counts, sequenceCounts, nSequences, config, options.balanceLoad);
     const stats = routingStats(counts, scores, droppedFraction, config, routerEntropy);
-    return { output, losses, stats, expertCounts: counts, ...(nonFiniteInputs ? { nonFiniteInputs } : {}) };
+    const routes = options.tokenRoutes ? tokenRoutesOf(plan, gates, routed, shared) : undefined;
+    return {
+      output, losses, stats, expertCounts: counts,
+      ...(nonFiniteInputs ? { nonFiniteInputs } : {}), ...(routes ? { routes } : {}),
+    };
   };
   return tf.tidy(run as unknown as () => tf.TensorContainerObject) as unknown as MoEOutput;
+}
+
+/** The routes of the T tokens from the plan (a dropped assignment's row is the sentinel A = T K, contract.ts). */
+function tokenRoutesOf(
+  plan: GroupedRoute, gates: tf.Tensor2D, routed: tf.Tensor2D, shared: tf.Tensor2D | null,
+): TokenRoutes {
+  const [T, K] = plan.ids.shape;
+  const A = T * K;
+  const dropped = tf.reshape(maskToFloat(tf.equal(tf.slice(plan.plan, [0], [A]), tf.scalar(A, 'int32'))), [T, K]);
+  const norm = (y: tf.Tensor2D) => tf.sqrt(tf.sum(tf.square(stopGradient(y)), -1));
+  const sharedShare = shared
+    ? tf.div(norm(shared), tf.maximum(tf.add(norm(shared), norm(routed)), 1e-30))
+    : tf.zeros([T]);
+  return {
+    ids: plan.ids, gates: stopGradient(gates), dropped: dropped as tf.Tensor2D, sharedShare: sharedShare as tf.Tensor1D,
+  };
 }
 
 /** dropPolicy 'probs': which of the T K assignments survive capacity (keepByAffinity). */

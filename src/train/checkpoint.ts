@@ -13,8 +13,12 @@ import { fnv1a } from '../rng.js';
 export const checkpointMagic = 'DSMOECK1';
 /** The header's format tag. */
 export const checkpointFormat = 'deepseek-moe-tfjs/checkpoint';
-/** The version written; readCheckpoint also reads version 1. */
-export const checkpointVersion = 2;
+/**
+ * The newest version: 3 for files carrying optimizerStep or upcycledFrom (an older reader, which would ignore
+ * them and restart AdamW's bias correction wrongly, refuses such a file), 2 for all others; readCheckpoint reads
+ * 1, 2 and 3.
+ */
+export const checkpointVersion = 3;
 
 /** The checkpoint file's JSON header. */
 export interface CheckpointHeader {
@@ -24,12 +28,32 @@ export interface CheckpointHeader {
   trainConfig: TrainConfig;
   /** Optimizer steps taken. */
   step: number;
+  /**
+   * AdamW's own step count (its bias correction), when it differs from `step`: an upcycled model's moments start
+   * fresh at 0 while the run's step and schedule go on. Absent: equal to `step`.
+   */
+  optimizerStep?: number;
+  /** Where an upcycled model came from (train/upcycle.ts); kept through later saves. */
+  upcycledFrom?: UpcycledFrom;
   /** The batch sampler's state. */
   rngState: number;
   /** Name and shape of each tensor, in storage order: the weights, then AdamW's m and v ('adam.m/<name>'). */
   tensors: { name: string; shape: number[] }[];
   /** FNV-1a 32 of the header's canonical JSON without this field, then the tensor bytes (version 1: the tensors only). */
   checksum: number;
+}
+
+/** The dense checkpoint a model was grown from, and how. */
+export interface UpcycledFrom {
+  /** The dense file's step and header checksum. */
+  step: number;
+  checksum: number;
+  /** The dense model's config. */
+  modelConfig: ModelConfig;
+  /** The dense FFN's hidden units were cut into this many slices (1: copies of the whole FFN). */
+  granularity: number;
+  /** Whether the grown model's first forward equals the dense model's (upcycle.ts says when it does). */
+  exact: boolean;
 }
 
 /** A read checkpoint: its header and its tensors by name. */
@@ -69,7 +93,9 @@ export function writeCheckpoint(
     offset += t.values.byteLength;
   }
   const unsummed: Omit<CheckpointHeader, 'checksum'> = {
-    format: checkpointFormat, version: checkpointVersion, ...header,
+    format: checkpointFormat,
+    version: header.optimizerStep !== undefined || header.upcycledFrom !== undefined ? checkpointVersion : 2,
+    ...header,
     tensors: tensors.map((t) => ({ name: t.name, shape: t.shape })),
   };
   const full: CheckpointHeader = { ...unsummed, checksum: checksumOf(unsummed, data) };
@@ -126,13 +152,23 @@ function checkHeader(header: unknown): asserts header is CheckpointHeader {
   };
   if (!isObject(header)) return corrupt('the header is not an object');
   expect(header.format === checkpointFormat, 'format', `'${checkpointFormat}'`, header.format);
-  if (header.version !== 1 && header.version !== checkpointVersion) {
-    throw new Error(`checkpoint: expected version 1 or ${checkpointVersion}, but got ${JSON.stringify(header.version)}.`);
+  if (header.version !== 1 && header.version !== 2 && header.version !== checkpointVersion) {
+    throw new Error(`checkpoint: expected version 1, 2 or ${checkpointVersion}, but got ${JSON.stringify(header.version)}.`);
   }
   expect(isObject(header.modelConfig), 'modelConfig', 'an object', header.modelConfig);
   expect(isObject(header.trainConfig), 'trainConfig', 'an object', header.trainConfig);
   expect(isCount(header.step), 'step', 'a non-negative integer', header.step);
   expect(isCount(header.rngState) && (header.rngState as number) <= 0xffffffff, 'rngState', 'a uint32', header.rngState);
+  if (header.optimizerStep !== undefined) {
+    const ok = isCount(header.optimizerStep) && header.optimizerStep <= (header.step as number);
+    expect(ok, 'optimizerStep', `a non-negative integer at most step (${String(header.step)})`, header.optimizerStep);
+  }
+  if (header.upcycledFrom !== undefined) {
+    const u = header.upcycledFrom;
+    const ok = isObject(u) && isCount(u.step) && isCount(u.checksum) && isObject(u.modelConfig) &&
+      isCount(u.granularity) && (u.granularity as number) >= 1 && typeof u.exact === 'boolean';
+    expect(ok, 'upcycledFrom', '{ step, checksum, modelConfig, granularity, exact }', u);
+  }
   expect(isCount(header.checksum) && (header.checksum as number) <= 0xffffffff, 'checksum', 'a uint32', header.checksum);
   expect(Array.isArray(header.tensors), 'tensors', 'a list', header.tensors);
   const names = new Set<string>();

@@ -20,8 +20,10 @@ export { checkpointMagic, readCheckpoint, writeCheckpoint } from './checkpoint.j
 export { loadModel } from './load.js';
 export { configDifference, readModelCheckpoint } from './model-checkpoint.js';
 export type { ModelCheckpoint } from './model-checkpoint.js';
-export type { CheckpointHeader, CheckpointContents } from './checkpoint.js';
+export type { CheckpointHeader, CheckpointContents, UpcycledFrom } from './checkpoint.js';
 export { specialisationReport } from './specialisation.js';
+export { upcycle, upcycleWeights, resolveUpcycle } from './upcycle.js';
+export type { UpcycleConfigInput, UpcyclePlan, Upcycled } from './upcycle.js';
 export type { BlockSpecialisation } from './specialisation.js';
 export { TextDataset } from '../data/dataset.js';
 export type { Batch, DatasetOptions } from '../data/dataset.js';

@@ -15,7 +15,7 @@ import { modelWeightSpecs } from '../model/weights.js';
 import { mixSeeds, Rng } from '../rng.js';
 import { AdamW } from './adamw.js';
 import { accumulatedStep, moeBlockWeights } from './accumulate.js';
-import { canonicalJson, writeCheckpoint } from './checkpoint.js';
+import { canonicalJson, writeCheckpoint, type UpcycledFrom } from './checkpoint.js';
 import { configDifference, readModelCheckpoint } from './model-checkpoint.js';
 import { learningRateAt, resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 import { RunControl } from './run-control.js';
@@ -57,6 +57,8 @@ export class Trainer {
   private readonly listeners = new Map<string, Set<(e: TrainerEvent) => void>>();
   /** The state before the latest update: put back when the next loss is not finite. */
   private lastGood: GoodState | null = null;
+  /** Where the model was grown from (a restored upcycled checkpoint's), written into every later checkpoint. */
+  upcycledFrom: UpcycledFrom | null = null;
   /** The sampler's state before the step in flight drew its batch (null between steps). */
   private stepRngState: number | null = null;
   private readonly control = new RunControl();
@@ -374,7 +376,11 @@ export class Trainer {
       ]),
     ];
     // Zero-copy clones and the counters are taken now, so a resume() during the reads cannot mix a step in.
-    const header = { modelConfig: this.model.plainConfig, trainConfig: { ...this.config }, step: this.step, rngState: this.rng.state };
+    const header = {
+      modelConfig: this.model.plainConfig, trainConfig: { ...this.config }, step: this.step, rngState: this.rng.state,
+      ...(this.optimizer.step !== this.step ? { optimizerStep: this.optimizer.step } : {}),
+      ...(this.upcycledFrom ? { upcycledFrom: this.upcycledFrom } : {}),
+    };
     const snapshot = entries.map((e) => tf.clone(e.tensor));
     try {
       const values = await Promise.all(snapshot.map((t) => t.data() as Promise<Float32Array>));
@@ -420,7 +426,8 @@ export class Trainer {
     this.dropGoodState();
     this.stepRngState = null;
     this.step = header.step;
-    this.optimizer.step = header.step;
+    this.optimizer.step = header.optimizerStep ?? header.step;
+    this.upcycledFrom = header.upcycledFrom ?? null;
     this.rng.state = header.rngState >>> 0;
   }
 

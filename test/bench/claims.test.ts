@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { domainSpecialisation, pairedCell, pairedDifferences } from '../../tools/claims/report.js';
 import { pairedInterval, tQuantile975, verdict } from '../../tools/claims/stats.js';
+import {
+  balancePhases, maxVioBatchPhase, pairedMeasure, pooledTeacherForced,
+} from '../../tools/claims/summaries.js';
 import { validateClaimsResult, type ClaimsResult } from '../../tools/claims/schema.js';
 import { claimTables } from '../../tools/claims/tables.js';
 import { countModelParams } from 'deepseek-moe-tfjs/model';
@@ -38,6 +41,22 @@ describe('npm run bench:claims', () => {
     expect(Math.abs(dense('denseTotal').total / gshard!.total - 1)).toBeLessThan(0.01);
   });
 
+  it.each([true, false])('the upcycling table: its MoE rows hold the preset MoE\'s expert widths, the dense row the ' +
+    'activated width (quick %s)', (quick) => {
+    const table = claimTables(quick).find((t) => t.name === 'upcycling')!;
+    const params = (key: string) => countModelParams(table.variants.find((v) => v.key === key)!.model);
+    const [dense, fine, sparse, scratch] = ['denseContinued', 'fineUpcycled', 'sparseUpcycled', 'moeScratch'].map(params);
+    const noRouter = (p: typeof fine, which: 'total' | 'activated') =>
+      p![which] - p![which === 'total' ? 'totalParts' : 'activatedParts'].router;
+    expect(table.variants.find((v) => v.key === 'fineUpcycled')!.model).toEqual(
+      table.variants.find((v) => v.key === 'moeScratch')!.model); // grown into the preset MoE itself
+    for (const p of [fine, sparse, scratch]) {
+      expect(noRouter(p, 'activated')).toBe(dense!.activated);
+      expect(noRouter(p, 'total')).toBe(noRouter(scratch, 'total'));
+    }
+    expect(table.warmStart!.model).toEqual(table.variants[0]!.model);
+  });
+
   it('--quick runs every table, writes the result in the schema, ' +
     'the markdown and the charts', { timeout: 600_000 }, () => {
     const out = mkdtempSync(join(tmpdir(), 'claims-'));
@@ -46,7 +65,7 @@ describe('npm run bench:claims', () => {
     const result = validateClaimsResult(JSON.parse(r.stdout.trim().split('\n').at(-1)!));
     quickRun = result;
     expect(result.settings.quick).toBe(true);
-    expect(result.claims.map((c) => c.name)).toEqual(['fineGrained', 'lossFree', 'globalBatch', 'mtp']);
+    expect(result.claims.map((c) => c.name)).toEqual(['fineGrained', 'lossFree', 'globalBatch', 'mtp', 'upcycling']);
     const files = readdirSync(out).sort();
     const stem = `claims-${result.date}-quick`;
     expect(files).toEqual(expect.arrayContaining([`${stem}.json`, `${stem}.md`, `${stem}-lossFree-maxvio-batch.svg`,
@@ -62,6 +81,18 @@ describe('npm run bench:claims', () => {
       for (const v of c.variants) for (const s of v.seeds) expect(s.valLoss).toBeLessThan(5.55);
     }
     expect(byName.fineGrained!.probes.m4SharedWithoutShared).toHaveLength(2);
+    // Upcycled at step 17 of 25: the grown models start where the dense model was (exact settings), their dense
+    // phase the dense row's own, and they train on to the end as MoEs.
+    const upcycled = byName.upcycling!;
+    for (const key of ['fineUpcycled', 'sparseUpcycled']) {
+      const gaps = upcycled.probes[`stepZeroGap.${key}`]!;
+      expect(gaps).toHaveLength(2);
+      for (const gap of gaps) expect(Math.abs(gap)).toBeLessThan(1e-4);
+      const v = upcycled.variants.find((x) => x.key === key)!;
+      expect(v.seeds[0]!.curve.map(([step]) => step)).toEqual([17, 25]);
+      expect(v.seeds[0]!.maxVioBatch).toHaveLength(8); // MoE steps 18-25
+    }
+    expect(r.stderr).toMatch(/Each upcycled model's validation loss at the step it grew minus the dense model's there/);
     const withMtp = byName.mtp!.variants.find((v) => v.key === 'mtp')!;
     expect(withMtp.acceptanceRate).toBeGreaterThanOrEqual(0);
     // Free-running decoding from prompts cut from the held-out text, one per domain in --quick, texts stored.
@@ -100,7 +131,7 @@ describe('npm run bench:claims', () => {
     // Two tables are still missing: the partial file stays, holding both finished ones, for the next chunk.
     const partial = validateClaimsResult(JSON.parse(readFileSync(join(out, `${stem}.partial.json`), 'utf8')));
     expect(partial.claims).toEqual([globalBatch, mtp]);
-    expect(r.stderr).toMatch(/fineGrained, lossFree still to run/);
+    expect(r.stderr).toMatch(/fineGrained, lossFree, upcycling still to run/);
     // A run of hours goes in chunks: the training runs finished before (here mtp without MTP, both seeds) are
     // kept in <name>.runs.json and only the missing ones train; runs of other tables stay in the file.
     const chunk = mkdtempSync(join(tmpdir(), 'claims-'));
@@ -147,6 +178,43 @@ describe('npm run bench:claims', () => {
     expect(domainSpecialisation([[[0.25, 0.25, 0.25, 0.25]], [[0.7, 0.1, 0.1, 0.1]]])).toBeCloseTo(0.225, 12);
   });
 
+  it('derives MaxVio_batch phases, paired measures and pooled acceptance as worked by hand', () => {
+    expect(balancePhases(600)).toEqual({ early: { from: 0, to: 100 }, late: { from: 400, to: 600 } });
+    const seed = (n: number, maxVioBatch: number[], extra: object = {}) => ({
+      seed: n, valLoss: 0, domainLoss: {}, maxVioGlobal: n, curve: [], maxVioBatch, ...extra,
+    });
+    const variant = (key: string, seeds: ReturnType<typeof seed>[]) => ({
+      key, label: key, params: { total: 1, activated: 1 }, seeds, valLoss: { mean: 0, min: 0, max: 0 }, maxVioGlobal: 0,
+    });
+    // Steps [1, 3) of [0, 1, 2, 3]: mean 1.5, sd sqrt(0.5); of [2, 2, 2, 2]: mean 2, sd 0.
+    const v = variant('a', [seed(0, [0, 1, 2, 3]), seed(1, [2, 2, 2, 2])]);
+    const phase = maxVioBatchPhase(v, { from: 1, to: 3 });
+    expect(phase.mean).toEqual([1.5, 2]);
+    expect(phase.sd[0]).toBeCloseTo(Math.SQRT1_2, 12);
+    expect(phase.sd[1]).toBe(0);
+    // Paired by seed number, whatever the order; a variant missing the measure in a seed is left out.
+    const claim = {
+      name: 'lossFree' as const, title: '', source: '', paper: [], baseline: 'b', probes: {},
+      variants: [
+        variant('a', [seed(0, [], { maxVioGlobalTrainingMix: 0.5 }), seed(1, [], { maxVioGlobalTrainingMix: 0.75 })]),
+        variant('b', [seed(1, [], { maxVioGlobalTrainingMix: 1 }), seed(0, [], { maxVioGlobalTrainingMix: 0.25 })]),
+        variant('c', [seed(0, [], { maxVioGlobalTrainingMix: 1 }), seed(1, [])]),
+      ],
+    };
+    expect(pairedMeasure(claim, (s) => s.maxVioGlobalTrainingMix)).toEqual({ a: [0.25, -0.25] });
+    expect(pairedMeasure(claim, (s) => s.maxVioGlobal)).toEqual({ a: [0, 0], c: [0, 0] });
+    // Pooled over seeds: english 3/4 and 1/4 is 4/8; all: 12/14 and 7/14 is 19/28.
+    const tf = (accepted: number, eligible: number) => ({ accepted, eligible, low: 0, high: 1 });
+    const pooled = pooledTeacherForced(variant('m', [
+      seed(0, [], { teacherForced: { english: tf(3, 4), code: tf(9, 10) } }),
+      seed(1, [], { teacherForced: { english: tf(1, 4), code: tf(6, 10) } }),
+    ]));
+    expect(pooled!.english).toEqual({ accepted: 4, eligible: 8, rate: 0.5, bySeed: [0.75, 0.25] });
+    expect(pooled!.code!.rate).toBeCloseTo(0.75, 12);
+    expect(pooled!.all).toEqual({ accepted: 19, eligible: 28, rate: 19 / 28, bySeed: [12 / 14, 7 / 14] });
+    expect(pooledTeacherForced(v)).toBeNull();
+  });
+
   it('states a paired difference as its mean and 95% t-interval, resolved only when it excludes zero', () => {
     // Worked by hand: mean 0.04, sd 0.01, t(0.975, 2) = 4.303, half-width 4.303 * 0.01 / sqrt(3) = 0.02484.
     const up = pairedInterval([0.03, 0.04, 0.05]);
@@ -166,7 +234,7 @@ describe('npm run bench:claims', () => {
   it('refuses an unknown table, and a count of seeds or jobs that is not a positive integer, by name', () => {
     const r = claims('--only', 'moonshot');
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/expected --only to name fineGrained, lossFree, globalBatch, mtp, but got 'moonshot'/);
+    expect(r.stderr).toMatch(/expected --only to name fineGrained, lossFree, globalBatch, mtp, upcycling, but got 'moonshot'/);
     for (const [flag, value] of [['--jobs', '0'], ['--seeds', '1.5']]) {
       const bad = claims(flag!, value!);
       expect(bad.status).toBe(2);

@@ -1,4 +1,4 @@
-// Random flag combinations and damaged files through the four command-line tools: each run either succeeds or
+// Random flag combinations and damaged files through the six command-line tools: each run either succeeds or
 // exits 2 with one error line (no stack trace), and nothing outside the tool's own output changes on disk.
 import fc from 'fast-check';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from 'deepseek-moe-tfjs';
-import { DeepSeekLM, preset } from 'deepseek-moe-tfjs/model';
+import { DeepSeekLM, denseTwin, preset } from 'deepseek-moe-tfjs/model';
 import { TextDataset, Trainer } from 'deepseek-moe-tfjs/train';
 import { cli, fingerprint, usageError, type CliName } from './run.js';
 
@@ -21,6 +21,11 @@ beforeAll(async () => {
   writeFileSync(join(template, 'a.ckpt'), await trainer.checkpoint());
   trainer.dispose();
   model.dispose();
+  const dense = new DeepSeekLM(denseTwin(preset('tiny'), 'upcycle'));
+  const denseTrainer = new Trainer(dense, new TextDataset({ a: 'abcdefgh'.repeat(100) }, { seqLen: 16 }), { seqLen: 16 });
+  writeFileSync(join(template, 'dense.ckpt'), await denseTrainer.checkpoint());
+  denseTrainer.dispose();
+  dense.dispose();
   writeFileSync(join(template, 'notes.txt'), 'my notes\n');
   writeFileSync(join(template, 'sub', 'kept.txt'), 'kept\n');
   writeFileSync(join(template, 'text.txt'), 'The cat sat on the mat. 1 + 2 = 3\n'.repeat(40));
@@ -58,11 +63,20 @@ const flags: Record<CliName, Record<string, string[] | null>> = {
   eval: { checkpoint: paths, data: paths, 'seq-len': numbers, 'batch-size': numbers, json: null },
   export: { checkpoint: paths, out: paths, dtype: ['float32', 'bfloat16', 'f16'], force: null },
   import: { from: paths, checkpoint: paths, force: null },
+  route: {
+    checkpoint: paths, text: ['The cat 猫 1+2=3', '', 'x'.repeat(9000)], file: paths, block: numbers,
+    dispatch: ['inference', 'training', 'fast'], json: null,
+  },
+  upcycle: {
+    checkpoint: ['dense.ckpt', 'dense.ckpt', ...paths], out: paths, granularity: ['1', '3', '4', '0', 'x'],
+    'routed-experts': ['4', '8', '7', '0'], 'top-k': ['1', '2', '3', '99'], 'shared-experts': ['0', '1', '3'],
+    'route-scale': ['1', '2', '0', '-1', 'x'], seed: numbers, force: null,
+  },
 };
 /** Given first (a flag drawn later overrides them), so that a run that succeeds stays short. */
 const fixed: Record<CliName, string[]> = {
   train: ['--backend', 'cpu', '--sample-tokens', '0', '--steps', '1', '--batch-size', '2', '--seq-len', '16'],
-  eval: ['--backend', 'cpu'], export: [], import: [],
+  eval: ['--backend', 'cpu'], export: [], import: [], route: ['--backend', 'cpu'], upcycle: [],
 };
 
 /** Flag lists for one tool: a few of its flags, each with a value from its pool, sometimes an unknown flag. */
@@ -86,10 +100,11 @@ function outputsOf(name: CliName, args: string[], cwd: string): string[] {
   if (name === 'export') return value('out');
   if (name === 'train') return value('checkpoint').concat(args.includes('--checkpoint') ? [] : [join(cwd, 'checkpoints')]);
   if (name === 'import') return value('checkpoint');
+  if (name === 'upcycle') return value('out');
   return [];
 }
 
-describe.each(['eval', 'export', 'import', 'train'] as const)('npm run %s under random flags and damaged files', (name) => {
+describe.each(['eval', 'export', 'import', 'route', 'train', 'upcycle'] as const)('npm run %s under random flags and damaged files', (name) => {
   it('succeeds, or exits 2 with one error line and changes nothing; a success writes only its output', () => {
     let run = 0;
     fc.assert(fc.property(argsFor(name), damage, damage, (args, ckptDamage, hfDamage) => {

@@ -10,7 +10,7 @@ export const root = new URL('../../', import.meta.url).pathname;
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const env = { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.json') };
 
-export type CliName = 'train' | 'eval' | 'export' | 'import';
+export type CliName = 'train' | 'eval' | 'export' | 'import' | 'route' | 'upcycle';
 
 /** `npm run <name> -- ...args` run synchronously in `cwd` (the repository by default). */
 export function cli(name: CliName, args: string[], cwd = root): SpawnSyncReturns<string> {

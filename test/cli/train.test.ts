@@ -61,7 +61,7 @@ describe('npm run train', () => {
     [['--drop-policy', 'random'], /expected --drop-policy to be one of position, probs, but got 'random'/],
     [['--steps', 'ten'], /expected --steps to be an integer >= 1, but got 'ten'/],
     [['--preset', 'huge'], /expected --preset to be one of tiny, small, but got 'huge'/],
-    [['--dense-twin', 'half'], /expected --dense-twin to be one of activated, total, but got 'half'/],
+    [['--dense-twin', 'half'], /expected --dense-twin to be one of activated, total, upcycle, but got 'half'/],
     [['--frobnicate'], /Unknown option '--frobnicate'/],
     [['--data', '/no/such/file.txt'], /--data: expected a file at '\/no\/such\/file.txt', but there is none/],
   ])('%j: usage and a clear error, exit code 2', (args, message) => {

@@ -3,6 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from 'deepseek-moe-tfjs';
+import { characterExpert, expertColour, expertLegend, type RoutingTrace } from 'deepseek-moe-tfjs/config';
+import { traceRouting } from 'deepseek-moe-tfjs/model';
+import { loadModel } from 'deepseek-moe-tfjs/train';
 import { demoState, openPage, openSite, screenshotDir, waitForState, type Site } from './site.js';
 import { validateBenchResult } from '../../tools/bench-suite/validate.js';
 import type { BenchResult } from '../../tools/bench-suite/schema.js';
@@ -14,7 +18,8 @@ interface PlaygroundState {
 }
 interface LabState {
   state: string; losses: number[]; valLosses: number[]; sample: string; checkpoints: number; error: string; loadedStep: number;
-  maxVioGlobal: number; acceptanceRate: number;
+  maxVioGlobal: number; acceptanceRate: number; routing: { trace: RoutingTrace | null; block: number } | null;
+  grownAt: number;
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -31,6 +36,13 @@ async function trainBriefly(page: Parameters<typeof demoState>[0]): Promise<void
   await waitForState(page, `s.losses.length >= 3`);
   await page.click('#stop');
   await waitForState(page, `s.state === 'finished'`);
+}
+
+/** The routing figure's box on the page, for its screenshot. */
+async function routingBox(page: Parameters<typeof demoState>[0]) {
+  await page.locator('#routing').scrollIntoViewIfNeeded();
+  const box = (await page.locator('#routing').boundingBox())!;
+  return { x: box.x, y: box.y, width: box.width, height: box.height + 40 };
 }
 
 const blocking = (tasks: { start: number; duration: number }[]) => tasks.filter((t) => t.duration > 200);
@@ -178,10 +190,10 @@ describe('the demo site, built, in headless Chromium', () => {
     // Each table from the newest committed full run that holds it (a run committed in chunks holds some), with
     // its per-domain table and charts; the budget pilot from its own file.
     const results = new URL('../../bench/results/', import.meta.url);
-    const runs = readdirSync(results).filter((f) => /^claims-\d{4}-\d{2}-\d{2}(-budget)?\.json$/.test(f)).sort()
-      .reverse().map((f) => JSON.parse(readFileSync(new URL(f, results), 'utf8')) as ClaimsResult);
+    const runs = readdirSync(results).filter((f) => /^claims-\d{4}-\d{2}-\d{2}(-budget|-upcycling)?\.json$/.test(f))
+      .sort().reverse().map((f) => JSON.parse(readFileSync(new URL(f, results), 'utf8')) as ClaimsResult);
     const runOf = (name: string) => runs.find((r) => r.claims.some((c) => c.name === name));
-    const names = ['fineGrained', 'lossFree', 'globalBatch', 'mtp', 'budget'];
+    const names = ['fineGrained', 'lossFree', 'globalBatch', 'mtp', 'upcycling', 'budget'];
     const first = names.map(runOf).find((r) => r !== undefined);
     expect(await page.textContent('#committed')).toMatch(first
       ? new RegExp(`^Committed runs shown: ${first.date}, wasm`)
@@ -191,7 +203,8 @@ describe('the demo site, built, in headless Chromium', () => {
       const run = runOf(name);
       if (!run) continue;
       expect(await page.getAttribute(`#claim-${name} [data-run]`, 'data-run')).toBe(run.date);
-      expect(await page.locator(`#claim-${name} > table`).count()).toBe(2); // the models, and per domain
+      // The models and per domain; the loss-free table also MaxVio_batch early and late.
+      expect(await page.locator(`#claim-${name} > table`).count()).toBe(name === 'lossFree' ? 3 : 2);
       expect(await page.locator(`#claim-${name} figure.chart svg`).count()).toBeGreaterThan(0);
       const paired = /minus the baseline: paired mean \[95% t-interval\], resolved or not \(seed by seed\)/;
       expect(await page.textContent(`#claim-${name}`)).toMatch(paired);
@@ -291,6 +304,90 @@ describe('the demo site, built, in headless Chromium', () => {
     expect(await page.textContent('#checkpoint-note')).toMatch(/Could not load damaged.ckpt: .*checksum mismatch/);
     expect((await demoState<LabState>(page)).state).toBe('paused'); // the loaded job is still there
     await waitForState(page, `s.checkpoints === ${saved}`);
+    await page.close();
+  });
+
+  it('routes a mixed text: spans, tooltips and legend follow the library\'s trace, by keyboard and on a phone', async () => {
+    const demo = await openPage(site, 'lab.html?backend=wasm');
+    const { page } = demo;
+    await trainBriefly(page);
+    const text = 'The cat sat. 猫坐着。\ndef f(x): return x  # 12+34=46';
+    await page.fill('#route-text', text);
+    await page.click('#route');
+    await waitForState(page, `s.routing && s.routing.trace !== null`);
+    const { trace, block: shown } = (await demoState<LabState>(page)).routing!;
+    const block = trace!.blocks.find((b) => b.block === shown)!;
+    expect(trace!.text).toBe(text);
+    const spans = await page.$$eval('#route-view span', (els) => els.map((e) => ({
+      text: e.textContent, expert: Number((e as HTMLElement).dataset.expert), background: (e as HTMLElement).style.background,
+      label: e.getAttribute('aria-label'),
+    })));
+    expect(spans.map((x) => x.text).join('')).toBe(text);
+    trace!.characters.forEach((c, i) => {
+      const expert = characterExpert(block, c);
+      expect(spans[i]!.expert, `character ${i} '${c.text}'`).toBe(expert);
+      expect(spans[i]!.background).toBe(`rgb(${expertColour(expert).join(', ')})`);
+      expect(spans[i]!.label).toContain(`expert ${expert}`);
+    });
+    const legend = await page.$$eval('#route-legend li', (els) => els.map((e) => e.textContent));
+    expect(legend).toEqual(expertLegend(trace!, block).map((e) => e.description));
+    // The trace is the library's: the same checkpoint through traceRouting in Node routes every byte alike (a gate
+    // within 1e-3 of the next may swap places across backends).
+    const [file] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    await initBackend('cpu');
+    const model = loadModel(new Uint8Array(readFileSync(await file.path())));
+    const here = await traceRouting(model, text);
+    model.dispose();
+    const mine = here.blocks.find((b) => b.block === shown)!;
+    block.experts.forEach((row, b) => row.forEach((e, k) => {
+      const j = mine.experts[b]!.indexOf(e);
+      if (j >= 0) expect(mine.gates[b]![j]!, `byte ${b}`).toBeCloseTo(block.gates[b]![k]!, 3);
+      else expect(Math.abs(block.gates[b]![k]! - Math.min(...mine.gates[b]!)), `byte ${b}: expert ${e}`).toBeLessThan(1e-3);
+    }));
+    // A tooltip for the Chinese character: its three bytes, each with its experts and gates; arrow keys move on.
+    const cat = trace!.characters.findIndex((c) => c.text === '猫');
+    await page.focus(`#route-view [data-index="${cat}"]`);
+    const tip = await page.textContent('#route-tip');
+    expect(tip).toMatch(/^猫 \(3 bytes\)\nbyte e7: .*\nbyte 8c: .*\nbyte ab: /);
+    const first = trace!.characters[cat]!.start;
+    expect(tip).toContain(`expert ${block.experts[first]![0]} ${block.gates[first]![0]!.toFixed(2)}`);
+    expect(await page.getAttribute(`#route-view [data-index="${cat}"]`, 'aria-describedby')).toBe('route-tip');
+    await page.keyboard.press('ArrowRight');
+    expect(await page.evaluate(() => (document.activeElement as HTMLElement).dataset.index)).toBe(String(cat + 1));
+    expect(await page.textContent('#route-tip')).toMatch(/^坐 \(3 bytes\)/);
+    await page.screenshot({ path: `${screenshotDir}lab-routing.png`, fullPage: false, clip: await routingBox(page) });
+    // A phone screen: the view wraps inside the page, nothing scrolls sideways.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.locator('#routing').screenshot({ path: `${screenshotDir}lab-routing-phone.png` });
+    expect(demo.errors).toEqual([]);
+    await page.close();
+  });
+
+  it('grows a paused dense run into a MoE that trains on in the worker, its loss curve unbroken', async () => {
+    const demo = await openPage(site, 'lab.html?backend=wasm');
+    const { page } = demo;
+    await page.selectOption('#ffn', 'dense');
+    expect(await page.isDisabled('#grow')).toBe(true);
+    await page.click('#train');
+    await waitForState(page, `s.losses.length >= 3`);
+    await page.click('#pause');
+    await waitForState(page, `s.state === 'paused'`);
+    expect(await page.isDisabled('#grow')).toBe(false);
+    const held = (await demoState<LabState>(page)).losses.length;
+    await page.click('#grow');
+    await waitForState(page, `s.grownAt >= 0`);
+    expect((await demoState<LabState>(page)).grownAt).toBe(held);
+    expect(await page.textContent('#status')).toMatch(new RegExp(`grown into a DeepSeekMoE at step ${held} \\(first forward unchanged\\)`));
+    expect(await page.isDisabled('#grow')).toBe(true); // a MoE does not grow again
+    await page.click('#pause'); // Resume
+    await waitForState(page, `s.losses.length >= ${held + 3}`);
+    await page.waitForSelector('#load-1'); // the MoE block's load heatmap
+    await page.click('#stop');
+    await waitForState(page, `s.state === 'finished'`);
+    expect((await demoState<LabState>(page)).error).toBe('');
+    expect(demo.errors).toEqual([]);
     await page.close();
   });
 

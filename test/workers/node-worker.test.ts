@@ -1,6 +1,9 @@
 import * as Comlink from 'comlink';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { preset } from 'deepseek-moe-tfjs/model';
+import { initBackend } from 'deepseek-moe-tfjs';
+import { plainModelConfig, readCheckpoint } from 'deepseek-moe-tfjs/config';
+import { denseTwin, preset } from 'deepseek-moe-tfjs/model';
+import { loadModel, TextDataset, Trainer } from 'deepseek-moe-tfjs/train';
 import type { BenchProgress, TrainingWorkerApi, WorkerEvent } from '../../workers/protocol.js';
 import { benchTaskCount } from '../../tools/bench-suite/index.js';
 import { validateBenchResult } from '../../tools/bench-suite/validate.js';
@@ -63,6 +66,40 @@ describe('the training worker under worker_threads', () => {
     expect(await api.sample('the ', { maxNewTokens: 12, temperature: 0 })).not.toBe(sample); // it trained on
     expect(await api.load(bytes)).toBe(steps.length);
     expect(await api.sample('the ', { maxNewTokens: 12, temperature: 0 })).toBe(sample);
+  });
+
+  it('grows a paused dense lab job into a MoE that starts at the dense loss and trains on', async () => {
+    const dense = collect(20);
+    const corpus = bundledCorpus();
+    const train = { steps: 12, batchSize: 4, seqLen: 32, evalEvery: 100, evalWindows: 2, warmupSteps: 2 };
+    await api.start({ kind: 'lab', model: plainModelConfig(denseTwin(preset('tiny'), 'upcycle')), train, corpus }, dense.listener);
+    await expect(api.grow({}, Comlink.proxy(() => {}))).rejects.toThrow(/grow: expected a paused job, but it is running/);
+    await api.pause();
+    const denseBytes = await api.save();
+    const at = readCheckpoint(denseBytes).header.step;
+    // The dense model's validation loss at that step, here on cpu, as the trainer evaluates it.
+    await initBackend('cpu');
+    const model = loadModel(denseBytes);
+    const trainer = new Trainer(model, new TextDataset(corpus, { seqLen: 32 }), train);
+    trainer.restore(denseBytes);
+    const denseLoss = (await trainer.evaluate()).valLoss;
+    trainer.dispose();
+    model.dispose();
+    const grown = collect();
+    expect(await api.grow({}, grown.listener)).toEqual({ step: at, exact: true });
+    expect(await api.state()).toBe('paused');
+    await expect(api.grow({}, Comlink.proxy(() => {}))).rejects.toThrow(/expected a dense model .* is a MoE already/);
+    await api.resume();
+    await grown.ended;
+    const evals = grown.events.filter((e) => e.type === 'eval');
+    expect(evals[0]!.step).toBe(at);
+    expect(Math.abs(evals[0]!.valLoss - denseLoss)).toBeLessThan(1e-4);
+    expect(evals[0]!.layers.length).toBe(1); // the MoE block's report
+    const steps = grown.events.filter((e) => e.type === 'step').map((e) => e.step);
+    expect(steps).toEqual(Array.from({ length: 12 - at }, (_, i) => at + 1 + i));
+    expect(dense.events.filter((e) => e.type === 'done')).toEqual([]); // the dense job was ended quietly
+    const { header } = readCheckpoint(await api.save());
+    expect(header).toMatchObject({ step: 12, optimizerStep: 12 - at, upcycledFrom: { step: at, exact: true } });
   });
 
   it('trains the playground, transfers its routing maps, and frees a job when the next replaces it', async () => {

@@ -1,7 +1,8 @@
 /** Markdown tables and SVG charts of a claims result (schema.ts): what the bench writes and docs/claims.md shows. */
-import type { ClaimResult, ClaimsResult, VariantResult } from './schema.js';
+import type { ClaimResult, ClaimsResult, SeedResult, VariantResult } from './schema.js';
 import { repeatN } from './repeats.js';
 import { bootstrapInterval, pairedInterval, verdict } from './stats.js';
+import { balancePhases, maxVioBatchPhase, pairedMeasure, pooledTeacherForced } from './summaries.js';
 
 const paramCount = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
 const f3 = (x: number) => x.toFixed(3);
@@ -86,15 +87,29 @@ export function claimMarkdown(claim: ClaimResult): string {
     '',
     ...domainTable(claim),
   ];
+  if (claim.name === 'lossFree') lines.push('', ...maxVioBatchTable(claim));
   const mapped = claim.variants.filter((v) => v.seeds.every((s) => s.specialisation));
   if (mapped.length > 0) {
     const figures = mapped.map((v) => {
       const each = v.seeds.map((s) => domainSpecialisation(s.specialisation!));
       return `${v.key} ${f3(average(each))} (${each.map(f3).join(', ')})`;
     });
+    const specialisation = (s: SeedResult) => s.specialisation && domainSpecialisation(s.specialisation);
+    const paired = Object.entries(pairedMeasure(claim, specialisation));
     lines.push('', 'Domain specialisation (the total-variation distance of each domain\'s expert shares from ' +
       `uniform, the mean over domains and MoE blocks; 0: every domain spread evenly), seed by seed: ` +
-      `${figures.join('; ')}.`);
+      `${figures.join('; ')}.` +
+      paired.map(([key, d]) => ` ${key} minus ${claim.baseline}, paired: ${pairedCell(d)}.`).join(''));
+  }
+  if (claim.name === 'lossFree' || claim.name === 'globalBatch') lines.push('', maxVioGlobalLine(claim));
+  for (const v of claim.variants) {
+    const pooled = pooledTeacherForced(v);
+    if (!pooled) continue;
+    const range = (xs: number[]) => `seeds ${percent(Math.min(...xs))}-${percent(Math.max(...xs))}`;
+    const cell = (d: string) => `${d} ${percent(pooled[d]!.rate)} (${range(pooled[d]!.bySeed)})`;
+    const domains = Object.keys(pooled).filter((d) => d !== 'all');
+    lines.push('', `${v.label}: teacher-forced acceptance pooled over the seeds: ${domains.map(cell).join(', ')}; ` +
+      `${percent(pooled.all!.rate)} of ${pooled.all!.eligible} drafts in all (${range(pooled.all!.bySeed)}).`);
   }
   for (const v of claim.variants.filter((x) => x.seeds.every((s) => s.teacherForced))) {
     const domains = Object.keys(v.seeds[0]!.teacherForced!);
@@ -117,8 +132,45 @@ export function claimMarkdown(claim: ClaimResult): string {
       `(DeepSeekMoE section 4.5): ${f3(average(probe))} against ${f3(shared.valLoss.mean)} with it; the paired ` +
       `difference ${pairedCell(differences)}.`);
   }
+  const gaps = Object.entries(claim.probes).filter(([k]) => k.startsWith('stepZeroGap.'));
+  if (gaps.length > 0) {
+    const each = gaps.map(([k, xs]) => `${k.slice('stepZeroGap.'.length)} ${xs.map((x) => x.toExponential(1)).join(', ')}`);
+    lines.push('', 'Each upcycled model\'s validation loss at the step it grew minus the dense model\'s there, seed by ' +
+      `seed (0 up to float error when its first forward equals the dense model's): ${each.join('; ')}.`);
+  }
   lines.push('', `Paper (${claim.source}):`, '', ...claim.paper.map((p) => `- ${p.label}: ${p.value}`));
   return lines.join('\n');
+}
+
+const f2 = (x: number) => x.toFixed(2);
+/** Mean over seeds with the seeds' min-max, two decimals. */
+const overSeeds = (xs: number[]) => `${f2(average(xs))} (${f2(Math.min(...xs))}-${f2(Math.max(...xs))})`;
+
+/** MaxVio_batch early and late in training (how fast balance comes, how well it holds), per variant over seeds. */
+function maxVioBatchTable(claim: ClaimResult): string[] {
+  const steps = claim.variants[0]?.seeds[0]?.maxVioBatch.length ?? 0;
+  const { early, late } = balancePhases(steps);
+  const span = (p: { from: number; to: number }) => `steps ${p.from}-${p.to - 1}`;
+  return [
+    `MaxVio_batch (each optimizer step's batch, the mean over the MoE blocks), ` +
+      `${claim.variants[0]?.seeds.length ?? 0} seeds: mean (min-max).`,
+    '',
+    `| model | ${span(early)} | ${span(late)} | its standard deviation over ${span(late)} |`,
+    '|---|---|---|---|',
+    ...claim.variants.map((v) => {
+      const [a, b] = [maxVioBatchPhase(v, early), maxVioBatchPhase(v, late)];
+      return `| ${v.label} | ${overSeeds(a.mean)} | ${overSeeds(b.mean)} | ${overSeeds(b.sd)} |`;
+    }),
+  ];
+}
+
+/** Each MoE variant's MaxVio_global minus the baseline's, paired, on both validation sets. */
+function maxVioGlobalLine(claim: ClaimResult): string {
+  const alike = pairedMeasure(claim, (s) => s.maxVioGlobal);
+  const mix = pairedMeasure(claim, (s) => s.maxVioGlobalTrainingMix);
+  const cells = Object.keys(alike).map((key) => `${key}: domains alike ${pairedCell(alike[key]!)}` +
+    (mix[key] ? `; in training proportions ${pairedCell(mix[key])}` : ''));
+  return `MaxVio_global minus ${claim.baseline}'s, paired: ${cells.join(' | ')}.`;
 }
 
 /** Free-running speculative decoding over the seeds: acceptance, the share in repeats, and each seed's figures. */
@@ -127,7 +179,8 @@ function freeRunningLine(v: VariantResult): string {
   const rate = (a: number, n: number) => (n > 0 ? `${percent(a / n)} of ${n}` : 'none');
   const total = (k: 'generated' | 'repeated' | 'drafted' | 'accepted' | 'draftedInRepeat' | 'acceptedInRepeat') =>
     runs.reduce((a, r) => a + r[k], 0);
-  const [low, high] = bootstrapInterval(runs.flatMap((r) => r.samples.map((x): [number, number] => [x.drafted, x.accepted])));
+  const prompts = runs.flatMap((r) => r.samples.map((x): [number, number] => [x.drafted, x.accepted]));
+  const [low, high] = bootstrapInterval(prompts);
   const bySeed = v.seeds.map((s) => {
     const r = s.freeRunning!;
     return `${percent(r.accepted / Math.max(1, r.drafted))}, ${percent(r.repeated / r.generated)} in repeats`;

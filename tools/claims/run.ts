@@ -4,8 +4,9 @@
  */
 import {
   countModelParams, DeepSeekLM, evaluateText, generateWithStats, plainModelConfig, resolveModelConfig,
+  type ModelConfigInput,
 } from 'deepseek-moe-tfjs/model';
-import { specialisationReport, TextDataset, Trainer } from 'deepseek-moe-tfjs/train';
+import { readModelCheckpoint, specialisationReport, TextDataset, Trainer, upcycle } from 'deepseek-moe-tfjs/train';
 import { freeRunningAcceptance } from './free-running.js';
 import { teacherForcedAcceptance } from './mtp-acceptance.js';
 import { promptsFrom } from './repeats.js';
@@ -66,10 +67,15 @@ export async function runSeed(
       `but got ${JSON.stringify(variantKey)}.`);
   }
   const dataset = new TextDataset(corpus, { seqLen: s.seqLen });
-  const model = new DeepSeekLM({ ...variant.model, seed });
+  const probes: Record<string, number> = {};
+  let start: Grown | null = null;
+  if (variant.upcycledWith) {
+    start = await grownAtWarmStart(table, variant, seed, s, dataset, onProgress);
+    probes[`stepZeroGap.${variant.key}`] = start.gap;
+  }
+  const model = new DeepSeekLM(start ? start.modelConfig : { ...variant.model, seed });
   try {
-    const result = await trainAndMeasure(model, dataset, variant, seed, s, table, onProgress);
-    const probes: Record<string, number> = {};
+    const result = await trainAndMeasure(model, dataset, variant, seed, s, table, onProgress, start);
     if (table.name === 'fineGrained' && variant.key === 'm4Shared') {
       probes.m4SharedWithoutShared = await withoutShared(model, s, corpus);
     }
@@ -79,16 +85,78 @@ export async function runSeed(
   }
 }
 
+/** The trainer settings of every model of a run (a warm start's too, so a grown model goes on with its schedule). */
+const trainSettings = (s: RunSettings, seed: number, gradAccumSteps = 1) => ({
+  steps: s.steps, batchSize: s.batchSize, seqLen: s.seqLen, evalEvery: s.evalEvery, evalWindows: s.evalWindows,
+  warmupSteps: Math.min(20, Math.floor(s.steps / 10)), gradAccumSteps, seed,
+});
+
+/** A model grown from the table's warm start: its checkpoint, the dense phase's curve, and the step-0 gap. */
+interface Grown {
+  checkpoint: Uint8Array;
+  modelConfig: ModelConfigInput;
+  /** The dense phase's periodic validation points. */
+  curve: [number, number][];
+  /** The grown model's validation loss at the step it grew minus the dense model's there (0 when exact). */
+  gap: number;
+}
+
+/**
+ * Trains the table's warm-start model with this seed for its share of the run's steps (the same schedule and
+ * batches as the unbroken dense run), then grows it with the variant's upcycle settings.
+ */
+async function grownAtWarmStart(
+  table: ClaimTable, variant: ClaimVariant, seed: number, s: RunSettings, dataset: TextDataset,
+  onProgress: (p: ClaimProgress) => void,
+): Promise<Grown> {
+  const warm = table.warmStart!;
+  const at = Math.round(warm.share * s.steps);
+  const model = new DeepSeekLM({ ...warm.model, seed });
+  const trainer = new Trainer(model, dataset, trainSettings(s, seed));
+  const curve: [number, number][] = [];
+  trainer.on('eval', (e) => curve.push([e.step, e.valLoss]));
+  trainer.on('step', (e) => {
+    onProgress({ claim: table.name, variant: variant.key, seed, step: e.step, steps: s.steps });
+    if (e.step >= at) trainer.stop();
+  });
+  try {
+    await trainer.run();
+    if (trainer.step !== at) throw new Error(`claims: the warm start stopped at step ${trainer.step}, not ${at}.`);
+    const denseLoss = (await trainer.evaluate()).valLoss;
+    const grown = upcycle(await trainer.checkpoint(), variant.upcycledWith);
+    const modelConfig = readModelCheckpoint(grown.checkpoint).header.modelConfig;
+    const probe = new DeepSeekLM(modelConfig);
+    const probeTrainer = new Trainer(probe, dataset, trainSettings(s, seed));
+    try {
+      probeTrainer.restore(grown.checkpoint);
+      const gap = (await probeTrainer.evaluate()).valLoss - denseLoss;
+      return { checkpoint: grown.checkpoint, modelConfig, curve: curve.filter(([step]) => step < at), gap };
+    } finally {
+      probeTrainer.dispose();
+      probe.dispose();
+    }
+  } finally {
+    trainer.dispose();
+    model.dispose();
+  }
+}
+
 async function trainAndMeasure(
   model: DeepSeekLM, dataset: TextDataset, variant: ClaimVariant, seed: number, s: RunSettings, table: ClaimTable,
-  onProgress: (p: ClaimProgress) => void,
+  onProgress: (p: ClaimProgress) => void, start: Grown | null = null,
 ): Promise<SeedResult> {
-  const trainer = new Trainer(model, dataset, {
-    steps: s.steps, batchSize: s.batchSize, seqLen: s.seqLen, evalEvery: s.evalEvery, evalWindows: s.evalWindows,
-    warmupSteps: Math.min(20, Math.floor(s.steps / 10)), gradAccumSteps: variant.gradAccumSteps ?? 1, seed,
-  });
-  const curve: [number, number][] = [];
+  const trainer = new Trainer(model, dataset, trainSettings(s, seed, variant.gradAccumSteps));
+  const curve: [number, number][] = start ? [...start.curve] : [];
   const maxVioBatch: number[] = [];
+  try {
+    if (start) {
+      trainer.restore(start.checkpoint);
+      curve.push([trainer.step, (await trainer.evaluate()).valLoss]); // the grown model at the step it grew
+    }
+  } catch (e) {
+    trainer.dispose();
+    throw e;
+  }
   let failure: string | null = null;
   trainer.on('step', (e) => {
     if (e.layers.length > 0) maxVioBatch.push(e.layers.reduce((a, l) => a + l.maxViolation, 0) / e.layers.length);

@@ -122,7 +122,7 @@ export function validateClaimsResult(value: unknown): ClaimsResult {
   claims.forEach((c0, i) => {
     const c = obj(c0, `claims[${i}]`);
     const at = `claims[${i}] (${String(c.name)})`;
-    if (!['fineGrained', 'lossFree', 'globalBatch', 'mtp', 'budget'].includes(c.name as string)) {
+    if (!['fineGrained', 'lossFree', 'globalBatch', 'mtp', 'upcycling', 'budget'].includes(c.name as string)) {
       fail(`${at}.name`, 'a claim name', c.name);
     }
     str(c.title, `${at}.title`);

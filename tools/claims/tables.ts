@@ -5,12 +5,12 @@
  * Full runs use the `small` shape (d 128, 4 layers, the first dense, MLA); --quick the `tiny` shape. Within a
  * table every MoE model has the same total and activated parameters (within 2%: only the router, d E, differs).
  */
-import { denseTwin, plainModelConfig, preset, resolveModelConfig } from 'deepseek-moe-tfjs/config';
-import type { ModelConfig, ModelConfigInput } from 'deepseek-moe-tfjs/config';
+import { denseTwin, plainModelConfig, preset, resolveModelConfig, resolveUpcycle } from 'deepseek-moe-tfjs/config';
+import type { ModelConfig, ModelConfigInput, UpcycleConfigInput } from 'deepseek-moe-tfjs/config';
 
-export type ClaimName = 'fineGrained' | 'lossFree' | 'globalBatch' | 'mtp' | 'budget';
-/** The four tables of the main run (the budget pilot, `budget`, runs on its own). */
-export const claimNames: ClaimName[] = ['fineGrained', 'lossFree', 'globalBatch', 'mtp'];
+export type ClaimName = 'fineGrained' | 'lossFree' | 'globalBatch' | 'mtp' | 'upcycling' | 'budget';
+/** The tables of the main run (the budget pilot, `budget`, runs on its own). */
+export const claimNames: ClaimName[] = ['fineGrained', 'lossFree', 'globalBatch', 'mtp', 'upcycling'];
 
 /** One model of a table. */
 export interface ClaimVariant {
@@ -19,6 +19,11 @@ export interface ClaimVariant {
   model: ModelConfig;
   /** Micro-batches per optimizer step (the global-batch claim). */
   gradAccumSteps?: number;
+  /**
+   * Starts from the table's warm-start model trained for part of the run, grown by upcycle with these settings
+   * (the upcycling claim); `model` is then the grown model's config.
+   */
+  upcycledWith?: UpcycleConfigInput;
 }
 
 /** A figure from the paper, to print beside ours. */
@@ -36,6 +41,8 @@ export interface ClaimTable {
   /** The model the others are compared with, seed by seed (a key of `variants`). */
   baseline: string;
   variants: ClaimVariant[];
+  /** The dense model the upcycled variants grow from, trained for `share` of the run's steps first. */
+  warmStart?: { model: ModelConfig; share: number };
 }
 
 type Moe = ModelConfigInput['moe'];
@@ -190,7 +197,62 @@ function mtp(quick: boolean): ClaimTable {
 }
 
 /**
- * 5. The budget pilot: the fine-grained table's two dense models, GShard and DeepSeekMoE (m = 4 + shared), one
+ * 5. Sparse upcycling (Komatsuzaki et al., 2022): a dense model trained for two thirds of the run, then either
+ * trained on as it is or grown into a MoE (upcycle) and trained on, at equal extra tokens (half the dense run's,
+ * the paper's ~50%); and the same MoE trained from scratch for the whole run (equal total tokens). The dense
+ * model is the preset's upcycling twin (width (S + K) h), so every MoE row has the preset MoE's activated and
+ * total expert widths; the fine-grained row grows into the preset MoE itself (m = S + K, exact at the step it
+ * grows), the sparse row into copies of the whole FFN (m = 1, top-1: under the renormalised gate a single gate
+ * is 1, so its router learns only through the balancing).
+ */
+function upcycling(quick: boolean): ClaimTable {
+  const moe = shape(quick, preset(quick ? 'tiny' : 'small').moe);
+  const dense = denseTwin(moe, 'upcycle');
+  const grown = (settings: UpcycleConfigInput) => plainModelConfig(resolveUpcycle(dense, settings).modelConfig);
+  const m = moe.moe;
+  const fine: UpcycleConfigInput = {};
+  const copies = (m.nSharedExperts! + m.nRoutedExperts!) * m.expertHiddenDim! / dense.twinInterDim;
+  const sparse: UpcycleConfigInput = {
+    granularity: 1, moe: { nSharedExperts: 0, nRoutedExperts: copies, topK: 1, routeScale: 1 },
+  };
+  return {
+    name: 'upcycling',
+    title: 'Upcycling a dense model into a MoE',
+    source: 'Komatsuzaki et al., 2022, "Sparse Upcycling" (T5 and ViT, from dense checkpoints); Megatron-core ' +
+      'granular upcycling; Qwen1.5-MoE (upcycled from Qwen-1.8B)',
+    paper: [
+      {
+        label: 'upcycled T5 and ViT against their dense models trained on, extra compute about 50% of the dense run',
+        value: 'upcycled significantly better (SuperGLUE, ImageNet)',
+      },
+      {
+        label: 'upcycled against MoEs from scratch on 100% of the dense pretraining budget',
+        value: 'upcycled better',
+      },
+    ],
+    baseline: 'denseContinued',
+    warmStart: { model: plainModelConfig(dense), share: 2 / 3 },
+    variants: [
+      {
+        key: 'denseContinued', label: `dense, width ${dense.twinInterDim}, trained on`, model: plainModelConfig(dense),
+      },
+      {
+        key: 'fineUpcycled',
+        label: `upcycled at 2/3: ${m.nSharedExperts} shared + ${m.nRoutedExperts} routed slices of h ` +
+          `${m.expertHiddenDim}, top-${m.topK}`,
+        model: grown(fine), upcycledWith: fine,
+      },
+      {
+        key: 'sparseUpcycled', label: `upcycled at 2/3: ${copies} copies of the dense FFN, top-1`,
+        model: grown(sparse), upcycledWith: sparse,
+      },
+      { key: 'moeScratch', label: 'the same MoE from scratch', model: moe },
+    ],
+  };
+}
+
+/**
+ * 6. The budget pilot: the fine-grained table's two dense models, GShard and DeepSeekMoE (m = 4 + shared), one
  * seed each, trained on ten times the tokens (runSettings' budget) from a corpus ten times larger: does the gap
  * between the dense models, the room the MoE claims live in, open with more tokens?
  */
@@ -204,7 +266,7 @@ export function budgetTable(quick: boolean): ClaimTable {
 
 /** Every table of the main run, full or quick. */
 export function claimTables(quick: boolean): ClaimTable[] {
-  return [fineGrained(quick), lossFree(quick), globalBatch(quick), mtp(quick)];
+  return [fineGrained(quick), lossFree(quick), globalBatch(quick), mtp(quick), upcycling(quick)];
 }
 
 /** One table by name (the budget pilot's too), full or quick. */
