@@ -194,8 +194,9 @@ function tokenRoutesOf(
   const A = T * K;
   const dropped = tf.reshape(maskToFloat(tf.equal(tf.slice(plan.plan, [0], [A]), tf.scalar(A, 'int32'))), [T, K]);
   const norm = (y: tf.Tensor2D) => tf.sqrt(tf.sum(tf.square(stopGradient(y)), -1));
-  const sharedShare = shared
-    ? tf.div(norm(shared), tf.maximum(tf.add(norm(shared), norm(routed)), 1e-30))
+  const sharedNorm = shared ? norm(shared) : null;
+  const sharedShare = sharedNorm
+    ? tf.div(sharedNorm, tf.maximum(tf.add(sharedNorm, norm(routed)), 1e-30))
     : tf.zeros([T]);
   return {
     ids: plan.ids, gates: stopGradient(gates), dropped: dropped as tf.Tensor2D, sharedShare: sharedShare as tf.Tensor1D,
